@@ -1,0 +1,38 @@
+# SafeCE: `make run` serves the demo, `make test` runs the whole suite.
+# Both install what is missing first (a Python virtualenv, Redis, Chromium, a CJK font).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
+APT_RUN := redis-server fonts-wqy-microhei
+APT_TEST := chromium poppler-utils
+
+.PHONY: run test deps system-deps test-system-deps lint clean
+
+run: deps system-deps
+	$(BIN)/python -m app run
+
+test: deps system-deps test-system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: deps
+	$(BIN)/ruff check app realtime workers tests bench migrations
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.deps-* && touch $@
+
+system-deps:
+	@dpkg -s $(APT_RUN) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_RUN); }
+
+test-system-deps:
+	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TEST); }
+
+clean:
+	rm -rf var tests/e2e/screenshots .pytest_cache

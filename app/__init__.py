@@ -1,0 +1,42 @@
+"""SafeCE: the Quart application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart
+
+from app.config import ROOT, Config
+from app.services import build_services
+
+
+def create_app(config: Config | None = None) -> Quart:
+    """Build the web app for a configuration (read from the environment by default)."""
+    config = config or Config.from_env()
+    app = Quart(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024**3
+    app.config["TEMPLATES_AUTO_RELOAD"] = False
+    app.extensions["safece"] = services = build_services(config)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    from app import web
+    from app.accounts.routes import bp as accounts_bp
+    from app.admin.routes import bp as admin_bp
+    from app.core.routes import bp as core_bp
+    from app.profile.routes import bp as profile_bp
+
+    web.install(app)
+    for blueprint in (core_bp, accounts_bp, profile_bp, admin_bp):
+        app.register_blueprint(blueprint)
+
+    @app.after_serving
+    async def _close() -> None:
+        await services.close()
+
+    return app

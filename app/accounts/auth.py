@@ -1,0 +1,82 @@
+"""Who is asking: the session and user of the current request, and permission checks."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+
+from quart import g, redirect, request, url_for
+
+from app.accounts import sessions
+from app.accounts.models import User
+from app.errors import AppError, Forbidden
+
+# Endpoints a session that still has to change its initial password may reach.
+BEFORE_PASSWORD_CHANGE = {
+    "accounts.change_password",
+    "accounts.logout",
+    "accounts.captcha",
+    "accounts.login",
+    "core.healthz",
+    "static",
+}
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def current_session() -> sessions.Session | None:
+    return g.get("session")
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def client_ip(trust_proxy: bool) -> str:
+    """The caller's address; X-Forwarded-For only when a trusted proxy sets it."""
+    if trust_proxy and request.headers.get("X-Forwarded-For"):
+        return request.headers["X-Forwarded-For"].split(",")[0].strip()
+    return request.remote_addr or "unknown"
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing request whose CSRF token does not match the session's."""
+    session = current_session()
+    if session is None:
+        raise AppError("csrf", "页面已过期，请刷新页面后重试", 400)
+    sent = request.headers.get("X-CSRF-Token") or g.get("form_csrf") or ""
+    if not secrets.compare_digest(sent, session.csrf):
+        raise AppError("csrf", "页面已过期，请刷新页面后重试", 400)
+
+
+def login_required(view: Callable) -> Callable:
+    """Send anonymous visitors to the login page (or answer 401 to API calls)."""
+
+    @functools.wraps(view)
+    async def wrapper(*args, **kwargs):
+        if current_user() is None:
+            if wants_json():
+                raise AppError("login_required", "登录已失效，请重新登录", 401)
+            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+        return await view(*args, **kwargs)
+
+    return wrapper
+
+
+def require_role(*roles: str) -> Callable:
+    """Allow only users holding one of these roles; others get 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        @login_required
+        async def wrapper(*args, **kwargs):
+            if not current_user().has_role(*roles):
+                raise Forbidden()
+            return await view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

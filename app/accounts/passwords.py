@@ -1,0 +1,61 @@
+"""Password hashing (argon2) and the rules a new password must meet."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.accounts.idcard import IdNumber
+from app.errors import AppError
+
+MIN_LENGTH = 8
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    text = (Path(__file__).parent / "common_passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+@functools.cache
+def hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+
+
+async def hash_password(password: str, *, time_cost: int, memory_kib: int) -> str:
+    """Hash off the event loop: argon2 is deliberately slow."""
+    return await asyncio.to_thread(hasher(time_cost, memory_kib).hash, password)
+
+
+async def verify_password(stored_hash: str, password: str) -> bool:
+    """True when the password matches the stored argon2 hash."""
+
+    def _verify() -> bool:
+        try:
+            return PasswordHasher().verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(_verify)
+
+
+def check_new_password(password: str, confirm: str, id_number: IdNumber) -> None:
+    """Raise AppError with the first rule a new password breaks."""
+    if password != confirm:
+        raise AppError("password_mismatch", "两次输入的新密码不一致")
+    if len(password) < MIN_LENGTH:
+        raise AppError("password_short", f"新密码至少需要 {MIN_LENGTH} 个字符")
+    if len(password) > 64:
+        raise AppError("password_long", "新密码不能超过 64 个字符")
+    upper = password.upper()
+    if id_number.last_six in upper:
+        raise AppError("password_id", "新密码不能包含身份证号后六位")
+    birth = id_number.birth_date
+    if birth.strftime("%Y%m%d") in password or birth.strftime("%y%m%d") in password:
+        raise AppError("password_birth", "新密码不能包含您的出生日期")
+    if password.lower() in common_passwords() or len(set(password)) <= 2:
+        raise AppError("password_common", "新密码过于常见，容易被猜中，请换一个")

@@ -1,0 +1,167 @@
+"""Login, captcha, logout, change password and the guided tour flag."""
+
+from __future__ import annotations
+
+from quart import Blueprint, g, jsonify, redirect, render_template, request, url_for
+
+from app.accounts import auth, captcha, service, sessions
+from app.accounts.models import User
+from app.errors import AppError
+from app.services import services
+from app.web import ensure_session
+
+bp = Blueprint("accounts", __name__)
+
+
+def landing_url(user: User) -> str:
+    """Where a user goes after logging in."""
+    if user.has_role("learner"):
+        return url_for("profile.index")
+    if user.has_role("admin"):
+        return url_for("admin.index")
+    return url_for("profile.index")
+
+
+def _safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+async def _new_captcha() -> dict[str, str]:
+    svc = services()
+    return await captcha.issue(
+        svc.redis, now=svc.now().timestamp(), ttl=svc.config.captcha_ttl_seconds
+    )
+
+
+@bp.get("/login")
+async def login():
+    """The login form: ID number, password, image captcha."""
+    if auth.current_user() is not None:
+        return redirect(landing_url(auth.current_user()))
+    await ensure_session()
+    return await render_template(
+        "accounts/login.html",
+        captcha=await _new_captcha(),
+        username="",
+        error=None,
+        next=_safe_next(request.args.get("next")) or "",
+    )
+
+
+@bp.post("/login")
+async def login_post():
+    """Check the form and start an authenticated session."""
+    svc = services()
+    form = await request.form
+    username = form.get("username", "")
+    try:
+        async with svc.db.transaction() as db:
+            user = await service.login(
+                session=db,
+                redis=svc.redis,
+                config=svc.config,
+                now=svc.now(),
+                username=username,
+                password=form.get("password", ""),
+                captcha_id=form.get("captcha_id", ""),
+                captcha_answer=form.get("captcha", ""),
+                ip=auth.client_ip(svc.config.trust_proxy),
+            )
+    except AppError as error:
+        await ensure_session()
+        page = await render_template(
+            "accounts/login.html",
+            captcha=await _new_captcha(),
+            username=username.strip(),
+            error=error.message,
+            next=_safe_next(form.get("next")) or "",
+        )
+        return page, error.status
+    if g.session is not None:
+        await sessions.revoke(svc.redis, g.session)
+    g.session = await sessions.create(
+        svc.redis,
+        user_id=user.id,
+        must_change=user.must_change_password,
+        ttl_seconds=svc.config.session_idle_minutes * 60,
+    )
+    g.set_cookie = g.session.token
+    if user.must_change_password:
+        return redirect(url_for("accounts.change_password"))
+    return redirect(_safe_next(form.get("next")) or landing_url(user))
+
+
+@bp.get("/captcha", endpoint="captcha")
+async def captcha_image():
+    """A fresh captcha for the refresh-on-click of the login form."""
+    return jsonify(await _new_captcha())
+
+
+@bp.post("/logout")
+async def logout():
+    """End this session."""
+    if g.session is not None:
+        await sessions.revoke(services().redis, g.session)
+    g.set_cookie = ""
+    return redirect(url_for("accounts.login"))
+
+
+@bp.get("/password")
+@auth.login_required
+async def change_password():
+    """The change-password form (the only page before a first change)."""
+    return await render_template("accounts/change_password.html", error=None)
+
+
+@bp.post("/password")
+@auth.login_required
+async def change_password_post():
+    """Change the password, end every other session and keep this browser logged in."""
+    svc = services()
+    form = await request.form
+    try:
+        async with svc.db.transaction() as db:
+            user = await db.get(User, auth.current_user().id)
+            await service.change_password(
+                session=db,
+                config=svc.config,
+                now=svc.now(),
+                user=user,
+                old=form.get("old_password", ""),
+                new=form.get("new_password", ""),
+                confirm=form.get("confirm_password", ""),
+            )
+    except AppError as error:
+        page = await render_template("accounts/change_password.html", error=error.message)
+        return page, error.status
+    await sessions.revoke_all(svc.redis, user.id)
+    g.session = await sessions.create(
+        svc.redis,
+        user_id=user.id,
+        must_change=False,
+        ttl_seconds=svc.config.session_idle_minutes * 60,
+    )
+    g.set_cookie = g.session.token
+    g.user = user
+    return redirect(url_for("accounts.password_changed"))
+
+
+@bp.get("/password/changed")
+@auth.login_required
+async def password_changed():
+    """Confirmation after a password change."""
+    return await render_template(
+        "accounts/password_changed.html", next=landing_url(auth.current_user())
+    )
+
+
+@bp.post("/api/tour/done")
+@auth.login_required
+async def tour_done():
+    """Remember that the guided tour was seen or dismissed."""
+    async with services().db.transaction() as db:
+        user = await db.get(User, auth.current_user().id)
+        user.tour_done = True
+    return jsonify({"ok": True})

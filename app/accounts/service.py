@@ -1,0 +1,164 @@
+"""Account rules: creating users, logging in, changing and reissuing passwords."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts import captcha, idcard, passwords, throttle
+from app.accounts.models import Role, User, UserRole
+from app.config import Config
+from app.errors import AppError
+
+BAD_CREDENTIALS = "身份证号或密码错误"
+_dummy_hash: str | None = None
+
+
+async def get(*, session: AsyncSession, user_id: int) -> User | None:
+    """Return the user with this primary key, or None."""
+    return await session.get(User, user_id)
+
+
+async def get_by_id_number(*, session: AsyncSession, id_number: str) -> User | None:
+    """Return the user whose username is this ID number, or None."""
+    result = await session.execute(
+        select(User).where(User.id_number == idcard.normalise(id_number))
+    )
+    return result.scalar_one_or_none()
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    config: Config,
+    now: dt.datetime,
+    id_number: str,
+    name: str,
+    work_unit: str = "",
+    gender: str | None = None,
+    roles: tuple[str, ...] = (Role.LEARNER,),
+    password: str | None = None,
+) -> User:
+    """Create a user; without a password the initial one (last six of the ID) is issued."""
+    parsed = idcard.parse(id_number, today=now.date())
+    name = (name or "").strip()
+    if not name or len(name) > 50:
+        raise AppError("name_invalid", "姓名不能为空且不超过50个字符")
+    if gender not in (None, "男", "女"):
+        raise AppError("gender_invalid", "性别只能是“男”或“女”")
+    if await get_by_id_number(session=session, id_number=parsed.value):
+        raise AppError("user_exists", f"身份证号 {idcard.mask(parsed.value)} 的账号已存在")
+    unknown = set(roles) - {r.value for r in Role}
+    if unknown:
+        raise AppError("role_invalid", f"未知角色：{'、'.join(sorted(unknown))}")
+    user = User(
+        id_number=parsed.value,
+        name=name,
+        gender=gender or parsed.gender,
+        work_unit=(work_unit or "").strip()[:200],
+        password_hash=await _hash(config, password or parsed.last_six),
+        must_change_password=password is None,
+        password_issued_at=now,
+        created_at=now,
+        roles=[UserRole(role=r) for r in dict.fromkeys(roles)],
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def login(
+    *,
+    session: AsyncSession,
+    redis,
+    config: Config,
+    now: dt.datetime,
+    username: str,
+    password: str,
+    captcha_id: str,
+    captcha_answer: str,
+    ip: str,
+) -> User:
+    """Check captcha, throttling and password; return the user or raise AppError."""
+    parsed = idcard.parse(username, today=now.date())
+    stamp = now.timestamp()
+    await captcha.verify(
+        redis, captcha_id, captcha_answer, now=stamp, ttl=config.captcha_ttl_seconds
+    )
+    limits = throttle.Limits(
+        slow_after=config.login_slow_after,
+        lock_after=config.login_lock_after,
+        ip_lock_after=config.login_ip_lock_after,
+        lock_seconds=config.login_lock_minutes * 60,
+    )
+    await throttle.check(redis, parsed.value, ip, now=stamp, limits=limits)
+    user = await get_by_id_number(session=session, id_number=parsed.value)
+    if user is None or not user.is_active:
+        # Spend the same time as a real check so timing does not reveal the account.
+        await passwords.verify_password(await _get_dummy_hash(config), password or "")
+        ok = False
+    else:
+        ok = bool(password) and await passwords.verify_password(user.password_hash, password)
+    if not ok:
+        await throttle.record_failure(redis, parsed.value, ip, now=stamp, limits=limits)
+        raise AppError("bad_credentials", BAD_CREDENTIALS, 401)
+    await throttle.reset(redis, parsed.value)
+    if user.must_change_password and initial_password_expired(user, config=config, now=now):
+        raise AppError(
+            "initial_password_expired",
+            f"初始密码已超过 {config.initial_password_days} 天未使用而失效，请联系管理员重新发放",
+            403,
+        )
+    return user
+
+
+def initial_password_expired(user: User, *, config: Config, now: dt.datetime) -> bool:
+    """An unused initial password lapses after the configured number of days."""
+    return now - user.password_issued_at > dt.timedelta(days=config.initial_password_days)
+
+
+async def change_password(
+    *,
+    session: AsyncSession,
+    config: Config,
+    now: dt.datetime,
+    user: User,
+    old: str,
+    new: str,
+    confirm: str,
+) -> None:
+    """Replace the password after checking the old one and the rules for new ones."""
+    if not await passwords.verify_password(user.password_hash, old or ""):
+        raise AppError("old_password_wrong", "原密码不正确")
+    passwords.check_new_password(new or "", confirm or "", idcard.parse(user.id_number))
+    if new == old:
+        raise AppError("password_same", "新密码不能与原密码相同")
+    user.password_hash = await _hash(config, new)
+    user.must_change_password = False
+    user.password_issued_at = now
+    await session.flush()
+
+
+async def reissue_initial_password(
+    *, session: AsyncSession, config: Config, now: dt.datetime, user: User
+) -> None:
+    """Reset the password to the initial one (last six of the ID), to be changed at login."""
+    user.password_hash = await _hash(config, user.id_number[-6:])
+    user.must_change_password = True
+    user.password_issued_at = now
+    await session.flush()
+
+
+async def _hash(config: Config, password: str) -> str:
+    return await passwords.hash_password(
+        password, time_cost=config.argon2_time_cost, memory_kib=config.argon2_memory_kib
+    )
+
+
+async def _get_dummy_hash(config: Config) -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = await _hash(config, "not-a-real-password")
+    return _dummy_hash

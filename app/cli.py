@@ -1,0 +1,218 @@
+"""Command line: ``python -m app <command>``.
+
+db upgrade          apply Alembic migrations
+seed-demo           load the demo batch and accounts (idempotent)
+create-user         create an account
+import-learners F   import learners and enrolments from an .xlsx file
+worker              run the arq worker
+serve               serve the app (Socket.IO around Quart) with uvicorn
+run                 everything `make run` needs: Redis, migrations, demo data, worker, server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.config import Config
+
+
+def _with_services(config: Config, work):
+    from app.services import build_services
+
+    async def runner():
+        svc = build_services(config)
+        try:
+            return await work(svc)
+        finally:
+            await svc.close()
+
+    return asyncio.run(runner())
+
+
+def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    from app import migrate
+
+    if args.action != "upgrade":
+        print("用法：python -m app db upgrade", file=sys.stderr)
+        return 2
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(config.database_url)
+    print("数据库已升级到最新版本")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace, config: Config) -> int:
+    from app import demo
+
+    accounts = _with_services(config, demo.seed)
+    print(demo.describe(accounts))
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace, config: Config) -> int:
+    from app.accounts import service
+    from app.errors import AppError
+
+    async def work(svc):
+        async with svc.db.transaction() as db:
+            return await service.create(
+                session=db,
+                config=svc.config,
+                now=svc.now(),
+                id_number=args.id_number,
+                name=args.name,
+                work_unit=args.work_unit,
+                roles=tuple(args.role or ["learner"]),
+                password=args.password,
+            )
+
+    try:
+        user = _with_services(config, work)
+    except AppError as error:
+        print(f"创建失败：{error.message}", file=sys.stderr)
+        return 1
+    note = "（初始密码为身份证号后六位，首次登录须修改）" if not args.password else ""
+    print(f"已创建账号 {user.id_number} {user.name}{note}")
+    return 0
+
+
+def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
+    from app.admin import imports
+
+    async def work(svc):
+        return await imports.import_learners_file(svc, Path(args.file), actor_id=None)
+
+    report = _with_services(config, work)
+    print(report.summary())
+    for line in report.error_lines():
+        print(line)
+    return 0 if not report.errors else 1
+
+
+def cmd_worker(args: argparse.Namespace, config: Config) -> int:
+    from workers.settings import build_worker
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    build_worker(config).run()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    import uvicorn
+
+    port = int(os.environ.get("PORT", "8000"))
+    uvicorn.run(
+        "app.asgi:create_asgi",
+        factory=True,
+        host=args.host,
+        port=port,
+        log_level="info",
+        proxy_headers=config.trust_proxy,
+    )
+    return 0
+
+
+def _start_redis(config: Config) -> subprocess.Popen:
+    server = shutil.which("redis-server")
+    if server is None:
+        sys.exit("找不到 redis-server：请先运行 make run（会自动安装），或设置 SAFECE_REDIS_URL")
+    redis_dir = config.data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    sock = config.data_dir / "redis.sock"
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(redis_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--loglevel",
+            "warning",
+        ],
+    )
+    for _ in range(100):
+        if sock.exists():
+            break
+        time.sleep(0.05)
+    else:
+        proc.terminate()
+        sys.exit("redis-server 未能启动")
+    return proc
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    children: list[subprocess.Popen] = []
+    env = dict(os.environ)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("SAFECE_REDIS_URL"):
+        children.append(_start_redis(config))
+        env["SAFECE_REDIS_URL"] = config.redis_url
+    try:
+        cmd_db(argparse.Namespace(action="upgrade"), config)
+        cmd_seed_demo(args, config)
+        python = sys.executable
+        children.append(subprocess.Popen([python, "-m", "app", "worker"], env=env))
+        children.append(subprocess.Popen([python, "-m", "app", "serve"], env=env))
+        port = os.environ.get("PORT", "8000")
+        print(f"\nSafeCE 已启动：http://127.0.0.1:{port}/login   （按 Ctrl-C 停止）\n", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("有进程意外退出，正在停止……", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\n正在停止……")
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description="SafeCE 命令行")
+    sub = parser.add_subparsers(dest="command", required=True)
+    db = sub.add_parser("db", help="数据库迁移")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+    sub.add_parser("seed-demo", help="载入演示数据").set_defaults(func=cmd_seed_demo)
+    cu = sub.add_parser("create-user", help="创建账号")
+    cu.add_argument("id_number")
+    cu.add_argument("name")
+    cu.add_argument("--work-unit", default="")
+    cu.add_argument(
+        "--role", action="append", help="learner/invigilator/admin/reviewer/final_reviewer，可重复"
+    )
+    cu.add_argument("--password", help="不填则发放初始密码（身份证号后六位）")
+    cu.set_defaults(func=cmd_create_user)
+    il = sub.add_parser("import-learners", help="从 Excel 导入学员并报名批次")
+    il.add_argument("file")
+    il.set_defaults(func=cmd_import_learners)
+    sub.add_parser("worker", help="运行 arq 后台任务进程").set_defaults(func=cmd_worker)
+    serve = sub.add_parser("serve", help="启动网站")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("run", help="启动全部（make run）").set_defaults(func=cmd_run)
+    args = parser.parse_args(argv)
+    sys.exit(args.func(args, Config.from_env()))

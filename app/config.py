@@ -1,0 +1,97 @@
+"""Typed configuration read from SAFECE_* environment variables.
+
+Defaults describe the embedded mode: SQLite and a private Redis on a unix socket, both
+under ``var/``. Nothing secret is committed; a deployment sets its own values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_HELPDESK = (
+    "客服1：400-690-1001 400-690-1002（周一至周日 8:00—20:00）",
+    "客服2：022-8484-7100（周一至周五 8:30—16:00）",
+)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"SAFECE_{name}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+
+
+@dataclasses.dataclass
+class Config:
+    """Every setting the app, the worker and the CLI read."""
+
+    data_dir: Path = ROOT / "var"
+    database_url: str = ""
+    redis_url: str = ""
+    # Name shown in the header and on certificates.
+    centre_name: str = "安全工程师继续教育培训中心"
+    system_name: str = "学习考核系统"
+    helpdesk: tuple[str, ...] = DEFAULT_HELPDESK
+    # Accounts.
+    initial_password_days: int = 30
+    session_idle_minutes: int = 480
+    anonymous_session_minutes: int = 30
+    captcha_ttl_seconds: int = 300
+    login_slow_after: int = 3  # failures before each attempt must wait
+    login_lock_after: int = 8  # failures before the account is locked
+    login_ip_lock_after: int = 30  # failures from one IP before it is locked
+    login_lock_minutes: int = 15
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    cookie_secure: str = "auto"  # auto: Secure when the request came over HTTPS
+    trust_proxy: bool = False
+    # Profile.
+    # SMS gateway used by the worker's send_sms job; the web process only queues messages.
+    sms_gateway: str = "app.messaging:LogSender"
+    sms_code_ttl_seconds: int = 600
+    sms_resend_seconds: int = 60
+    sms_max_tries: int = 5
+    photo_max_bytes: int = 500 * 1024
+    photo_width: int = 295
+    photo_height: int = 412
+    # Extension point for tests and deployments: a clock object with now() -> aware UTC.
+    clock: object | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'safece.db'}"
+        if not self.redis_url:
+            self.redis_url = f"unix://{self.data_dir / 'redis.sock'}"
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    @classmethod
+    def from_env(cls) -> Config:
+        """Build the configuration from the process environment."""
+        data_dir = Path(_env("DATA_DIR", str(ROOT / "var")))
+        helpdesk = os.environ.get("SAFECE_HELPDESK")
+        return cls(
+            data_dir=data_dir,
+            database_url=_env("DATABASE_URL", ""),
+            redis_url=_env("REDIS_URL", ""),
+            centre_name=_env("CENTRE_NAME", cls.centre_name),
+            helpdesk=tuple(helpdesk.split("|")) if helpdesk else DEFAULT_HELPDESK,
+            initial_password_days=_env_int("INITIAL_PASSWORD_DAYS", cls.initial_password_days),
+            session_idle_minutes=_env_int("SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            login_lock_minutes=_env_int("LOGIN_LOCK_MINUTES", cls.login_lock_minutes),
+            cookie_secure=_env("COOKIE_SECURE", cls.cookie_secure),
+            trust_proxy=_env_bool("TRUST_PROXY", cls.trust_proxy),
+            sms_gateway=_env("SMS_GATEWAY", cls.sms_gateway),
+        )

@@ -1,0 +1,37 @@
+"""Health check and the home redirect."""
+
+from __future__ import annotations
+
+import contextlib
+
+from quart import Blueprint, jsonify, redirect, url_for
+from sqlalchemy import text
+
+from app.accounts import auth
+from app.accounts.routes import landing_url
+from app.services import services
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/healthz")
+async def healthz():
+    """Report whether the database and Redis answer."""
+    svc = services()
+    checks = {"database": False, "redis": False}
+    # A health check reports failures; it does not raise them.
+    with contextlib.suppress(Exception):
+        async with svc.db.read() as db:
+            await db.execute(text("SELECT 1"))
+        checks["database"] = True
+    with contextlib.suppress(Exception):
+        checks["redis"] = bool(await svc.redis.ping())
+    ok = all(checks.values())
+    return jsonify({"ok": ok, **checks}), 200 if ok else 503
+
+
+@bp.get("/")
+async def home():
+    """Send visitors to their landing page or to the login form."""
+    user = auth.current_user()
+    return redirect(landing_url(user) if user else url_for("accounts.login"))

@@ -1,0 +1,83 @@
+"""Demo data for `make run`: the demo batch and one account per role. Idempotent."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+
+from app.accounts import idcard, service
+from app.accounts.models import Role
+from app.learning.models import Batch, Enrolment
+from app.services import Services
+
+BATCH_NAME = "注册安全工程师继续教育 2026年第一期"
+
+
+@dataclasses.dataclass
+class DemoAccount:
+    role: str
+    id_number: str
+    name: str
+    password: str
+    note: str = ""
+
+
+ACCOUNTS = (
+    DemoAccount("学员", idcard.make("12010219900307451"), "张安全", "", "初始密码，首次登录须修改"),
+    DemoAccount("监考员", idcard.make("12010319850615002"), "李监考", "Jiankao#2026"),
+    DemoAccount("管理员", idcard.make("12010419800512003"), "王管理", "Guanli#2026"),
+)
+ROLES = {"学员": (Role.LEARNER,), "监考员": (Role.INVIGILATOR,), "管理员": (Role.ADMIN,)}
+
+
+async def seed(svc: Services) -> list[DemoAccount]:
+    """Create what is missing of the demo batch and accounts; return the accounts."""
+    now = svc.now()
+    async with svc.db.transaction() as db:
+        batch = await db.scalar(select(Batch).where(Batch.name == BATCH_NAME))
+        if batch is None:
+            batch = Batch(
+                name=BATCH_NAME,
+                required_minutes=640,
+                required_public_minutes=320,
+                min_study_days=10,
+                study_deadline=now + dt.timedelta(days=180),
+                exam_opens_at=now - dt.timedelta(days=1),
+                exam_closes_at=now + dt.timedelta(days=200),
+                created_at=now,
+            )
+            db.add(batch)
+            await db.flush()
+        for account in ACCOUNTS:
+            user = await service.get_by_id_number(session=db, id_number=account.id_number)
+            if user is None:
+                user = await service.create(
+                    session=db,
+                    config=svc.config,
+                    now=now,
+                    id_number=account.id_number,
+                    name=account.name,
+                    work_unit="演示单位（安全生产科）",
+                    roles=ROLES[account.role],
+                    password=account.password or None,
+                )
+            if account.role == "学员":
+                enrolled = await db.scalar(
+                    select(Enrolment.id).where(
+                        Enrolment.user_id == user.id, Enrolment.batch_id == batch.id
+                    )
+                )
+                if enrolled is None:
+                    db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=now))
+    return [dataclasses.replace(a, password=a.password or a.id_number[-6:]) for a in ACCOUNTS]
+
+
+def describe(accounts: list[DemoAccount]) -> str:
+    """The table of demo accounts that `make run` prints."""
+    lines = ["演示账号（用户名为身份证号）："]
+    for a in accounts:
+        note = f"  ({a.note})" if a.note else ""
+        lines.append(f"  {a.role:<4} {a.name}  用户名 {a.id_number}  密码 {a.password}{note}")
+    return "\n".join(lines)

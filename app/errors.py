@@ -1,0 +1,27 @@
+"""One error type with a stable code, rendered as a Chinese page or as JSON."""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """A refusal the user should see: a stable code, a Chinese message, an HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **details: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class NotFound(AppError):
+    def __init__(self, message: str = "您访问的页面不存在") -> None:
+        super().__init__("not_found", message, 404)
+
+
+class Forbidden(AppError):
+    def __init__(self, message: str = "您没有权限访问该页面") -> None:
+        super().__init__("forbidden", message, 403)

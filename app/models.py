@@ -1,0 +1,5 @@
+"""Import every model module so that the metadata (and Alembic) sees all tables."""
+
+from app.accounts import models as accounts_models  # noqa: F401
+from app.admin import models as admin_models  # noqa: F401
+from app.learning import models as learning_models  # noqa: F401

@@ -1,0 +1,115 @@
+"""我的资料: the profile page, phone binding and the ID photo."""
+
+from __future__ import annotations
+
+from quart import Blueprint, jsonify, render_template, request, send_file
+
+from app.accounts import auth, idcard
+from app.accounts.models import User
+from app.errors import AppError, NotFound
+from app.profile import service
+from app.services import services
+
+bp = Blueprint("profile", __name__)
+
+
+async def _json_body() -> dict:
+    body = await request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise AppError("bad_request", "请求格式不正确")
+    return body
+
+
+@bp.get("/profile")
+@auth.login_required
+async def index():
+    """Show name, gender, ID (the owner sees it whole), work unit, phone and photo."""
+    user = auth.current_user()
+    config = services().config
+    return await render_template(
+        "profile/index.html",
+        user=user,
+        id_display=user.id_number,
+        id_masked=idcard.mask(user.id_number),
+        photo_width=config.photo_width,
+        photo_height=config.photo_height,
+        photo_limit_kb=config.photo_max_bytes // 1024,
+        resend_seconds=config.sms_resend_seconds,
+    )
+
+
+@bp.post("/api/profile/phone/code")
+@auth.login_required
+async def phone_code():
+    """Send an SMS code to the phone to be bound."""
+    svc = services()
+    body = await _json_body()
+    async with svc.db.transaction() as db:
+        user = await db.get(User, auth.current_user().id)
+        wait = await service.request_phone_code(
+            session=db,
+            redis=svc.redis,
+            enqueue=svc.enqueue,
+            config=svc.config,
+            now=svc.now(),
+            user=user,
+            phone=str(body.get("phone", "")),
+        )
+    return jsonify({"ok": True, "resend_after": wait, "message": "验证码已发送，请查收短信"})
+
+
+@bp.post("/api/profile/phone/bind")
+@auth.login_required
+async def phone_bind():
+    """Bind the phone with the code from the SMS."""
+    svc = services()
+    body = await _json_body()
+    async with svc.db.transaction() as db:
+        user = await db.get(User, auth.current_user().id)
+        await service.bind_phone(
+            session=db,
+            redis=svc.redis,
+            config=svc.config,
+            now=svc.now(),
+            user=user,
+            phone=str(body.get("phone", "")),
+            code=str(body.get("code", "")),
+        )
+    return jsonify({"ok": True, "phone": user.phone, "message": "手机号绑定成功"})
+
+
+@bp.post("/api/profile/photo")
+@auth.login_required
+async def photo_upload():
+    """Accept the one-time ID photo (the page crops it to size first)."""
+    svc = services()
+    limit = svc.config.photo_max_bytes
+    if request.content_length and request.content_length > limit * 4:
+        size_kb = request.content_length // 1024
+        raise AppError("photo_too_big", f"照片大小约为 {size_kb} KB，须小于 {limit // 1024} KB")
+    files = await request.files
+    upload = files.get("photo")
+    data = upload.read(limit * 4) if upload else b""
+    async with svc.db.transaction() as db:
+        user = await db.get(User, auth.current_user().id)
+        await service.upload_photo(
+            session=db, config=svc.config, now=svc.now(), user=user, data=data
+        )
+    return jsonify({"ok": True, "message": "照片上传成功"})
+
+
+@bp.get("/profile/photo")
+@auth.login_required
+async def photo():
+    """The owner's own photo."""
+    return await send_photo(auth.current_user())
+
+
+async def send_photo(user: User):
+    """Stream a stored photo with headers that keep it out of shared caches."""
+    path = service.photo_path(services().config, user)
+    if path is None:
+        raise NotFound("尚未上传照片")
+    response = await send_file(path, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

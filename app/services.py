@@ -1,0 +1,68 @@
+"""The shared resources of one process: config, database, Redis, clock and senders.
+
+The web app, the Socket.IO server and the arq worker each build one container through
+``build_services`` so they all talk to the same stores in the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+import redis.asyncio as aioredis
+from arq import ArqRedis, create_pool
+from arq.connections import RedisSettings
+from quart import current_app
+
+from app.clock import SystemClock
+from app.config import Config
+from app.db import Database
+
+
+@dataclasses.dataclass
+class Services:
+    config: Config
+    db: Database
+    redis: aioredis.Redis
+    clock: object
+    sms: object
+    _queue: ArqRedis | None = None
+
+    def now(self):
+        return self.clock.now()
+
+    async def enqueue(self, job: str, *args: object, **kwargs: object):
+        """Queue an arq job for the worker."""
+        if self._queue is None:
+            self._queue = await create_pool(RedisSettings.from_dsn(self.config.redis_url))
+        return await self._queue.enqueue_job(job, *args, **kwargs)
+
+    async def close(self) -> None:
+        if self._queue is not None:
+            await self._queue.aclose()
+        await self.redis.aclose()
+        await self.db.dispose()
+
+
+def load_object(dotted: str) -> object:
+    """Import ``package.module:Name``."""
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_services(config: Config) -> Services:
+    """Create the per-process resources for a configuration."""
+    redis = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+    gateway = load_object(config.sms_gateway)
+    return Services(
+        config=config,
+        db=Database(config.database_url),
+        redis=redis,
+        clock=config.clock or SystemClock(),
+        sms=gateway(redis),
+    )
+
+
+def services() -> Services:
+    """The container of the running Quart app."""
+    return current_app.extensions["safece"]

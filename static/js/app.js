@@ -1,0 +1,69 @@
+/* Shared page helpers: CSRF-aware fetch, captcha refresh, the first-login tour. */
+(function () {
+  "use strict";
+  const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+
+  /* POST JSON or FormData; resolves to {ok, status, data}; never throws on HTTP errors. */
+  async function api(url, body) {
+    const isForm = body instanceof FormData;
+    const headers = { "X-CSRF-Token": csrf(), Accept: "application/json" };
+    if (!isForm) headers["Content-Type"] = "application/json";
+    try {
+      const res = await fetch(url, {
+        method: "POST", headers, credentials: "same-origin",
+        body: isForm ? body : JSON.stringify(body || {}),
+      });
+      let data = {};
+      try { data = await res.json(); } catch (e) { data = { message: "服务器返回了无法识别的内容" }; }
+      return { ok: res.ok, status: res.status, data };
+    } catch (e) {
+      return { ok: false, status: 0, data: { message: "网络连接失败，请检查网络后重试" } };
+    }
+  }
+  function say(el, text, kind) {
+    if (!el) return;
+    el.textContent = text || "";
+    el.className = "form-msg " + (kind || "");
+  }
+  window.SafeCE = { api, say };
+
+  const img = document.getElementById("captcha-img");
+  if (img) {
+    img.addEventListener("click", async () => {
+      const res = await fetch("/captcha", { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      const data = await res.json();
+      img.src = data.image;
+      document.getElementById("captcha-id").value = data.id;
+      const input = document.getElementById("captcha");
+      input.value = "";
+      input.focus();
+    });
+  }
+
+  const tour = document.getElementById("tour");
+  if (tour) {
+    const steps = Array.from(tour.querySelectorAll(".tour-step")).filter(
+      (s) => document.querySelector(s.dataset.target));
+    let at = 0;
+    const count = tour.querySelector(".tour-count");
+    const next = tour.querySelector('[data-tour="next"]');
+    function show() {
+      document.querySelectorAll(".tour-highlight").forEach((e) => e.classList.remove("tour-highlight"));
+      steps.forEach((s, i) => { s.hidden = i !== at; });
+      const target = document.querySelector(steps[at].dataset.target);
+      target.classList.add("tour-highlight");
+      target.scrollIntoView({ block: "center", behavior: "smooth" });
+      count.textContent = (at + 1) + " / " + steps.length;
+      next.textContent = at === steps.length - 1 ? "开始使用" : "下一步";
+    }
+    function finish() {
+      tour.remove();
+      document.querySelectorAll(".tour-highlight").forEach((e) => e.classList.remove("tour-highlight"));
+      api("/api/tour/done", {});
+    }
+    next.addEventListener("click", () => { if (at < steps.length - 1) { at += 1; show(); } else finish(); });
+    tour.querySelector('[data-tour="skip"]').addEventListener("click", finish);
+    if (steps.length) { tour.hidden = false; show(); }
+  }
+})();

@@ -1,0 +1,186 @@
+"""Fixtures: a real redis-server, a real database per test, the app, clients, users.
+
+Layers: redis_server/db_template (session) -> config -> app -> client -> logged-in helpers.
+Set SAFECE_DATABASE_URL to run the same tests against PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app import create_app, migrate
+from app.asgi import create_asgi
+from app.clock import FrozenClock
+from app.config import Config
+from app.db import Base
+from tests.factories import Factory
+
+START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real redis-server for the whole run, on a private unix socket."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.exit("redis-server is not installed: run `make test`", returncode=3)
+    workdir = Path(tempfile.mkdtemp(prefix="safece-redis-"))
+    sock = workdir / "redis.sock"
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--databases",
+            "16",
+            "--loglevel",
+            "warning",
+        ],
+    )
+    for _ in range(200):
+        if sock.exists():
+            break
+        time.sleep(0.02)
+    yield f"unix://{sock}"
+    proc.terminate()
+    proc.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory):
+    """Migrate once; each test then gets a copy (SQLite) or emptied tables (PostgreSQL)."""
+    external = os.environ.get("SAFECE_DATABASE_URL")
+    if external:
+        migrate.upgrade(external)
+        return external
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock(START)
+
+
+@pytest.fixture
+async def config(tmp_path, redis_server, db_template, clock):
+    """A configuration for one test: its own data dir, database and flushed Redis."""
+    if isinstance(db_template, str):
+        await _empty_tables(db_template)
+        database_url = db_template
+    else:
+        shutil.copy(db_template, tmp_path / "safece.db")
+        database_url = f"sqlite+aiosqlite:///{tmp_path / 'safece.db'}"
+    cfg = Config(
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=f"{redis_server}?db=1",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        clock=clock,
+    )
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(cfg.redis_url)
+    await r.flushdb()
+    await r.aclose()
+    return cfg
+
+
+@pytest.fixture
+async def app(config):
+    app = create_app(config)
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+def svc(app):
+    return app.extensions["safece"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(svc):
+    return Factory(svc)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def live_server(config):
+    """The full ASGI app (Socket.IO around Quart) served by uvicorn on a free port."""
+    asgi = create_asgi(config)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    asgi.quart = asgi.other_asgi_app
+    asgi.base_url = f"http://127.0.0.1:{port}"
+    yield asgi
+    server.should_exit = True
+    await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+async def live_svc(live_server):
+    return live_server.quart.extensions["safece"]
+
+
+@pytest.fixture
+async def worker(config):
+    """A real arq worker consuming this test's queue inside the test process."""
+    from workers.settings import build_worker
+
+    w = build_worker(config, handle_signals=False, poll_delay=0.05)
+    task = asyncio.create_task(w.async_run())
+    yield w
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    await w.close()

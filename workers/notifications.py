@@ -1,0 +1,8 @@
+"""Notification jobs: messages go out through the configured sender."""
+
+from __future__ import annotations
+
+
+async def send_sms(ctx: dict, to: str, text: str) -> None:
+    """Send one SMS through the configured sender."""
+    await ctx["svc"].sms.send(to, text)

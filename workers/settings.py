@@ -1,0 +1,59 @@
+"""arq worker settings. Run with ``python -m app worker`` (or ``arq workers.settings.WorkerSettings``).
+
+Jobs are plain async functions named ``verb_noun`` that receive the arq context; the
+context holds a ``Services`` container built by the same factory as the web app.
+"""
+
+from __future__ import annotations
+
+from arq import Worker
+from arq.connections import RedisSettings
+
+from app.config import Config
+from app.services import build_services
+from workers import jobs
+
+FUNCTIONS = jobs.FUNCTIONS
+
+
+def redis_settings(config: Config) -> RedisSettings:
+    return RedisSettings.from_dsn(config.redis_url)
+
+
+def make_startup(config: Config):
+    async def startup(ctx: dict) -> None:
+        ctx["svc"] = build_services(config)
+
+    return startup
+
+
+async def shutdown(ctx: dict) -> None:
+    if "svc" in ctx:
+        await ctx["svc"].close()
+
+
+def build_worker(config: Config, **options: object) -> Worker:
+    """An arq Worker for this configuration (used by the CLI and by tests)."""
+    return Worker(
+        functions=FUNCTIONS,
+        redis_settings=redis_settings(config),
+        on_startup=make_startup(config),
+        on_shutdown=shutdown,
+        handle_signals=options.pop("handle_signals", True),
+        **options,
+    )
+
+
+class WorkerSettings:
+    """For the ``arq`` command line."""
+
+    functions = FUNCTIONS
+    on_shutdown = shutdown
+
+    def __init_subclass__(cls) -> None:  # pragma: no cover - arq reads attributes only
+        pass
+
+
+_config = Config.from_env()
+WorkerSettings.redis_settings = redis_settings(_config)
+WorkerSettings.on_startup = make_startup(_config)
