@@ -33,6 +33,7 @@ def create_sio(svc: Services) -> socketio.AsyncServer:
         max_http_buffer_size=64 * 1024,
     )
     sio.safece = svc
+    # Each area's namespace registers its handlers here.
     return sio
 
 
