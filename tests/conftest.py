@@ -58,6 +58,7 @@ def redis_server():
             "--loglevel",
             "warning",
         ],
+        stdout=subprocess.DEVNULL,
     )
     for _ in range(200):
         if sock.exists():

@@ -69,3 +69,8 @@ async def csrf_of(client) -> str:
     """The CSRF token of the current session, read from any page."""
     page = await (await client.get("/password")).get_data(as_text=True)
     return CSRF.search(page).group(1)
+
+
+def session_cookie(client) -> str | None:
+    """The session token the test client holds."""
+    return next((c.value for c in client.cookie_jar if c.name == "safece_session"), None)

@@ -15,9 +15,11 @@ from app.errors import AppError, Forbidden
 # Endpoints a session that still has to change its initial password may reach.
 BEFORE_PASSWORD_CHANGE = {
     "accounts.change_password",
+    "accounts.change_password_post",
     "accounts.logout",
     "accounts.captcha",
     "accounts.login",
+    "accounts.login_post",
     "core.healthz",
     "static",
 }

@@ -162,7 +162,12 @@ def check_photo(data: bytes, config: Config) -> Image.Image:
             image.load()
     except AppError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise AppError(
+            "photo_dimensions",
+            f"照片像素尺寸过大，须为 {config.photo_width}×{config.photo_height} 像素",
+        ) from None
+    except UnidentifiedImageError:
         raise AppError("photo_format", "无法识别该文件，仅支持 jpg、jpeg、png 格式的照片") from None
     except (OSError, SyntaxError, ValueError):
         raise AppError("photo_corrupt", "照片文件已损坏，请重新导出后上传") from None

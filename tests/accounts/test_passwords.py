@@ -1,0 +1,36 @@
+import pytest
+
+from app.accounts import idcard
+from app.accounts.passwords import check_new_password
+from app.errors import AppError
+
+ID = idcard.parse(idcard.make("12010219900307451"))
+
+
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        ("short1!", "password_short"),
+        (f"abc{ID.last_six}xyz", "password_id"),
+        (f"{ID.last_six.lower()}Abcdef", "password_id"),
+        ("Zz19900307!", "password_birth"),
+        ("Zz900307!!", "password_birth"),
+        ("12345678", "password_common"),
+        ("Password1", "password_common"),
+        ("aaaaaaaaaa", "password_common"),
+    ],
+)
+def test_new_password__rules_refuse_weak_choices(password, code):
+    with pytest.raises(AppError) as info:
+        check_new_password(password, password, ID)
+    assert info.value.code == code
+
+
+def test_new_password__confirmation_must_match():
+    with pytest.raises(AppError) as info:
+        check_new_password("Good-Pass-2026", "Good-Pass-2025", ID)
+    assert info.value.code == "password_mismatch"
+
+
+def test_new_password__a_good_one_passes():
+    check_new_password("Anquan-Xuexi-88", "Anquan-Xuexi-88", ID)

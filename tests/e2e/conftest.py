@@ -1,0 +1,59 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, screenshots to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.factories import captcha_answer
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser():
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser, live_server):
+    context = await browser.new_context(
+        base_url=live_server.base_url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+    )
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    await context.close()
+
+
+async def shot(page, name: str) -> Path:
+    """Save a full-page screenshot under tests/e2e/screenshots/."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+async def browser_login(page, redis, id_number: str, password: str) -> None:
+    """Fill the login form as a person would, reading the captcha answer from Redis."""
+    await page.goto("/login")
+    captcha_id = await page.input_value("#captcha-id")
+    await page.fill("#username", id_number)
+    await page.fill("#password", password)
+    await page.fill("#captcha", await captcha_answer(redis, captcha_id))
+    await page.click("#login-submit")
+    await page.wait_for_load_state()
