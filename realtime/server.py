@@ -33,6 +33,13 @@ def create_sio(svc: Services) -> socketio.AsyncServer:
         max_http_buffer_size=64 * 1024,
     )
     sio.safece = svc
+
+    @sio.on("connect")
+    async def connect(sid, environ, auth=None):
+        """The default namespace only checks who is connecting."""
+        user = await authenticate(svc, environ)
+        await sio.save_session(sid, {"user_id": user.id})
+
     # Each area's namespace registers its handlers here.
     return sio
 

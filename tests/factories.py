@@ -74,3 +74,24 @@ async def csrf_of(client) -> str:
 def session_cookie(client) -> str | None:
     """The session token the test client holds."""
     return next((c.value for c in client.cookie_jar if c.name == "safece_session"), None)
+
+
+async def http_login(base_url: str, redis, id_number: str, password: str) -> str:
+    """Log in over real HTTP (for Socket.IO tests) and return the session cookie value."""
+    import aiohttp
+
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(base_url=base_url, cookie_jar=jar) as http:
+        async with http.get("/login") as response:
+            page = await response.text()
+        captcha_id = CAPTCHA_ID.search(page).group(1)
+        form = {
+            "csrf_token": CSRF.search(page).group(1),
+            "captcha_id": captcha_id,
+            "captcha": await captcha_answer(redis, captcha_id),
+            "username": id_number,
+            "password": password,
+        }
+        async with http.post("/login", data=form, allow_redirects=False) as response:
+            assert response.status == 302, await response.text()
+        return next(c.value for c in jar if c.key == "safece_session")

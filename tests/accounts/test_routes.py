@@ -298,3 +298,8 @@ async def test_session__expires_after_idle_time(client, svc, factory):
     ttl = await svc.redis.ttl(f"sess:{token}")
     assert 0 < ttl <= svc.config.session_idle_minutes * 60
     assert dt.timedelta(seconds=ttl) > dt.timedelta(minutes=svc.config.session_idle_minutes - 1)
+
+
+async def test_cookie__is_secure_when_served_over_https(client):
+    response = await client.get("/login", scheme="https")
+    assert "Secure" in response.headers["Set-Cookie"]
