@@ -34,14 +34,21 @@ NAVIGATION = (
 def install(app: Quart) -> None:
     """Attach the hooks, error handlers and template context to the app."""
     app.before_request(_load_session)
-    app.after_request(_set_cookie)
+    app.after_request(_finish_response)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(_template_context)
 
 
+# Served without looking up the session: no Redis or database round trip per asset.
+SESSIONLESS_ENDPOINTS = {"static", "core.healthz"}
+
+
 async def _load_session() -> object:
+    g.session = g.user = None
+    if request.endpoint in SESSIONLESS_ENDPOINTS:
+        return None
     svc = services()
     ttl = svc.config.session_idle_minutes * 60
     token = request.cookies.get(sessions.COOKIE_NAME)
@@ -82,7 +89,13 @@ async def ensure_session() -> sessions.Session:
     return g.session
 
 
-async def _set_cookie(response):
+async def _finish_response(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if g.get("user") is not None and response.mimetype == "text/html":
+        # Personal pages must not be kept by shared caches or the back button after logout.
+        response.headers.setdefault("Cache-Control", "no-store")
     if "set_cookie" in g:
         config = services().config
         secure = (

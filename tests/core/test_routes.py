@@ -24,3 +24,15 @@ async def test_home__logged_in_learner_goes_to_profile(client, svc, factory):
     await login(client, svc, user.id_number, "Str0ng-Pass!")
     response = await client.get("/")
     assert response.headers["Location"].endswith("/profile")
+
+
+async def test_pages__carry_security_headers(client):
+    response = await client.get("/login")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+async def test_personal_pages__are_not_cached(client, svc, factory):
+    user = await factory.user()
+    await login(client, svc, user.id_number, "Str0ng-Pass!")
+    assert (await client.get("/profile")).headers["Cache-Control"] == "no-store"
