@@ -26,7 +26,6 @@ from app import create_app, migrate
 from app.asgi import create_asgi
 from app.clock import FrozenClock
 from app.config import Config
-from app.db import Base
 from tests.factories import Factory
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
@@ -85,8 +84,15 @@ def db_template(tmp_path_factory):
 async def _empty_tables(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        rows = await conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        names = ", ".join(f'"{name}"' for (name,) in rows)
+        if names:
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     await engine.dispose()
 
 
