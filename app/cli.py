@@ -86,11 +86,16 @@ def cmd_create_user(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
     from app.admin import imports
+    from app.errors import AppError
 
     async def work(svc):
         return await imports.import_learners_file(svc, Path(args.file), actor_id=None)
 
-    report = _with_services(config, work)
+    try:
+        report = _with_services(config, work)
+    except AppError as error:
+        print(f"导入失败：{error.message}", file=sys.stderr)
+        return 1
     print(report.summary())
     for line in report.error_lines():
         print(line)
@@ -160,6 +165,9 @@ def _start_redis(config: Config) -> subprocess.Popen:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     children: list[subprocess.Popen] = []
     env = dict(os.environ)
+    stopping = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.append(True))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("SAFECE_REDIS_URL"):
         children.append(_start_redis(config))
@@ -172,11 +180,12 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         children.append(subprocess.Popen([python, "-m", "app", "serve"], env=env))
         port = os.environ.get("PORT", "8000")
         print(f"\nSafeCE 已启动：http://127.0.0.1:{port}/login   （按 Ctrl-C 停止）\n", flush=True)
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("有进程意外退出，正在停止……", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.3)
+        time.sleep(0.3)  # a Ctrl-C reaches the children too; let its flag arrive here
+        if not stopping:
+            print("有进程意外退出，正在停止……", file=sys.stderr)
+            return 1
         print("\n正在停止……")
         return 0
     finally:
