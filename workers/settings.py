@@ -36,6 +36,7 @@ def build_worker(config: Config, **options: object) -> Worker:
     """An arq Worker for this configuration (used by the CLI and by tests)."""
     return Worker(
         functions=FUNCTIONS,
+        cron_jobs=jobs.CRON_JOBS,
         redis_settings=redis_settings(config),
         on_startup=make_startup(config),
         on_shutdown=shutdown,
@@ -48,10 +49,8 @@ class WorkerSettings:
     """For the ``arq`` command line."""
 
     functions = FUNCTIONS
+    cron_jobs = jobs.CRON_JOBS
     on_shutdown = shutdown
-
-    def __init_subclass__(cls) -> None:  # pragma: no cover - arq reads attributes only
-        pass
 
 
 _config = Config.from_env()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,9 @@ from app.config import Config
 from app.errors import AppError
 
 BAD_CREDENTIALS = "身份证号或密码错误"
+# The initial password is the last six characters of the username, so hashing it would
+# protect nothing and cost an argon2 hash per imported learner: it is stored as a marker.
+INITIAL_PASSWORD = "!initial"
 _dummy_hash: str | None = None
 
 
@@ -58,7 +62,7 @@ async def create(
         name=name,
         gender=gender or parsed.gender,
         work_unit=(work_unit or "").strip()[:200],
-        password_hash=await _hash(config, password or parsed.last_six),
+        password_hash=await _hash(config, password) if password else INITIAL_PASSWORD,
         must_change_password=password is None,
         password_issued_at=now,
         created_at=now,
@@ -100,7 +104,7 @@ async def login(
         await passwords.verify_password(await _get_dummy_hash(config), password or "")
         ok = False
     else:
-        ok = bool(password) and await passwords.verify_password(user.password_hash, password)
+        ok = await check_password(user, password)
     if not ok:
         await throttle.record_failure(redis, parsed.value, ip, now=stamp, limits=limits)
         raise AppError("bad_credentials", BAD_CREDENTIALS, 401)
@@ -112,6 +116,15 @@ async def login(
             403,
         )
     return user
+
+
+async def check_password(user: User, password: str) -> bool:
+    """True when the password is the user's current one (or their initial one)."""
+    if not password:
+        return False
+    if user.password_hash == INITIAL_PASSWORD:
+        return secrets.compare_digest(password.upper(), user.id_number[-6:])
+    return await passwords.verify_password(user.password_hash, password)
 
 
 def initial_password_expired(user: User, *, config: Config, now: dt.datetime) -> bool:
@@ -130,7 +143,7 @@ async def change_password(
     confirm: str,
 ) -> None:
     """Replace the password after checking the old one and the rules for new ones."""
-    if not await passwords.verify_password(user.password_hash, old or ""):
+    if not await check_password(user, old or ""):
         raise AppError("old_password_wrong", "原密码不正确")
     passwords.check_new_password(new or "", confirm or "", idcard.parse(user.id_number))
     if new == old:
@@ -145,7 +158,7 @@ async def reissue_initial_password(
     *, session: AsyncSession, config: Config, now: dt.datetime, user: User
 ) -> None:
     """Reset the password to the initial one (last six of the ID), to be changed at login."""
-    user.password_hash = await _hash(config, user.id_number[-6:])
+    user.password_hash = INITIAL_PASSWORD
     user.must_change_password = True
     user.password_issued_at = now
     await session.flush()
