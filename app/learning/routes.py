@@ -1,0 +1,221 @@
+"""我的课程: the course table, study materials, the video page, video files and the HTTP
+fallback of the heartbeat protocol (the same rules as the Socket.IO namespace /study)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+from quart import Blueprint, current_app, jsonify, render_template, request, url_for
+
+from app.accounts import auth
+from app.clock import SHANGHAI
+from app.errors import AppError, NotFound
+from app.learning import service, study
+from app.learning.files import stream_file
+from app.learning.models import KIND_LABELS
+from app.learning.writer import CreditFlusher
+from app.services import services
+
+bp = Blueprint("learning", __name__)
+
+
+@bp.app_template_filter("shanghai")
+def shanghai(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant as Asia/Shanghai wall-clock time."""
+    return value.astimezone(SHANGHAI).strftime(fmt) if value else ""
+
+
+@bp.app_template_filter("clock")
+def clock_text(ms: int) -> str:
+    """A duration as mm:ss (h:mm:ss from an hour on)."""
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    return (
+        f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+        if hours
+        else f"{rest // 60:02d}:{rest % 60:02d}"
+    )
+
+
+def _rules() -> study.StudyRules:
+    return study.StudyRules.from_config(services().config)
+
+
+@bp.before_app_serving
+async def _start_flusher() -> None:
+    # Every server process writes acknowledged study credits from Redis to the database.
+    svc = services()
+    if svc.db.is_sqlite:
+        # aiosqlite runs every statement in a thread that needs the interpreter back; with
+        # a busy event loop each of those hand-overs waits out the switch interval (5 ms
+        # by default), which made one play-session start take ~50 ms under load.
+        sys.setswitchinterval(0.001)
+    enabled = os.environ.get("SAFECE_STUDY_FLUSHER", "1") != "0"
+    if getattr(svc.config, "study_flusher", enabled):
+        flusher = CreditFlusher(
+            redis_url=svc.config.redis_url, database_url=svc.config.database_url
+        )
+        current_app.extensions["study_flusher"] = flusher
+        flusher.start()
+
+
+@bp.after_app_serving
+async def _stop_flusher() -> None:
+    flusher = current_app.extensions.pop("study_flusher", None)
+    if flusher is not None:
+        await flusher.stop()
+
+
+@bp.get("/courses")
+@auth.require_role("learner")
+async def courses():
+    """我的课程: batch requirements and progress, the course table, study materials."""
+    svc = services()
+    user = auth.current_user()
+    now = svc.now()
+    tab = "materials" if request.args.get("tab") == "materials" else "courses"
+    async with svc.db.read() as db:
+        batches = await service.enrolled_batches(session=db, user_id=user.id)
+        batch = batches[0] if batches else None
+        wanted = request.args.get("batch", type=int)
+        if wanted is not None:
+            batch = next((b for b in batches if b.id == wanted), None)
+            if batch is None:
+                raise NotFound("您未报名该培训批次")
+        rows, progress, materials = [], None, []
+        if batch is not None:
+            rows = await service.catalogue(session=db, user_id=user.id, batch_id=batch.id, now=now)
+            progress = await service.batch_progress(session=db, user_id=user.id, batch_id=batch.id)
+            materials = await service.materials(session=db, batch_id=batch.id, now=now)
+    exam_url = url_for("exams.index") if "exams.index" in current_app.view_functions else None
+    return await render_template(
+        "learning/courses.html",
+        batches=batches,
+        batch=batch,
+        rows=rows,
+        progress=progress,
+        materials=materials,
+        kind_labels=KIND_LABELS,
+        tab=tab,
+        exam_url=exam_url,
+        now=now,
+    )
+
+
+@bp.get("/courses/video/<int:video_id>")
+@auth.require_role("learner")
+async def video(video_id: int):
+    """The video page: player, the course's video list with progress, the rules box."""
+    svc = services()
+    user = auth.current_user()
+    async with svc.db.read() as db:
+        batch, row, state = await service.playable_course(
+            session=db, user_id=user.id, video_id=video_id, now=svc.now()
+        )
+    index = row.videos.index(state)
+    following = row.videos[index + 1] if index + 1 < len(row.videos) else None
+    return await render_template(
+        "learning/video.html",
+        batch=batch,
+        row=row,
+        current=state,
+        following=following,
+        resume_ms=service.resume_ms(state),
+        interval_s=_rules().beat_s,
+    )
+
+
+@bp.get("/courses/video/<int:video_id>/file")
+@auth.require_role("learner")
+async def video_file(video_id: int):
+    """The video file, with Range support so the player can seek and stream."""
+    svc = services()
+    async with svc.db.read() as db:
+        path, mimetype = await service.video_file(
+            session=db, config=svc.config, user_id=auth.current_user().id, video_id=video_id
+        )
+    return await stream_file(path, mimetype=mimetype)
+
+
+@bp.get("/courses/materials/<int:material_id>")
+@auth.require_role("learner")
+async def material(material_id: int):
+    """Download a study-material archive (enrolled learners only)."""
+    svc = services()
+    async with svc.db.read() as db:
+        item, path = await service.material_file(
+            session=db,
+            config=svc.config,
+            user_id=auth.current_user().id,
+            material_id=material_id,
+            now=svc.now(),
+        )
+    suffix = path.suffix or ".zip"
+    return await stream_file(path, mimetype="application/zip", download_name=item.title + suffix)
+
+
+async def _json_body() -> dict:
+    body = await request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise AppError("bad_request", "请求格式不正确")
+    return body
+
+
+@bp.post("/api/study/start")
+@auth.require_role("learner")
+async def api_start():
+    """Open a play session (HTTP fallback of the socket event `start`)."""
+    svc = services()
+    body = await _json_body()
+    async with svc.db.read() as db:
+        started = await study.start(
+            session=db,
+            redis=svc.redis,
+            rules=_rules(),
+            user_id=auth.current_user().id,
+            video_id=body.get("video_id"),
+            now=svc.now(),
+        )
+    await _tell_replaced(started)
+    return jsonify(started.reply())
+
+
+@bp.post("/api/study/beat")
+@auth.require_role("learner")
+async def api_beat():
+    """One heartbeat (HTTP fallback of the socket event `beat`)."""
+    svc = services()
+    result = await study.beat(
+        redis=svc.redis,
+        db=svc.db,
+        rules=_rules(),
+        user_id=auth.current_user().id,
+        body=await _json_body(),
+        now=svc.now(),
+    )
+    return jsonify(result.reply())
+
+
+@bp.post("/api/study/stop")
+@auth.require_role("learner")
+async def api_stop():
+    """End a play session (HTTP fallback of the socket event `stop`)."""
+    body = await _json_body()
+    await study.stop(
+        redis=services().redis, user_id=auth.current_user().id, token=body.get("token")
+    )
+    return jsonify({"ok": True})
+
+
+async def _tell_replaced(started: study.Started) -> None:
+    # The socket of the session this one replaced may live in another process.
+    sio = current_app.extensions.get("sio")
+    if started.replaced and started.replaced[1] and sio is not None:
+        await sio.emit(
+            "ended",
+            {"token": started.replaced[0], "code": "play_replaced", "message": study.REPLACED},
+            to=started.replaced[1],
+            namespace="/study",
+        )

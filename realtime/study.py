@@ -1,0 +1,74 @@
+"""Namespace /study: play sessions and heartbeats over Socket.IO (see docs/realtime.md).
+
+Events from the page: ``start {video_id}``, ``beat {token, seq, position, reason, to?,
+rate?}``, ``stop {token}``; each is acknowledged with ``{"ok": true, ...}`` or
+``{"ok": false, "code", "message"}``. The server emits ``ended {token, code, message}``
+to a page whose session another tab or device took over.
+"""
+
+from __future__ import annotations
+
+import socketio
+
+from app.learning import study
+from app.services import Services
+from realtime.server import authenticate, replies_errors
+
+
+class StudyNamespace(socketio.AsyncNamespace):
+    def __init__(self, svc: Services) -> None:
+        super().__init__("/study")
+        self.svc = svc
+        self.rules = study.StudyRules.from_config(svc.config)
+
+    async def on_connect(self, sid: str, environ: dict, auth: object = None) -> None:
+        user = await authenticate(self.svc, environ, "learner")
+        await self.save_session(sid, {"user_id": user.id})
+
+    async def _user_id(self, sid: str) -> int:
+        return (await self.get_session(sid))["user_id"]
+
+    @replies_errors
+    async def on_start(self, sid: str, data: object = None) -> dict:
+        body = data if isinstance(data, dict) else {}
+        async with self.svc.db.read() as db:
+            started = await study.start(
+                session=db,
+                redis=self.svc.redis,
+                rules=self.rules,
+                user_id=await self._user_id(sid),
+                video_id=body.get("video_id"),
+                now=self.svc.now(),
+                sid=sid,
+            )
+        if started.replaced and started.replaced[1]:
+            await self.emit(
+                "ended",
+                {"token": started.replaced[0], "code": "play_replaced", "message": study.REPLACED},
+                to=started.replaced[1],
+            )
+        return started.reply()
+
+    @replies_errors
+    async def on_beat(self, sid: str, data: object = None) -> dict:
+        session = await self.get_session(sid)
+        result = await study.beat(
+            redis=self.svc.redis,
+            db=self.svc.db,
+            rules=self.rules,
+            user_id=session["user_id"],
+            body=data,
+            now=self.svc.now(),
+            sid=sid,
+            # This socket's copy of its play session: a beat then costs one Redis round trip.
+            cache=session.setdefault("plays", {}),
+        )
+        return result.reply()
+
+    @replies_errors
+    async def on_stop(self, sid: str, data: object = None) -> dict:
+        body = data if isinstance(data, dict) else {}
+        await study.stop(
+            redis=self.svc.redis, user_id=await self._user_id(sid), token=body.get("token")
+        )
+        return {"ok": True}

@@ -1,0 +1,199 @@
+/* The video page: plays the video and reports it to the server, which decides what counts.
+   Beats go over Socket.IO namespace /study, or POST /api/study/* when sockets fail.
+   Protocol: docs/realtime.md. */
+(function () {
+  "use strict";
+  const box = document.getElementById("player");
+  if (!box) return;
+  const video = document.getElementById("study-video");
+  const stateEl = document.getElementById("study-state");
+  const dot = document.getElementById("study-dot");
+  const msg = document.getElementById("study-msg");
+  const videoId = Number(box.dataset.videoId);
+  const resumeAt = Number(box.dataset.resume) || 0;
+  const intervalMs = Math.max(1, Number(box.dataset.interval) || 15) * 1000;
+
+  let token = null;
+  let seq = 0;
+  let timer = null;
+  let lastTime = 0;
+  let credited = 0;
+  let starting = null;
+  let socket = null;
+  let httpOnly = typeof window.io !== "function";
+
+  function status(text, kind) {
+    stateEl.textContent = text;
+    dot.className = "dot " + (kind || "");
+  }
+  function say(text, kind) { window.SafeCE.say(msg, text, kind); }
+
+  async function http(event, payload) {
+    const res = await window.SafeCE.api("/api/study/" + event, payload);
+    return res.ok ? res.data : Object.assign({ ok: false }, res.data);
+  }
+  function send(event, payload) {
+    if (httpOnly || !socket || !socket.connected) return http(event, payload);
+    return new Promise((resolve) => {
+      socket.timeout(8000).emit(event, payload, (err, reply) => {
+        resolve(err ? http(event, payload) : reply);
+      });
+    });
+  }
+
+  if (!httpOnly) {
+    socket = window.io("/study", { reconnectionDelayMax: 10000 });
+    socket.on("connect", () => { if (!token) status("已连接，播放视频即开始计时", ""); });
+    socket.on("connect_error", (err) => {
+      const data = err && err.data;
+      if (data && data.code) { status(data.message, "warn"); httpOnly = true; return; }
+      // No WebSocket or polling through this network: the HTTP fallback has the same rules.
+      httpOnly = true;
+      socket.disconnect();
+      status(token ? "正在计时" : "播放视频即开始计时", token ? "live" : "");
+    });
+    socket.on("ended", (data) => { if (data && data.token === token) stopped(data.message); });
+  } else {
+    status("播放视频即开始计时", "");
+  }
+
+  function stopped(text) {
+    token = null;
+    clearTimeout(timer);
+    if (!video.paused) { video.dataset.stoppedByServer = "1"; video.pause(); }
+    status("已停止计时", "stopped");
+    say(text, "error");
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(() => beat("tick"), intervalMs);
+  }
+
+  async function start() {
+    if (starting) return starting;
+    starting = (async () => {
+      const reply = await send("start", { video_id: videoId });
+      starting = null;
+      if (!reply.ok) {
+        video.pause();
+        status("未能开始计时", "warn");
+        say(reply.message || "未能开始计时，请刷新页面后重试", "error");
+        return false;
+      }
+      token = reply.token;
+      seq = 0;
+      lastTime = video.currentTime;
+      say("");
+      status("正在计时（每 " + Math.round(intervalMs / 1000) + " 秒向服务器报告一次）", "live");
+      if (!video.paused) schedule();
+      return true;
+    })();
+    return starting;
+  }
+
+  async function beat(reason, extra) {
+    if (!token) return;
+    if (reason === "tick") schedule();
+    seq += 1;
+    const payload = Object.assign({
+      token, seq, reason,
+      position: reason === "seek" ? lastTime : video.currentTime,
+      rate: video.playbackRate,
+    }, extra || {});
+    if (reason === "ended") payload.position = video.duration || payload.position;
+    const sentToken = token;
+    const reply = await send("beat", payload);
+    if (sentToken !== token) return;
+    handle(reply);
+  }
+
+  function handle(reply) {
+    if (!reply.ok) {
+      if (reply.code === "stale_beat") return;
+      if (reply.code === "play_expired") {
+        token = null;
+        if (!video.paused) start();
+        return;
+      }
+      if (reply.code === "play_replaced" || reply.code === "study_closed") { stopped(reply.message); return; }
+      say(reply.message || "学习记录未能保存，请检查网络", "error");
+      return;
+    }
+    credited += reply.credited_s || 0;
+    document.getElementById("credited").textContent = "本次已计入 " + Math.floor(credited) + " 秒";
+    if (reply.percent !== undefined) showPercent(reply.percent, reply.complete);
+    if (reply.message) say(reply.message, reply.note ? "error" : "");
+    else if (reply.course_complete) say("本课程已全部学完，课程学时已计入总学习时长", "ok");
+    else if (reply.complete) say("本视频已学完", "ok");
+    else say("");
+  }
+
+  function showPercent(pct, complete) {
+    document.getElementById("video-bar").style.width = pct + "%";
+    document.getElementById("video-pct").textContent = pct + "%";
+    const item = document.querySelector('#video-list li[data-video="' + videoId + '"]');
+    if (item) {
+      item.querySelector(".vpct").textContent = pct + "%";
+      item.querySelector(".state").textContent = complete ? "●" : "◐";
+      item.classList.toggle("done", !!complete);
+    }
+    if (complete) {
+      const next = document.getElementById("next-link");
+      if (next) next.hidden = false;
+    }
+  }
+
+  video.addEventListener("loadedmetadata", () => {
+    if (resumeAt > 0 && resumeAt < video.duration) {
+      video.currentTime = resumeAt;
+      lastTime = resumeAt;
+      say("已从上次学习位置 " + clock(resumeAt) + " 继续", "");
+    }
+  });
+  video.addEventListener("timeupdate", () => { if (!video.seeking) lastTime = video.currentTime; });
+  video.addEventListener("play", async () => {
+    if (video.playbackRate !== 1) video.playbackRate = 1;
+    if (!token) { await start(); return; }
+    status("正在计时（每 " + Math.round(intervalMs / 1000) + " 秒向服务器报告一次）", "live");
+    schedule();
+  });
+  video.addEventListener("pause", () => {
+    clearTimeout(timer);
+    if (video.dataset.stoppedByServer) { delete video.dataset.stoppedByServer; return; }
+    if (video.ended || !token) return;
+    status("已暂停，暂停期间不计时", "paused");
+    beat("pause");
+  });
+  video.addEventListener("seeking", () => {
+    if (!token) { lastTime = video.currentTime; return; }
+    beat("seek", { to: video.currentTime });
+    lastTime = video.currentTime;
+    if (!video.paused) schedule();
+  });
+  video.addEventListener("ended", () => {
+    clearTimeout(timer);
+    status("播放结束", "paused");
+    beat("ended");
+  });
+  video.addEventListener("ratechange", () => {
+    if (video.playbackRate !== 1) {
+      video.playbackRate = 1;
+      say("倍速播放不计学习时长，已恢复为正常速度", "error");
+    }
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden && !video.paused) {
+      video.pause();
+      say("页面切换到后台时暂停播放，回到本页后请点击播放继续学习", "");
+    }
+  });
+  window.addEventListener("pagehide", () => {
+    if (token && socket && socket.connected) socket.emit("stop", { token });
+  });
+
+  function clock(s) {
+    s = Math.floor(s);
+    return String(Math.floor(s / 60)).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+  }
+})();
