@@ -1,0 +1,1 @@
+"""我的考试: question banks, exam policies, random papers, timed attempts and grading."""

@@ -1,0 +1,287 @@
+"""Question import from Excel (.xlsx) or CSV, with a per-row error report.
+
+Columns (first row that names them is the header; spellings as people type them):
+题型, 题干, 选项A … 选项H, 答案, 解析, 章节. The file is checked as a whole first
+(format, size, header); then every row is checked on its own and against the rest of the
+file and the bank. Valid rows are imported in one transaction, so an import either adds
+every valid row or, if anything unexpected fails, nothing at all. Invalid rows are listed
+with the row number Excel shows and a Chinese reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import AppError
+from app.exams import service
+from app.exams.models import Question, QuestionBank, QuestionType
+from app.exams.paper import LETTERS
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 20_000
+MAX_OPTIONS = 8
+HEADER_SEARCH_ROWS = 10
+OPTION_LETTERS = LETTERS[:MAX_OPTIONS]
+
+TYPE_WORDS = {
+    QuestionType.SINGLE: {"单选", "单选题", "单项选择", "单项选择题", "single"},
+    QuestionType.MULTIPLE: {"多选", "多选题", "多项选择", "多项选择题", "multiple"},
+    QuestionType.JUDGE: {"判断", "判断题", "是非题", "judge", "truefalse", "true/false"},
+}
+JUDGE_WORDS = {
+    "T": {"对", "正确", "√", "✓", "✔", "T", "TRUE", "是", "Y", "YES", "1"},
+    "F": {"错", "错误", "×", "✗", "✘", "X", "F", "FALSE", "否", "N", "NO", "0"},
+}
+ALIASES = {
+    "type": {"题型", "试题类型", "题目类型", "类型"},
+    "stem": {"题干", "题目", "试题", "题目内容", "试题内容"},
+    "answer": {"答案", "正确答案", "标准答案", "参考答案"},
+    "explanation": {"解析", "答案解析", "试题解析", "说明"},
+    "chapter": {"章节", "知识点", "章节标签", "分类", "所属章节"},
+}
+for _letter in OPTION_LETTERS:
+    ALIASES[_letter] = {f"选项{_letter}", _letter, f"{_letter}选项", f"选项{_letter.lower()}"}
+REQUIRED = ("type", "stem", "answer")
+COLUMN_NAMES = {"type": "题型", "stem": "题干", "answer": "答案"}
+
+
+@dataclasses.dataclass
+class RowError:
+    row: int
+    message: str
+
+
+@dataclasses.dataclass
+class ImportReport:
+    """What an import did: how many questions were added and why the others were not."""
+
+    imported: int = 0
+    errors: list[RowError] = dataclasses.field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.imported + len(self.errors)
+
+    def summary(self) -> str:
+        text = f"共 {self.rows} 行试题，成功导入 {self.imported} 道"
+        if self.errors:
+            text += f"，{len(self.errors)} 行有错误未导入（请修改后重新导入这些行）"
+        return text
+
+    def error_lines(self) -> list[str]:
+        return [f"第 {e.row} 行：{e.message}" for e in self.errors]
+
+
+@dataclasses.dataclass
+class ParsedQuestion:
+    type: str
+    stem: str
+    options: list[str]
+    answer: str
+    explanation: str
+    chapter: str
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _header_key(text: str) -> str | None:
+    cleaned = re.sub(r"[\s*＊:：]|（.*?）|\(.*?\)", "", text)
+    for field, names in ALIASES.items():
+        if cleaned in names or cleaned.lower() in {n.lower() for n in names}:
+            return field
+    return None
+
+
+def _table_rows(data: bytes, filename: str) -> list[list[object]]:
+    suffix = Path(filename).suffix.lower()
+    if suffix == ".csv":
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise AppError("bad_file", "CSV 文件编码无法识别，请另存为 UTF-8 编码后重试")
+        return list(csv.reader(io.StringIO(text)))
+    if suffix == ".xlsx":
+        try:
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+            raise AppError("bad_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式") from None
+        try:
+            sheet = book.worksheets[0]
+            rows = []
+            for row in sheet.iter_rows(values_only=True):
+                rows.append(list(row))
+                if len(rows) > MAX_ROWS + HEADER_SEARCH_ROWS:
+                    break
+            return rows
+        finally:
+            book.close()
+    raise AppError("bad_file", "只支持 .xlsx 或 .csv 格式的题库文件")
+
+
+def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
+    """The data rows of a file as (Excel row number, field -> text); file errors raise."""
+    if len(data) > MAX_BYTES:
+        raise AppError("bad_file", f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后导入")
+    table = _table_rows(data, filename)
+    headers = [[_header_key(_cell(v)) for v in row] for row in table[:HEADER_SEARCH_ROWS]]
+    index = next((i for i, keys in enumerate(headers) if all(k in keys for k in REQUIRED)), None)
+    if index is None:
+        missing = "、".join(COLUMN_NAMES.values())
+        raise AppError(
+            "bad_header", f"找不到表头：前 {HEADER_SEARCH_ROWS} 行中没有同时包含“{missing}”的一行"
+        )
+    keys = headers[index]
+    data_rows = []
+    for offset, row in enumerate(table[index + 1 :], start=index + 2):
+        values = {
+            key: _cell(value) for key, value in zip(keys, row, strict=False) if key is not None
+        }
+        if any(values.values()):
+            data_rows.append((offset, values))
+    if len(data_rows) > MAX_ROWS:
+        raise AppError("bad_file", f"一次最多导入 {MAX_ROWS} 道试题，请拆分后导入")
+    return data_rows
+
+
+def _parse_type(text: str) -> str:
+    word = text.replace(" ", "").lower()
+    for qtype, words in TYPE_WORDS.items():
+        if word in {w.lower() for w in words}:
+            return qtype
+    if not text:
+        raise ValueError("缺少题型")
+    raise ValueError(f"题型“{text}”无法识别，应为单选题、多选题或判断题")
+
+
+def _options(values: dict[str, str]) -> list[str]:
+    present = [letter for letter in OPTION_LETTERS if values.get(letter)]
+    if not present:
+        return []
+    last = OPTION_LETTERS.index(present[-1])
+    gaps = [letter for letter in OPTION_LETTERS[:last] if not values.get(letter)]
+    if gaps:
+        raise ValueError(f"选项不连续：缺少选项{'、'.join(gaps)}")
+    return [values[letter] for letter in OPTION_LETTERS[: last + 1]]
+
+
+def parse_row(values: dict[str, str]) -> ParsedQuestion:
+    """One row as a question, or ValueError with the first thing wrong with it."""
+    qtype = _parse_type(values.get("type", ""))
+    stem = re.sub(r"\s+", " ", values.get("stem", "")).strip()
+    if not stem:
+        raise ValueError("缺少题干")
+    if len(stem) > 1000:
+        raise ValueError("题干超过 1000 字")
+    raw_answer = values.get("answer", "").strip()
+    if not raw_answer:
+        raise ValueError("缺少答案")
+    if qtype == QuestionType.JUDGE:
+        word = raw_answer.upper()
+        answer = next((k for k, words in JUDGE_WORDS.items() if word in words), None)
+        if answer is None:
+            raise ValueError(f"判断题答案“{raw_answer}”无法识别，应为“对”或“错”")
+        options: list[str] = []
+    else:
+        options = _options(values)
+        if len(options) < 2:
+            raise ValueError("选择题至少需要两个选项")
+        if any(len(o) > 500 for o in options):
+            raise ValueError("选项内容超过 500 字")
+        letters = re.sub(r"[\s,，、;；/|.．]", "", raw_answer).upper()
+        if not letters or not all(ch in OPTION_LETTERS for ch in letters):
+            raise ValueError(f"答案“{raw_answer}”格式不正确，应填写选项字母，如 A 或 ABD")
+        outside = sorted({ch for ch in letters if ch not in LETTERS[: len(options)]})
+        if outside:
+            raise ValueError(
+                f"答案中的 {'、'.join(outside)} 不在选项中（本题只有 A–{LETTERS[len(options) - 1]} 共 {len(options)} 个选项）"
+            )
+        answer = "".join(sorted(set(letters)))
+        if qtype == QuestionType.SINGLE and len(answer) != 1:
+            raise ValueError("单选题只能有一个正确答案")
+        if qtype == QuestionType.MULTIPLE and len(answer) < 2:
+            raise ValueError("多选题至少要有两个正确答案")
+    return ParsedQuestion(
+        type=qtype,
+        stem=stem,
+        options=options,
+        answer=answer,
+        explanation=values.get("explanation", ""),
+        chapter=values.get("chapter", "")[:100],
+    )
+
+
+async def import_questions(
+    *,
+    session: AsyncSession,
+    bank: QuestionBank,
+    rows: list[tuple[int, dict[str, str]]],
+    now: dt.datetime,
+) -> ImportReport:
+    """Check every row and add the valid ones to the bank; report the others."""
+    report = ImportReport()
+    existing = set(await session.scalars(select(Question.stem).where(Question.bank_id == bank.id)))
+    seen: dict[str, int] = {}
+    for row_number, values in rows:
+        try:
+            question = parse_row(values)
+        except ValueError as error:
+            report.errors.append(RowError(row_number, str(error)))
+            continue
+        if question.stem in seen:
+            report.errors.append(RowError(row_number, f"题干与第 {seen[question.stem]} 行重复"))
+            continue
+        if question.stem in existing:
+            report.errors.append(RowError(row_number, "题库中已有相同题干的试题"))
+            continue
+        seen[question.stem] = row_number
+        session.add(
+            Question(
+                bank_id=bank.id,
+                type=question.type,
+                stem=question.stem,
+                options=json.dumps(question.options, ensure_ascii=False),
+                answer=question.answer,
+                explanation=question.explanation,
+                chapter=question.chapter,
+                active=True,
+                created_at=now,
+            )
+        )
+        report.imported += 1
+    report.errors.sort(key=lambda e: e.row)
+    await session.flush()
+    service.forget_pool(session=session, bank_id=bank.id)
+    return report
+
+
+async def import_questions_file(svc, path: Path, *, bank_name: str) -> ImportReport:
+    """Import a .xlsx or .csv file into a bank (created when missing), all in one transaction."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise AppError("bad_file", f"无法读取文件：{path}") from None
+    rows = read_rows(data, path.name)
+    async with svc.db.transaction() as db:
+        bank = await service.get_or_create_bank(session=db, name=bank_name, now=svc.now())
+        return await import_questions(session=db, bank=bank, rows=rows, now=svc.now())

@@ -1,0 +1,179 @@
+"""Question banks, exam policies, attempts (with their papers) and saved answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime
+
+
+class QuestionType(enum.StrEnum):
+    SINGLE = "single"
+    MULTIPLE = "multiple"
+    JUDGE = "judge"
+
+
+# Paper order and labels; the seed's guide lists single, multiple, then true/false counts.
+TYPE_ORDER = (QuestionType.SINGLE, QuestionType.MULTIPLE, QuestionType.JUDGE)
+TYPE_LABELS = {
+    QuestionType.SINGLE: "单选题",
+    QuestionType.MULTIPLE: "多选题",
+    QuestionType.JUDGE: "判断题",
+}
+TYPE_SHORT = {
+    QuestionType.SINGLE: "单选",
+    QuestionType.MULTIPLE: "多选",
+    QuestionType.JUDGE: "判断",
+}
+
+
+class AttemptStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class EndedBy(enum.StrEnum):
+    SUBMITTED = "submitted"
+    TIME_UP = "time_up"
+    FORFEITED = "forfeited"
+    INVIGILATOR = "invigilator"
+
+
+ENDED_LABELS = {
+    EndedBy.SUBMITTED: "交卷",
+    EndedBy.TIME_UP: "时间到自动交卷",
+    EndedBy.FORFEITED: "中途离开作废",
+    EndedBy.INVIGILATOR: "监考员强制交卷",
+}
+
+
+class QuestionBank(Base):
+    """A named set of questions; a batch's exam policy draws from one bank."""
+
+    __tablename__ = "question_banks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Question(Base):
+    """One question. Options are stored in their original order, A first."""
+
+    __tablename__ = "questions"
+    __table_args__ = (UniqueConstraint("bank_id", "stem"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bank_id: Mapped[int] = mapped_column(
+        ForeignKey("question_banks.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(10))
+    stem: Mapped[str] = mapped_column(Text)
+    options: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of option texts
+    # Original letters, sorted ("B", "ACD"); true/false questions store "T" or "F".
+    answer: Mapped[str] = mapped_column(String(10))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    chapter: Mapped[str] = mapped_column(String(100), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ExamPolicy(Base):
+    """How a batch's papers are drawn, timed, scored and supervised."""
+
+    __tablename__ = "exam_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), unique=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("question_banks.id"), index=True)
+    single_count: Mapped[int] = mapped_column(Integer, default=40)
+    single_points: Mapped[float] = mapped_column(Float, default=1.5)
+    multiple_count: Mapped[int] = mapped_column(Integer, default=10)
+    multiple_points: Mapped[float] = mapped_column(Float, default=2.0)
+    judge_count: Mapped[int] = mapped_column(Integer, default=20)
+    judge_points: Mapped[float] = mapped_column(Float, default=1.0)
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    pass_mark: Mapped[float] = mapped_column(Float, default=60.0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    multiple_all_or_nothing: Mapped[bool] = mapped_column(Boolean, default=True)
+    shuffle_options: Mapped[bool] = mapped_column(Boolean, default=True)
+    # resume: reconnecting continues the paper; forfeit: leaving the page ends the attempt.
+    disconnect_policy: Mapped[str] = mapped_column(String(10), default="resume")
+    # takeover: a new window takes the paper and the old one is told; refuse: it is refused.
+    second_device: Mapped[str] = mapped_column(String(10), default="takeover")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Attempt(Base):
+    """One sitting of one learner: its paper, its server-owned deadline and its result."""
+
+    __tablename__ = "exam_attempts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "batch_id", "number"),
+        Index("ix_exam_attempts_status_deadline", "status", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    # JSON snapshots taken at the start, so later policy or bank edits change nothing here.
+    rules: Mapped[str] = mapped_column(Text)
+    paper: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default=AttemptStatus.OPEN)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    ended_by: Mapped[str | None] = mapped_column(String(12), default=None)
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    passed: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # JSON {question_id: [value, seq]}: exactly the answers the grade was computed from.
+    graded_answers: Mapped[str | None] = mapped_column(Text, default=None)
+    # The browser tab (random id kept in sessionStorage) that holds the paper.
+    tab: Mapped[str] = mapped_column(String(40), default="")
+    focus_losses: Mapped[int] = mapped_column(Integer, default=0)
+    reconnects: Mapped[int] = mapped_column(Integer, default=0)
+    second_devices: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Answer(Base):
+    """The latest acknowledged answer to one question of one attempt."""
+
+    __tablename__ = "exam_answers"
+
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("exam_attempts.id", ondelete="CASCADE"), primary_key=True
+    )
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), primary_key=True)
+    # Display letters as the learner saw them ("B", "ACD", "T"/"F"); "" means cleared.
+    value: Mapped[str] = mapped_column(String(10))
+    seq: Mapped[int] = mapped_column(Integer)
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AttemptEvent(Base):
+    """What invigilators see in an attempt's history: joins, reconnects, focus, devices."""
+
+    __tablename__ = "exam_attempt_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(
+        ForeignKey("exam_attempts.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(String(300), default="")

@@ -1,0 +1,151 @@
+"""我的考试, the exam page and 考试记录."""
+
+from __future__ import annotations
+
+from quart import Blueprint, current_app, jsonify, render_template, request, url_for
+
+from app.accounts import auth
+from app.clock import SHANGHAI
+from app.exams import paper as papers
+from app.exams import schemas, service
+from app.exams.models import AttemptStatus
+from app.exams.unit import writing
+from app.services import services
+
+bp = Blueprint("exams", __name__)
+
+COURSES_URL = "/courses"
+LEARNER = "learner"
+
+
+def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant as Asia/Shanghai wall-clock time."""
+    return value.astimezone(SHANGHAI).strftime(fmt) if value else "—"
+
+
+def _ms(value) -> int:
+    return int(value.timestamp() * 1000)
+
+
+async def _announce(results: list[service.Result]) -> None:
+    """Tell the pages of these attempts (through Redis, in every process) and queue the
+    certificates of the passed ones."""
+    from realtime.exam import announce
+
+    await announce(current_app.extensions.get("sio"), results, services())
+
+
+async def _close_expired(user_id: int) -> None:
+    """Submit the learner's attempts whose time ran out before showing any exam page."""
+    svc = services()
+    async with svc.db.read() as db:
+        due = await service.expired_attempt_ids(session=db, user_id=user_id, now=svc.now())
+    if due:
+        async with writing(svc.db) as db:
+            results = await service.close_expired_for(session=db, user_id=user_id, now=svc.now())
+        await _announce(results)
+
+
+@bp.get("/exams")
+@auth.require_role(LEARNER)
+async def index():
+    """我的考试: requirements, progress, exam window, what is missing, the exam guide."""
+    svc = services()
+    user = auth.current_user()
+    await _close_expired(user.id)
+    async with svc.db.read() as db:
+        rows = await service.my_exams(session=db, user_id=user.id, now=svc.now())
+    return await render_template(
+        "exams/index.html",
+        rows=rows,
+        now=svc.now(),
+        local_time=local_time,
+        fmt_points=papers.fmt_points,
+        mobile=schemas.is_mobile(request.headers.get("User-Agent")),
+        computer_only=schemas.COMPUTER_ONLY,
+    )
+
+
+@bp.post("/api/exams/<int:batch_id>/start")
+@auth.require_role(LEARNER)
+async def start(batch_id: int):
+    """Start (or resume) the learner's attempt and return the exam page address."""
+    schemas.require_computer(request.headers.get("User-Agent"))
+    svc = services()
+    user = auth.current_user()
+    await _close_expired(user.id)
+    # Drawing the paper only reads; the write lock is taken just to store the attempt.
+    async with svc.db.read() as db:
+        plan = await service.plan_attempt(
+            session=db, user_id=user.id, batch_id=batch_id, now=svc.now()
+        )
+    async with writing(svc.db) as db:
+        attempt = await service.start_attempt(session=db, plan=plan, now=svc.now())
+    return jsonify(
+        {
+            "ok": True,
+            "attempt_id": attempt.id,
+            "url": url_for("exams.attempt", attempt_id=attempt.id),
+        }
+    )
+
+
+@bp.get("/exams/attempts/<int:attempt_id>")
+@auth.require_role(LEARNER)
+async def attempt(attempt_id: int):
+    """The exam page: countdown, summary, navigator, questions; or the result once closed."""
+    schemas.require_computer(request.headers.get("User-Agent"))
+    svc = services()
+    user = auth.current_user()
+    await _close_expired(user.id)
+    async with svc.db.read() as db:
+        row = await service.get_attempt(session=db, attempt_id=attempt_id, user_id=user.id)
+        batch_name = await service.batch_name(session=db, batch_id=row.batch_id)
+        rules = papers.Rules.from_json(row.rules)
+        if row.status == AttemptStatus.OPEN:
+            sections = await service.paper_sections(session=db, attempt=row)
+            answers = await service.answers_of(session=db, attempt_id=row.id)
+            result = None
+        else:
+            sections, answers = [], {}
+            result = await service.result_of(session=db, attempt=row)
+    return await render_template(
+        "exams/attempt.html",
+        attempt=row,
+        batch_name=batch_name,
+        rules=rules,
+        sections=sections,
+        answers={qid: value for qid, (value, _seq) in answers.items() if value},
+        max_seq=max((seq for _, seq in answers.values()), default=0),
+        result=result.to_dict() if result else None,
+        now_ms=_ms(svc.now()),
+        deadline_ms=_ms(row.deadline),
+        courses_url=COURSES_URL,
+    )
+
+
+@bp.post("/api/exams/attempts/<int:attempt_id>/submit")
+@auth.require_role(LEARNER)
+async def submit(attempt_id: int):
+    """Hand the paper in over HTTP (used when the live connection is down)."""
+    svc = services()
+    async with writing(svc.db) as db:
+        result = await service.submit(
+            session=db, attempt_id=attempt_id, user_id=auth.current_user().id, now=svc.now()
+        )
+    await _announce([result])
+    return jsonify({"ok": True, "result": result.to_dict()})
+
+
+@bp.get("/exams/records")
+@auth.require_role(LEARNER)
+async def records():
+    """考试记录: every attempt with start, end, score, result and how it ended."""
+    svc = services()
+    user = auth.current_user()
+    await _close_expired(user.id)
+    async with svc.db.read() as db:
+        rows = await service.records(session=db, user_id=user.id)
+    return await render_template(
+        "exams/records.html", rows=rows, local_time=local_time, now=svc.now()
+    )

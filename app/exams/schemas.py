@@ -1,0 +1,84 @@
+"""Input checks for exam requests and Socket.IO payloads, with Chinese refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from app.errors import AppError
+
+COMPUTER_ONLY = "学员只能使用电脑参加考试，不能使用手机、平板电脑（iPad）等移动设备。"
+# Phones and tablets announce themselves in the user agent; iPadOS Safari does not (it
+# claims to be a Mac), so the exam page also checks for a touch-only Mac in the browser.
+MOBILE_UA = re.compile(
+    r"Mobile|Android|iPhone|iPad|iPod|HarmonyOS|OpenHarmony|Windows Phone|BlackBerry|Tablet|Kindle|Silk",
+    re.IGNORECASE,
+)
+TAB_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+MAX_SEQ = 2**31 - 1
+
+
+def is_mobile(user_agent: str | None) -> bool:
+    """Whether a user agent is a phone or tablet."""
+    return bool(MOBILE_UA.search(user_agent or ""))
+
+
+def require_computer(user_agent: str | None) -> None:
+    """Refuse phones and tablets: the exam is computer-only."""
+    if is_mobile(user_agent):
+        raise AppError("computer_only", COMPUTER_ONLY, 403)
+
+
+def _int(data: dict, name: str, message: str, *, low: int = 1, high: int = MAX_SEQ) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AppError("bad_request", message)
+    return value
+
+
+def _payload(data: object) -> dict:
+    if not isinstance(data, dict):
+        raise AppError("bad_request", "请求格式不正确")
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinIn:
+    attempt_id: int
+    tab: str
+
+    @classmethod
+    def parse(cls, data: object) -> JoinIn:
+        data = _payload(data)
+        attempt_id = _int(data, "attempt_id", "考试编号不正确")
+        tab = data.get("tab")
+        if not isinstance(tab, str) or not TAB_ID.match(tab):
+            raise AppError("bad_request", "页面标识不正确，请刷新页面")
+        return cls(attempt_id, tab)
+
+
+@dataclasses.dataclass(frozen=True)
+class AnswerIn:
+    question_id: int
+    value: object  # checked against the question by paper.normalise
+    seq: int
+
+    @classmethod
+    def parse(cls, data: object) -> AnswerIn:
+        data = _payload(data)
+        question_id = _int(data, "question_id", "题目编号不正确")
+        seq = _int(data, "seq", "答案序号不正确", low=0)
+        if "value" not in data:
+            raise AppError("bad_value", "答案格式不正确")
+        return cls(question_id, data["value"], seq)
+
+
+FOCUS_STATES = {"hidden": "切换到其他标签页或最小化窗口", "blur": "离开考试窗口"}
+
+
+def parse_focus(data: object) -> str:
+    """The kind of focus loss the page reports."""
+    state = _payload(data).get("state")
+    if state not in FOCUS_STATES:
+        raise AppError("bad_request", "请求格式不正确")
+    return state

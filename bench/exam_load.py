@@ -1,0 +1,495 @@
+"""Exam load: N learners sit one exam over Socket.IO /exam, autosaving as they go.
+
+    .venv/bin/python bench/exam_load.py --clients 3000 --save-interval 5 --duration 60
+
+It starts its own stack in a temp dir as separate processes (redis-server, SQLite, one or
+more uvicorn servers and one arq worker), a batch with the default 70-question policy on
+the demo bank, and N enrolled learners with sessions (made directly in Redis). All
+clients connect; the administrator sets the exam window to close at T = now + ramp + D.
+During the ramp every client starts its attempt over HTTP and joins it over Socket.IO,
+so every deadline is T, the worst case for the sweeper. Then for D seconds each client
+autosaves a random answer every S seconds (random phase) and re-syncs the clock every
+30 s as the page does; a few drop their connection midway, reconnect, resume and resend
+what was not acknowledged. Nobody submits: at T the server submits every paper itself.
+
+Save latency is from emit to ack. Afterwards the database is checked: every acknowledged
+answer must be in its paper's ``graded_answers`` with the same or a newer seq.
+``forced_submit_s`` runs from T until the database shows no open attempt; ``rss_mb`` is
+the peak resident memory of the server and worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    ROOT,
+    Stack,
+    create_learners,
+    machine_load,
+    percentile,
+    rss_mb,
+    start_stack,
+)
+
+LETTERS = "ABCDEFGH"
+
+
+async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[int, list[dict]]:
+    """A batch anyone enrolled may sit, the demo bank and policy, learners with sessions."""
+    import redis.asyncio as aioredis
+    from sqlalchemy import select
+
+    from app.accounts import sessions
+    from app.accounts.models import User
+    from app.clock import utcnow
+    from app.db import Database
+    from app.exams import demo as exams_demo
+    from app.exams import service
+    from app.learning.models import Batch
+
+    now = utcnow()
+    db = Database(database_url)
+    async with db.transaction() as session:
+        batch = Batch(
+            name=f"考试压测批次 {now:%H%M%S}",
+            required_minutes=0,
+            required_public_minutes=0,
+            min_study_days=0,
+            study_deadline=now + dt.timedelta(days=30),
+            exam_opens_at=now - dt.timedelta(hours=1),
+            exam_closes_at=now + dt.timedelta(days=30),
+            created_at=now,
+        )
+        session.add(batch)
+        await session.flush()
+        bank = await exams_demo.seed_bank(session=session, now=now)
+        await service.set_policy(session=session, batch_id=batch.id, bank_id=bank.id, now=now)
+        numbers = await create_learners(session, count=clients, batch_id=batch.id, now=now)
+        ids = dict((await session.execute(select(User.id_number, User.id))).all())
+        batch_id = batch.id
+    await db.dispose()
+    # Sessions are made directly in Redis: logging 3,000 people in is not what is measured.
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    people = []
+    for number in numbers:
+        s = await sessions.create(redis, user_id=ids[number], must_change=False, ttl_seconds=86400)
+        people.append({"cookie": s.token, "csrf": s.csrf})
+    await redis.aclose()
+    return batch_id, people
+
+
+async def set_window_end(database_url: str, batch_id: int, closes: dt.datetime) -> None:
+    """What an administrator does: the exam window closes at this instant."""
+    from sqlalchemy import update
+
+    from app.db import Database
+    from app.learning.models import Batch
+
+    db = Database(database_url)
+    async with db.transaction() as session:
+        await session.execute(
+            update(Batch).where(Batch.id == batch_id).values(exam_closes_at=closes)
+        )
+    await db.dispose()
+
+
+def generator(index, people, options, ready, go, results) -> None:
+    """One load-generator process for its share of the clients."""
+    import uvloop
+
+    uvloop.run(_generate(index, people, options, ready, go, results))
+
+
+async def _generate(index, people, options, ready, go, results) -> None:
+    import aiohttp
+    import socketio
+
+    urls, batch_id, db_path, interval, drop_fraction, seed, ramp = options
+    rng = random.Random(seed + index)
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(64)
+    lookup = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+
+    def paper_of(attempt_id: int) -> list[tuple[int, str, int]]:
+        # The browser reads the questions off the page; the harness reads them here.
+        # fetchall: a half-read statement would hold a WAL snapshot and block checkpoints.
+        [(raw,)] = lookup.execute(
+            "SELECT paper FROM exam_attempts WHERE id = ?", (attempt_id,)
+        ).fetchall()
+        return [(int(q), t, len(order)) for q, (t, order) in json.loads(raw).items()]
+
+    class Learner:
+        def __init__(self, n: int, person: dict) -> None:
+            self.url = urls[n % len(urls)]
+            self.cookie = person["cookie"]
+            self.csrf = person["csrf"]
+            self.tab = f"bench-{index}-{n:06d}"
+            self.client: socketio.AsyncClient | None = None
+            self.submitted = asyncio.Event()
+
+        async def connect(self) -> None:
+            async with gate:
+                client = socketio.AsyncClient(reconnection=False)
+
+                async def on_submitted(data):
+                    self.submitted.set()
+
+                client.on("submitted", on_submitted, namespace="/exam")
+                await client.connect(
+                    self.url,
+                    headers={"Cookie": f"safece_session={self.cookie}"},
+                    namespaces=["/exam"],
+                    transports=["websocket"],
+                    wait_timeout=60,
+                )
+                self.client = client
+
+    learners = [Learner(n, p) for n, p in enumerate(people)]
+    await asyncio.gather(*(learner.connect() for learner in learners))
+    await asyncio.to_thread(ready.wait)
+    await asyncio.to_thread(go.wait)
+    begin = loop.time()
+    latencies: list[float] = []
+    start_ms: list[float] = []
+    join_ms: list[float] = []
+    joined_late = [0]  # clients whose join finished after the saving phase had begun
+    acks: list[tuple[int, int, int, str]] = []
+    errors: dict[str, int] = {}
+    counts = {"saves": 0, "syncs": 0, "drops": 0, "submitted_events": 0}
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+    def err(code: str) -> None:
+        errors[code] = errors.get(code, 0) + 1
+
+    async def sit(learner: Learner) -> None:
+        # The ramp: attempts start at a pace spread over it.
+        await asyncio.sleep(rng.uniform(0, ramp * 0.8))
+        t = loop.time()
+        try:
+            async with http.post(
+                f"{learner.url}/api/exams/{batch_id}/start",
+                json={},
+                headers={
+                    "Cookie": f"safece_session={learner.cookie}",
+                    "X-CSRF-Token": learner.csrf,
+                    "Accept": "application/json",
+                },
+            ) as response:
+                body = await response.json()
+        except Exception as error:
+            body = {"code": type(error).__name__}
+        start_ms.append((loop.time() - t) * 1000)
+        if "attempt_id" not in body:
+            err(f"start:{body.get('code')}")
+            return
+        attempt_id = body["attempt_id"]
+        paper = await asyncio.to_thread(paper_of, attempt_id)
+
+        async def join(event: str) -> dict:
+            t = loop.time()
+            reply = await learner.client.call(
+                "join",
+                {"attempt_id": attempt_id, "tab": learner.tab},
+                namespace="/exam",
+                timeout=60,
+            )
+            join_ms.append((loop.time() - t) * 1000)
+            if not reply.get("ok"):
+                err(f"{event}:{reply.get('code')}")
+            return reply
+
+        joined = await join("join")
+        if not joined.get("ok") or joined["status"] != "open":
+            return
+        if loop.time() > begin + ramp:
+            joined_late[0] += 1
+        deadline = joined["deadline"] / 1000  # epoch seconds on the server's clock (same host)
+        saving_from = begin + ramp
+        drop_after = (
+            rng.uniform(0.2, 0.6) * (deadline - time.time() - (saving_from - loop.time()))
+            if rng.random() < drop_fraction
+            else None
+        )
+        seq = 0
+        pending: dict[int, tuple[str, int]] = {}
+
+        async def save(qid: int, value: str, s: int) -> None:
+            sent = loop.time()
+            try:
+                reply = await learner.client.call(
+                    "answer",
+                    {"question_id": qid, "value": value, "seq": s},
+                    namespace="/exam",
+                    timeout=30,
+                )
+            except Exception as error:
+                err(type(error).__name__)
+                return
+            counts["saves"] += 1
+            latencies.append((loop.time() - sent) * 1000)
+            if reply.get("ok"):
+                acks.append((attempt_id, qid, s, value))
+                if pending.get(qid, ("", -1))[1] <= s:
+                    pending.pop(qid, None)
+            else:
+                err(reply.get("code", "?"))
+
+        async def resync() -> None:
+            # Like the page: the clock is re-read every ~30 s, never every second.
+            await asyncio.sleep(rng.uniform(0, 30))
+            while time.time() < deadline - 1:
+                with contextlib.suppress(Exception):
+                    await learner.client.call("sync", {}, namespace="/exam", timeout=30)
+                    counts["syncs"] += 1
+                await asyncio.sleep(30)
+
+        syncing = asyncio.ensure_future(resync())
+        await asyncio.sleep(max(0.0, saving_from - loop.time()) + rng.uniform(0, interval))
+        drop_at = None if drop_after is None else saving_from + drop_after
+        while time.time() < deadline - 0.05:
+            if drop_at is not None and loop.time() >= drop_at:
+                drop_at = None
+                counts["drops"] += 1
+                await learner.client.disconnect()
+                await asyncio.sleep(rng.uniform(0.5, 2.0))
+                await learner.connect()
+                rejoined = await join("rejoin")
+                if not rejoined.get("ok") or rejoined["status"] != "open":
+                    return
+                for qid, (value, s) in list(pending.items()):
+                    await save(qid, value, s)
+            qid, qtype, options = rng.choice(paper)
+            if qtype == "judge":
+                value = rng.choice("TF")
+            elif qtype == "single":
+                value = rng.choice(LETTERS[:options])
+            else:
+                value = "".join(sorted(rng.sample(LETTERS[:options], rng.randint(1, options))))
+            seq += 1
+            pending[qid] = (value, seq)
+            await save(qid, value, seq)
+            await asyncio.sleep(max(0.0, min(interval, deadline - time.time() - 0.05)))
+        syncing.cancel()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                learner.submitted.wait(), timeout=max(5.0, deadline - time.time() + 15)
+            )
+        if learner.submitted.is_set():
+            counts["submitted_events"] += 1
+
+    async def guarded(learner: Learner) -> None:
+        try:
+            await sit(learner)
+        except Exception as error:  # one client's failure is counted, not fatal
+            err(f"client:{type(error).__name__}")
+
+    await asyncio.gather(*(guarded(learner) for learner in learners))
+    await http.close()
+    for learner in learners:
+        with contextlib.suppress(Exception):
+            await learner.client.disconnect()
+    lookup.close()
+    results.put(
+        {
+            "latencies": latencies,
+            "start_ms": start_ms,
+            "join_ms": join_ms,
+            "joined_late": joined_late[0],
+            "acks": acks,
+            "errors": errors,
+            **counts,
+        }
+    )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def watch_grading(db_path: str, batch_id: int, deadline: float, stack_pids, samples) -> float:
+    """Poll the database from the deadline until no attempt is open; seconds it took."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        while time.time() < deadline:
+            samples.append(rss_mb(stack_pids()))
+            time.sleep(min(0.5, max(0.0, deadline - time.time())))
+        while True:
+            [(open_count,)] = con.execute(
+                "SELECT count(*) FROM exam_attempts WHERE batch_id = ? AND status = 'open'",
+                (batch_id,),
+            ).fetchall()
+            [(started,)] = con.execute(
+                "SELECT count(*) FROM exam_attempts WHERE batch_id = ?", (batch_id,)
+            ).fetchall()
+            if open_count == 0 and started:
+                return time.time() - deadline
+            if time.time() - deadline > 120:
+                return float("inf")
+            samples.append(rss_mb(stack_pids()))
+            time.sleep(0.02)
+    finally:
+        con.close()
+
+
+def verify(db_path: str, acks: list) -> tuple[int, int, int]:
+    """(lost acks, attempts graded, attempts still open) — from the database."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    rows = con.execute("SELECT id, status, graded_answers FROM exam_attempts").fetchall()
+    con.close()
+    graded = {aid: json.loads(g) for aid, status, g in rows if status == "closed" and g is not None}
+    still_open = sum(1 for _, status, _ in rows if status == "open")
+    lost = 0
+    for attempt_id, qid, seq, value in acks:
+        entry = graded.get(attempt_id, {}).get(str(qid))
+        if entry is None or entry[1] < seq or (entry[1] == seq and entry[0] != value):
+            lost += 1
+    return lost, len(graded), still_open
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=3000)
+    parser.add_argument("--save-interval", type=float, default=5.0)
+    parser.add_argument(
+        "--duration", type=float, default=60.0, help="seconds of autosaving until the deadline"
+    )
+    parser.add_argument("--servers", type=int, default=1, help="uvicorn server processes")
+    parser.add_argument("--procs", type=int, default=0, help="load-generator processes")
+    parser.add_argument("--drop", type=float, default=0.05, help="share of clients that reconnect")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--ramp", type=float, default=0.0, help="seconds for starting attempts (default N/20)"
+    )
+    args = parser.parse_args()
+    ramp = args.ramp or max(5.0, args.clients / 20)
+    procs = args.procs or max(1, min(4, (args.clients + 1499) // 1500))
+
+    stack: Stack = start_stack()
+    worker: subprocess.Popen | None = None
+    db_path = stack.database_url.split(":///", 1)[1]
+    try:
+        print(f"machine load before: {machine_load()}", flush=True)
+        t = time.monotonic()
+        batch_id, people = asyncio.run(
+            setup_data(stack.database_url, stack.redis_url, args.clients)
+        )
+        print(f"created {len(people)} learners in {time.monotonic() - t:.1f} s", flush=True)
+        urls = []
+        for _ in range(args.servers):
+            stack.start_server()
+            urls.append(stack.base_url)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"],
+            cwd=ROOT,
+            env=stack.env(),
+            start_new_session=True,
+        )
+
+        print(f"server pids {stack.server_pids}, worker pid {worker.pid}", flush=True)
+
+        def stack_pids():
+            return [*stack.server_pids, worker.pid]
+
+        ctx = multiprocessing.get_context("spawn")
+        ready, go = ctx.Barrier(procs + 1), ctx.Barrier(procs + 1)
+        results = ctx.Queue()
+        share = (len(people) + procs - 1) // procs
+        gens = []
+        for p in range(procs):
+            options = (urls, batch_id, db_path, args.save_interval, args.drop, args.seed, ramp)
+            proc = ctx.Process(
+                target=generator,
+                args=(p, people[p * share : (p + 1) * share], options, ready, go, results),
+            )
+            proc.start()
+            gens.append(proc)
+        t = time.monotonic()
+        ready.wait(timeout=900)
+        print(f"connected {len(people)} sockets in {time.monotonic() - t:.1f} s", flush=True)
+        deadline = time.time() + ramp + args.duration
+        closes = dt.datetime.fromtimestamp(deadline, dt.UTC)
+        asyncio.run(set_window_end(stack.database_url, batch_id, closes))
+        cpu_groups = {
+            "servers": stack.server_pids,
+            "worker": [worker.pid],
+            "load generators": [g.pid for g in gens],
+            "redis": [stack.redis.pid],
+        }
+        cpu_before = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+        go.wait(timeout=60)
+        run_began = time.time()
+        samples: list[float] = []
+        time.sleep(max(0.0, run_began + ramp - time.time()))
+        cpu_saving = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+        print(f"saving phase begins (load {machine_load()})", flush=True)
+        load_during = machine_load()
+        forced = watch_grading(db_path, batch_id, deadline, stack_pids, samples)
+        load_after = machine_load()
+        cpu_after = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+        cpu_used = {name: cpu_saving[name] - cpu_before[name] for name in cpu_groups}
+        cpu_saving = {name: cpu_after[name] - cpu_saving[name] for name in cpu_groups}
+        wall = time.time() - run_began
+        collected = [results.get(timeout=300) for _ in gens]
+        for proc in gens:
+            proc.join(timeout=60)
+        latencies = [ms for r in collected for ms in r["latencies"]]
+        acks = [a for r in collected for a in r["acks"]]
+        errors: dict[str, int] = {}
+        for r in collected:
+            for code, n in r["errors"].items():
+                errors[code] = errors.get(code, 0) + n
+        lost, graded, still_open = verify(db_path, acks)
+        starts = [ms for r in collected for ms in r["start_ms"]]
+        joins = [ms for r in collected for ms in r["join_ms"]]
+        print(
+            f"attempts graded {graded}, still open {still_open}; saves {sum(r['saves'] for r in collected)}; "
+            f"drops+reconnects {sum(r['drops'] for r in collected)}; "
+            f"'submitted' pushed to {sum(r['submitted_events'] for r in collected)} clients; "
+            f"syncs {sum(r['syncs'] for r in collected)}; "
+            f"joined after the ramp {sum(r['joined_late'] for r in collected)}; "
+            f"ramp: start p99 {percentile(starts, 99):.0f} ms, join p99 {percentile(joins, 99):.0f} ms; "
+            f"errors {errors or 'none'}"
+        )
+        print(
+            f"CPU seconds in the {ramp:.0f} s ramp: "
+            + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu_used.items())
+            + f"; in the {wall - ramp:.0f} s of saving and grading: "
+            + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu_saving.items())
+        )
+        print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
+        print(
+            f"RESULT clients={args.clients} acks={len(acks)} "
+            f"p50_ms={percentile(latencies, 50):.1f} p99_ms={percentile(latencies, 99):.1f} "
+            f"lost_acks={lost} forced_submit_s={forced:.2f} rss_mb={max(samples, default=0):.0f}"
+        )
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=15)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""The ``/exam`` namespace: joining a paper, autosaved answers, clock sync, focus, submit.
+
+Protocol (see docs/realtime.md): the page connects with its session cookie, emits
+``join {attempt_id, tab}`` and gets the server time, the deadline and every acknowledged
+answer; ``answer {question_id, value, seq}`` is acknowledged only after it is committed;
+``sync`` re-reads the clock and deadline (from Redis, the database when in doubt); ``focus {state}`` records leaving the page;
+``submit`` hands the paper in. The server pushes ``submitted`` (to the attempt's room, from
+any process or the worker's sweeper) and ``taken_over`` (to a tab replaced by another).
+
+Which tab holds a paper lives in Redis (``exam:owner:<attempt>`` = ``<tab>|<sid>``, with a
+TTL refreshed by sync) so that every server process sees it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+
+import socketio
+
+from app.errors import AppError
+from app.exams import paper as papers
+from app.exams import schemas, service
+from app.exams.autosave import AnswerWriter
+from app.exams.service import Save
+from app.exams.unit import writing
+from app.services import Services
+from realtime.server import authenticate, replies_errors
+
+log = logging.getLogger("safece.realtime.exam")
+
+NAMESPACE = "/exam"
+# The pub/sub channel of realtime/server.py's AsyncRedisManager: the worker publishes on it.
+CHANNEL = "safece-sio"
+OWNER_TTL = 90  # seconds; the page syncs every ~30 s, which refreshes it
+PAPER_CACHE = 20_000
+NOT_JOINED = AppError("not_joined", "请先进入考试页面", 409)
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+# Keep holding the paper (re-claim it if the key expired, e.g. the laptop slept) and
+# return the cached deadline, so that the ~30 s clock sync needs no database read.
+_SYNC = """
+local v = redis.call('get', KEYS[1])
+if v == ARGV[1] then redis.call('expire', KEYS[1], ARGV[2])
+elseif not v then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return redis.call('get', KEYS[2])
+"""
+
+
+def room(attempt_id: int) -> str:
+    return f"attempt:{attempt_id}"
+
+
+def owner_key(attempt_id: int) -> str:
+    return f"exam:owner:{attempt_id}"
+
+
+def deadline_key(attempt_id: int) -> str:
+    # Only what the page is shown: saves and the sweeper always use the database.
+    return f"exam:deadline:{attempt_id}"
+
+
+async def remember_deadline(redis, attempt_id: int, deadline, now) -> None:
+    """Cache an open attempt's deadline for clock syncs (kept an hour past it)."""
+    ttl = max(60, int((deadline - now).total_seconds()) + 3600)
+    await redis.set(deadline_key(attempt_id), _ms(deadline), ex=ttl)
+
+
+def _ms(value) -> int:
+    return int(value.timestamp() * 1000)
+
+
+async def announce(emitter, results: list[service.Result], svc: Services) -> None:
+    """After the transaction that ended these attempts committed: tell their pages the
+    result and queue the certificates of the passed ones.
+
+    ``emitter`` is the AsyncServer in a web process, or a write-only AsyncRedisManager in
+    the worker; either reaches sockets held by any process (None: nobody to tell).
+    """
+    if not results:
+        return
+    await svc.redis.delete(*(deadline_key(r.attempt_id) for r in results))
+    if emitter is not None:
+        for result in results:
+            await emitter.emit(
+                "submitted", result.to_dict(), room=room(result.attempt_id), namespace=NAMESPACE
+            )
+    passed = [r.attempt_id for r in results if r.passed]
+    if passed:
+        from app.certificates.service import queue_certificates
+
+        await queue_certificates(svc, passed)
+
+
+async def announce_deadline(emitter, redis, attempt, now) -> None:
+    """After an invigilator moved a deadline (service.extend_deadline): tell the page."""
+    await remember_deadline(redis, attempt.id, attempt.deadline, now)
+    await emitter.emit(
+        "deadline",
+        {"deadline": _ms(attempt.deadline), "now": _ms(now)},
+        room=room(attempt.id),
+        namespace=NAMESPACE,
+    )
+
+
+def worker_emitter(svc: Services) -> socketio.AsyncRedisManager:
+    """An emitter for processes without a Socket.IO server (the arq worker)."""
+    return socketio.AsyncRedisManager(svc.config.redis_url, channel=CHANNEL, write_only=True)
+
+
+class ExamNamespace(socketio.AsyncNamespace):
+    def __init__(self, svc: Services) -> None:
+        super().__init__(NAMESPACE)
+        self.svc = svc
+        self.writer = AnswerWriter(svc.db, svc.now)
+        # attempt id -> (owner user id, question id -> PaperItem). Papers never change.
+        self.papers: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
+        self._release = svc.redis.register_script(_RELEASE)
+        self._sync = svc.redis.register_script(_SYNC)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _remember(self, attempt) -> tuple[int, dict]:
+        entry = (
+            attempt.user_id,
+            {i.question_id: i for i in papers.paper_from_json(attempt.paper)},
+        )
+        self.papers[attempt.id] = entry
+        self.papers.move_to_end(attempt.id)
+        while len(self.papers) > PAPER_CACHE:
+            self.papers.popitem(last=False)
+        return entry
+
+    async def _paper(self, attempt_id: int, user_id: int) -> dict:
+        entry = self.papers.get(attempt_id)
+        if entry is None:
+            async with self.svc.db.read() as db:
+                attempt = await service.get_attempt(
+                    session=db, attempt_id=attempt_id, user_id=user_id
+                )
+            entry = self._remember(attempt)
+        return entry[1]
+
+    async def _joined(self, sid: str) -> dict:
+        session = await self.get_session(sid)
+        if not session.get("attempt_id"):
+            raise NOT_JOINED
+        return session
+
+    def _clock(self, attempt) -> dict:
+        return {"now": _ms(self.svc.now()), "deadline": _ms(attempt.deadline)}
+
+    # ------------------------------------------------------------------ events
+
+    async def on_connect(self, sid, environ, auth=None):
+        user = await authenticate(self.svc, environ, "learner")
+        agent = environ.get("HTTP_USER_AGENT", "")
+        if schemas.is_mobile(agent):
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": "computer_only", "message": schemas.COMPUTER_ONLY}
+            )
+        await self.save_session(
+            sid, {"user_id": user.id, "agent": agent[:120], "ip": environ.get("REMOTE_ADDR", "")}
+        )
+
+    async def on_disconnect(self, sid, reason=None):
+        session = await self.get_session(sid)
+        attempt_id = session.get("attempt_id")
+        if attempt_id:
+            await self._release(keys=[owner_key(attempt_id)], args=[f"{session['tab']}|{sid}"])
+
+    @replies_errors
+    async def on_join(self, sid, data):
+        """A tab opens a paper: resume, take over, refuse or forfeit per the batch's rules."""
+        request = schemas.JoinIn.parse(data)
+        session = await self.get_session(sid)
+        user_id = session["user_id"]
+        owner = await self.svc.redis.get(owner_key(request.attempt_id)) or ""
+        owner_tab, _, owner_sid = owner.partition("|")
+        other_connected = bool(owner_tab) and owner_tab != request.tab
+        detail = f"{session['ip']} {session['agent']}"
+        async with writing(self.svc.db) as db:
+            outcome = await service.join(
+                session=db,
+                attempt_id=request.attempt_id,
+                user_id=user_id,
+                tab=request.tab,
+                other_tab_connected=other_connected,
+                now=self.svc.now(),
+                detail=detail,
+            )
+            attempt = outcome.attempt
+            if outcome.kind in ("closed", "forfeited"):
+                result = await service.result_of(session=db, attempt=attempt)
+        if outcome.kind not in ("closed", "forfeited", "refused"):
+            # Read after the commit: a save from a replaced tab is either in here or refused.
+            async with self.svc.db.read() as db:
+                answers = await service.answers_of(session=db, attempt_id=attempt.id)
+        await announce(self, outcome.ended, self.svc)
+        if outcome.kind == "refused":
+            raise service.SECOND_DEVICE_ERROR
+        if outcome.kind in ("closed", "forfeited"):
+            return {
+                "ok": True,
+                "status": "closed",
+                "event": outcome.kind,
+                "result": result.to_dict(),
+            }
+        if owner_sid and owner_sid != sid:
+            if outcome.kind == "takeover":
+                await self.emit(
+                    "taken_over",
+                    {"message": "本场考试已在其他窗口或设备上打开，此窗口已停止作答。"},
+                    to=owner_sid,
+                )
+            # The replaced socket (another tab, or this tab's stale connection) is closed.
+            await self.disconnect(owner_sid)
+        await self.svc.redis.set(owner_key(attempt.id), f"{request.tab}|{sid}", ex=OWNER_TTL)
+        await remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
+        await self.enter_room(sid, room(attempt.id))
+        session.update(attempt_id=attempt.id, tab=request.tab)
+        await self.save_session(sid, session)
+        self._remember(attempt)
+        return {
+            "ok": True,
+            "status": "open",
+            "event": outcome.kind,
+            "attempt_id": attempt.id,
+            **self._clock(attempt),
+            "answers": {str(q): {"value": v, "seq": s} for q, (v, s) in answers.items()},
+            "max_seq": max((s for _, s in answers.values()), default=0),
+        }
+
+    @replies_errors
+    async def on_answer(self, sid, data):
+        """Autosave one answer; the ack comes only after the commit."""
+        request = schemas.AnswerIn.parse(data)
+        session = await self._joined(sid)
+        paper = await self._paper(session["attempt_id"], session["user_id"])
+        item = paper.get(request.question_id)
+        if item is None:
+            raise AppError("unknown_question", "该题不在您的试卷中")
+        try:
+            value = papers.normalise(request.value, item)
+        except papers.BadValue as error:
+            raise AppError("bad_value", str(error)) from None
+        await self.writer.save(
+            Save(
+                attempt_id=session["attempt_id"],
+                user_id=session["user_id"],
+                tab=session["tab"],
+                question_id=request.question_id,
+                value=value,
+                seq=request.seq,
+            )
+        )
+        return {"ok": True, "question_id": request.question_id, "seq": request.seq}
+
+    @replies_errors
+    async def on_sync(self, sid, data=None):
+        """The server's time and this attempt's deadline (the page never trusts its own)."""
+        session = await self._joined(sid)
+        attempt_id = session["attempt_id"]
+        cached = await self._sync(
+            keys=[owner_key(attempt_id), deadline_key(attempt_id)],
+            args=[f"{session['tab']}|{sid}", OWNER_TTL],
+        )
+        now_ms = _ms(self.svc.now())
+        if cached and int(cached) > now_ms:
+            return {"ok": True, "status": "open", "now": now_ms, "deadline": int(cached)}
+        async with self.svc.db.read() as db:
+            attempt = await service.get_attempt(
+                session=db, attempt_id=attempt_id, user_id=session["user_id"]
+            )
+        if attempt.status == "open" and attempt.deadline <= self.svc.now():
+            # Nobody has submitted it yet (no worker running?): do it now.
+            async with writing(self.svc.db) as db:
+                results = await service.close_expired_for(
+                    session=db, user_id=session["user_id"], now=self.svc.now()
+                )
+            await announce(self, results, self.svc)
+            async with self.svc.db.read() as db:
+                attempt = await service.get_attempt(
+                    session=db, attempt_id=attempt_id, user_id=session["user_id"]
+                )
+        reply = {"ok": True, "status": attempt.status, **self._clock(attempt)}
+        if attempt.status == "open":
+            await remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
+        else:
+            async with self.svc.db.read() as db:
+                reply["result"] = (await service.result_of(session=db, attempt=attempt)).to_dict()
+        return reply
+
+    @replies_errors
+    async def on_focus(self, sid, data):
+        """The page reports the learner left it (hidden tab or blurred window)."""
+        state = schemas.parse_focus(data)
+        session = await self._joined(sid)
+        # A page that reports focus changes in a loop must not flood the database.
+        last = session.get("focus_at", 0.0)
+        if time.monotonic() - last < 1.0:
+            return {"ok": True}
+        session["focus_at"] = time.monotonic()
+        await self.save_session(sid, session)
+        async with writing(self.svc.db) as db:
+            await service.record_focus_loss(
+                session=db,
+                attempt_id=session["attempt_id"],
+                user_id=session["user_id"],
+                now=self.svc.now(),
+                detail=schemas.FOCUS_STATES[state],
+            )
+        return {"ok": True}
+
+    @replies_errors
+    async def on_submit(self, sid, data=None):
+        """Hand the paper in after every answer queued before it is committed."""
+        session = await self._joined(sid)
+        await self.writer.barrier()
+        async with writing(self.svc.db) as db:
+            result = await service.submit(
+                session=db,
+                attempt_id=session["attempt_id"],
+                user_id=session["user_id"],
+                now=self.svc.now(),
+            )
+        await announce(self, [result], self.svc)
+        return {"ok": True, "result": result.to_dict()}
+
+
+def register(sio: socketio.AsyncServer, svc: Services) -> ExamNamespace:
+    """Add the /exam namespace to the server."""
+    namespace = ExamNamespace(svc)
+    sio.register_namespace(namespace)
+    return namespace
