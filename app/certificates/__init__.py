@@ -1,0 +1,1 @@
+"""Certificates: issued by a worker job after a passed exam, downloaded, verified publicly."""

@@ -1,0 +1,215 @@
+"""Certificates: the learner's page and downloads, public verification, admin retry/revoke."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from quart import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from app.accounts import auth
+from app.accounts.models import User
+from app.admin.routes import SECTIONS
+from app.certificates import service
+from app.certificates.models import STATE_LABELS
+from app.clock import SHANGHAI
+from app.errors import AppError, NotFound
+from app.services import services
+
+bp = Blueprint("certificates", __name__)
+
+LEARNER_NOTICES = {
+    "queued": "已重新提交生成，请稍候刷新本页查看。",
+}
+ADMIN_NOTICES = {
+    "retried": "已重新加入生成队列。",
+    "revoked": "证书已撤销，核验页面将显示“已撤销”。",
+}
+
+
+def _local_time(value) -> str:
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def _ip() -> str:
+    return auth.client_ip(services().config.trust_proxy)
+
+
+# ---------------------------------------------------------------------------- learner
+
+
+@bp.get("/certificates")
+@auth.login_required
+async def index():
+    """我的证书: each passed exam's certificate with 生成中 / 下载 / 打印."""
+    svc = services()
+    user = auth.current_user()
+    async with svc.db.read() as db:
+        rows = await service.certificates_of(session=db, user_id=user.id)
+    return await render_template(
+        "certificates/index.html",
+        rows=rows,
+        has_photo=bool(user.photo_file),
+        pending=any(r.pending for r in rows),
+        notice=LEARNER_NOTICES.get(request.args.get("done", "")),
+        state_labels=STATE_LABELS,
+        local_time=_local_time,
+    )
+
+
+@bp.post("/certificates/<int:attempt_id>/regenerate")
+@auth.login_required
+async def regenerate(attempt_id: int):
+    """重新生成: queue a certificate again once the learner has uploaded the photo."""
+    svc = services()
+    async with svc.db.transaction() as db:
+        user = await db.get(User, auth.current_user().id)
+        await service.regenerate(session=db, user=user, attempt_id=attempt_id, now=svc.now())
+    await service.queue_certificate(svc, attempt_id, fresh=True)
+    return redirect(url_for("certificates.index", done="queued"))
+
+
+@bp.get("/certificates/<number>.pdf")
+@auth.login_required
+async def download(number: str):
+    """The PDF, for its owner or an admin: inline for printing, ?download=1 to save it."""
+    svc = services()
+    async with svc.db.read() as db:
+        certificate, path = await service.get_for_download(
+            session=db, number=number, user=auth.current_user(), config=svc.config
+        )
+    response = await send_file(path, mimetype="application/pdf")
+    disposition = "attachment" if request.args.get("download") == "1" else "inline"
+    name = f"合格证书-{certificate.number}.pdf"
+    # RFC 5987 filename* keeps the Chinese name; the ASCII one is for old clients.
+    response.headers["Content-Disposition"] = (
+        f'{disposition}; filename="certificate-{certificate.number}.pdf"; '
+        f"filename*=UTF-8''{quote(name)}"
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# ---------------------------------------------------------------------------- public
+
+
+@bp.get("/verify")
+async def verify_form():
+    """证书核验: a form to type a certificate number (no login needed)."""
+    number = request.args.get("number", "").strip()
+    if number:
+        value = service.normalise_number(number) or number[:40]
+        return redirect(url_for("certificates.verify", number=value))
+    return await render_template("certificates/verify.html", result=None)
+
+
+@bp.get("/verify/<number>")
+async def verify(number: str):
+    """Public verification of a certificate number: 有效 / 已撤销 / 未找到."""
+    svc = services()
+    async with svc.db.read() as db:
+        result = await service.verify(session=db, number=number, config=svc.config)
+    status = 404 if result.status == "unknown" else 200
+    return await render_template("certificates/verify.html", result=result), status
+
+
+# ---------------------------------------------------------------------------- admin
+
+
+async def _admin_page(*, error: str | None = None, status: int = 200):
+    svc = services()
+    state = request.args.get("state", "")
+    state = state if state in service.ADMIN_FILTERS else ""
+    query = request.args.get("q", "").strip()[:50]
+    try:
+        number = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        number = 1
+    async with svc.db.read() as db:
+        page = await service.admin_list(session=db, state=state, query=query, page=number)
+        counts = await service.admin_counts(session=db)
+    endpoints = current_app.view_functions
+    sections = [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
+    shown = {k: v for k, v in {"state": state, "q": query}.items() if v}
+    body = await render_template(
+        "certificates/admin.html",
+        sections=sections,
+        page=page,
+        counts=counts,
+        filters=service.ADMIN_FILTERS,
+        state=state,
+        query=query,
+        page_url=lambda n: url_for("certificates.admin_list", **shown, page=n),
+        state_labels=STATE_LABELS,
+        local_time=_local_time,
+        max_tries=service.MAX_TRIES,
+        notice=ADMIN_NOTICES.get(request.args.get("done", "")),
+        error=error,
+    )
+    return body, status
+
+
+def _back(done: str):
+    # Back to the list the admin was looking at (only our own query string is kept).
+    keep = {k: request.args[k] for k in ("state", "q", "page") if request.args.get(k)}
+    return redirect(url_for("certificates.admin_list", **keep, done=done))
+
+
+@bp.get("/admin/certificates")
+@auth.require_role("admin")
+async def admin_list():
+    """证书管理: failed and recent certificate jobs, with retry and revoke."""
+    return await _admin_page()
+
+
+@bp.post("/admin/certificates/<int:certificate_id>/retry")
+@auth.require_role("admin")
+async def admin_retry(certificate_id: int):
+    """重试: put a failed or stuck certificate back in the queue now."""
+    svc = services()
+    try:
+        async with svc.db.transaction() as db:
+            certificate = await service.retry(
+                session=db,
+                certificate_id=certificate_id,
+                now=svc.now(),
+                actor_id=auth.current_user().id,
+                ip=_ip(),
+            )
+    except NotFound:
+        raise
+    except AppError as error:
+        return await _admin_page(error=error.message, status=error.status)
+    await service.queue_certificate(svc, certificate.attempt_id, fresh=True)
+    return _back("retried")
+
+
+@bp.post("/admin/certificates/<int:certificate_id>/revoke")
+@auth.require_role("admin")
+async def admin_revoke(certificate_id: int):
+    """撤销: revoke an issued certificate with a reason."""
+    svc = services()
+    form = await request.form
+    try:
+        async with svc.db.transaction() as db:
+            await service.revoke(
+                session=db,
+                certificate_id=certificate_id,
+                reason=form.get("reason", ""),
+                now=svc.now(),
+                actor_id=auth.current_user().id,
+                ip=_ip(),
+            )
+    except NotFound:
+        raise
+    except AppError as error:
+        return await _admin_page(error=error.message, status=error.status)
+    return _back("revoked")
