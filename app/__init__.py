@@ -28,12 +28,18 @@ def create_app(config: Config | None = None) -> Quart:
     from app import web
     from app.accounts.routes import bp as accounts_bp
     from app.admin.routes import bp as admin_bp
+    from app.certificates.routes import bp as certificates_bp
     from app.core.routes import bp as core_bp
+    from app.exams.routes import bp as exams_bp
+    from app.learning.routes import bp as learning_bp
     from app.profile.routes import bp as profile_bp
 
     web.install(app)
     for blueprint in (core_bp, accounts_bp, profile_bp, admin_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(exams_bp)
+    app.register_blueprint(learning_bp)
+    app.register_blueprint(certificates_bp)
 
     @app.after_serving
     async def _close() -> None:

@@ -4,6 +4,8 @@ db upgrade          apply Alembic migrations
 seed-demo           load the demo batch and accounts (idempotent)
 create-user         create an account
 import-learners F   import learners and enrolments from an .xlsx file
+import-questions F  import questions into a bank from an .xlsx or .csv file
+retry-certificates  queue failed and missing certificates again
 worker              run the arq worker
 serve               serve the app (Socket.IO around Quart) with uvicorn
 run                 everything `make run` needs: Redis, migrations, demo data, worker, server
@@ -100,6 +102,40 @@ def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
     for line in report.error_lines():
         print(line)
     return 0 if not report.errors else 1
+
+
+def cmd_import_questions(args: argparse.Namespace, config: Config) -> int:
+    from app.errors import AppError
+    from app.exams import importer
+
+    async def work(svc):
+        return await importer.import_questions_file(svc, Path(args.file), bank_name=args.bank)
+
+    try:
+        report = _with_services(config, work)
+    except AppError as error:
+        print(f"导入失败：{error.message}", file=sys.stderr)
+        return 1
+    print(f"题库《{args.bank}》：{report.summary()}")
+    for line in report.error_lines():
+        print(line)
+    return 0 if not report.errors else 1
+
+
+def cmd_retry_certificates(args: argparse.Namespace, config: Config) -> int:
+    from app.certificates import service
+
+    async def work(svc):
+        async with svc.db.transaction() as db:
+            failed = await service.retry_failed(session=db, now=svc.now())
+            lost = await service.sweep(session=db, now=svc.now())
+        await service.queue_certificates(svc, failed, fresh=True)
+        await service.queue_certificates(svc, lost)
+        return len(failed), len(lost)
+
+    failed, lost = _with_services(config, work)
+    print(f"已重新排队：生成失败的证书 {failed} 张，未生成或中断的证书 {lost} 张")
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace, config: Config) -> int:
@@ -218,6 +254,13 @@ def main(argv: list[str] | None = None) -> None:
     il = sub.add_parser("import-learners", help="从 Excel 导入学员并报名批次")
     il.add_argument("file")
     il.set_defaults(func=cmd_import_learners)
+    iq = sub.add_parser("import-questions", help="从 Excel 或 CSV 导入试题到题库")
+    iq.add_argument("file")
+    iq.add_argument("--bank", default="注册安全工程师继续教育题库", help="题库名称，不存在时新建")
+    iq.set_defaults(func=cmd_import_questions)
+    sub.add_parser("retry-certificates", help="重新生成失败或遗漏的证书").set_defaults(
+        func=cmd_retry_certificates
+    )
     sub.add_parser("worker", help="运行 arq 后台任务进程").set_defaults(func=cmd_worker)
     serve = sub.add_parser("serve", help="启动网站")
     serve.add_argument("--host", default="127.0.0.1")

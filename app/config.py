@@ -63,6 +63,10 @@ class Config:
     photo_max_bytes: int = 500 * 1024
     photo_width: int = 295
     photo_height: int = 412
+    # Certificates: the site's public address (for the QR code and /verify links) and the
+    # first retry delay of a failed certificate job (doubled on each further try).
+    public_url: str = "http://127.0.0.1:8000"
+    certificate_retry_seconds: float = 30.0
     # Extension point for tests and deployments: a clock object with now() -> aware UTC.
     clock: object | None = None
 
@@ -94,4 +98,5 @@ class Config:
             cookie_secure=_env("COOKIE_SECURE", cls.cookie_secure),
             trust_proxy=_env_bool("TRUST_PROXY", cls.trust_proxy),
             sms_gateway=_env("SMS_GATEWAY", cls.sms_gateway),
+            public_url=_env("PUBLIC_URL", cls.public_url).rstrip("/"),
         )

@@ -9,6 +9,8 @@ from sqlalchemy import select
 
 from app.accounts import idcard, service
 from app.accounts.models import Role
+from app.exams import demo as exams_demo
+from app.learning import demo as learning_demo
 from app.learning.models import Batch, Enrolment
 from app.services import Services
 
@@ -40,8 +42,8 @@ async def seed(svc: Services) -> list[DemoAccount]:
         if batch is None:
             batch = Batch(
                 name=BATCH_NAME,
-                required_minutes=640,
-                required_public_minutes=320,
+                required_minutes=learning_demo.REQUIRED_MINUTES,
+                required_public_minutes=learning_demo.REQUIRED_PUBLIC_MINUTES,
                 min_study_days=10,
                 study_deadline=now + dt.timedelta(days=180),
                 exam_opens_at=now - dt.timedelta(days=1),
@@ -50,6 +52,8 @@ async def seed(svc: Services) -> list[DemoAccount]:
             )
             db.add(batch)
             await db.flush()
+        await learning_demo.seed(session=db, config=svc.config, batch=batch, now=now)
+        await exams_demo.seed(session=db, batch=batch, now=now)
         for account in ACCOUNTS:
             user = await service.get_by_id_number(session=db, id_number=account.id_number)
             if user is None:

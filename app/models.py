@@ -2,4 +2,6 @@
 
 from app.accounts import models as accounts_models  # noqa: F401
 from app.admin import models as admin_models  # noqa: F401
+from app.certificates import models as certificates_models  # noqa: F401
+from app.exams import models as exams_models  # noqa: F401
 from app.learning import models as learning_models  # noqa: F401

@@ -41,6 +41,12 @@ def create_sio(svc: Services) -> socketio.AsyncServer:
         await sio.save_session(sid, {"user_id": user.id})
 
     # Each area's namespace registers its handlers here.
+    from realtime.study import StudyNamespace
+
+    sio.register_namespace(StudyNamespace(svc))
+    from realtime import exam
+
+    exam.register(sio, svc)
     return sio
 
 

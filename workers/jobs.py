@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from workers.certificates import CRON_JOBS as CERTIFICATE_CRON_JOBS
+from workers.certificates import FUNCTIONS as CERTIFICATE_FUNCTIONS
+from workers.exams import CRON_JOBS as EXAM_CRON_JOBS
+from workers.exams import sweep_exam_deadlines
+from workers.imports import FUNCTIONS as IMPORT_FUNCTIONS
 from workers.notifications import send_sms
 
-FUNCTIONS: list = [send_sms]
+FUNCTIONS: list = [send_sms, sweep_exam_deadlines, *IMPORT_FUNCTIONS, *CERTIFICATE_FUNCTIONS]
+CRON_JOBS: list = [*EXAM_CRON_JOBS, *CERTIFICATE_CRON_JOBS]

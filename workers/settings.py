@@ -12,6 +12,7 @@ from arq.connections import RedisSettings
 from app.config import Config
 from app.services import build_services
 from workers import jobs
+from workers.certificates import start_certificate_worker, stop_certificate_worker
 
 FUNCTIONS = jobs.FUNCTIONS
 
@@ -23,11 +24,13 @@ def redis_settings(config: Config) -> RedisSettings:
 def make_startup(config: Config):
     async def startup(ctx: dict) -> None:
         ctx["svc"] = build_services(config)
+        await start_certificate_worker(ctx)
 
     return startup
 
 
 async def shutdown(ctx: dict) -> None:
+    await stop_certificate_worker(ctx)
     if "svc" in ctx:
         await ctx["svc"].close()
 
