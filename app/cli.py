@@ -151,7 +151,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
     port = int(os.environ.get("PORT", "8000"))
     uvicorn.run(
-        "app.asgi:create_asgi",
+        "app.asgi:serve",
         factory=True,
         host=args.host,
         port=port,

@@ -107,7 +107,7 @@ class Stack:
         """uvicorn with the app factory, uvloop and httptools; waits for /healthz."""
         port = free_port()
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", "app.asgi:create_asgi",
+            sys.executable, "-m", "uvicorn", "--factory", "app.asgi:serve",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
             "--loop", "uvloop", "--http", "httptools", "--ws", ws,
             "--backlog", "8192", "--timeout-keep-alive", "30",
