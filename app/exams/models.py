@@ -175,5 +175,5 @@ class AttemptEvent(Base):
         ForeignKey("exam_attempts.id", ondelete="CASCADE"), index=True
     )
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(String(300), default="")

@@ -153,7 +153,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("attempt_id", sa.Integer(), nullable=False),
         sa.Column("at", app.db.UTCDateTime(), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("detail", sa.String(length=300), nullable=False),
         sa.ForeignKeyConstraint(
             ["attempt_id"],

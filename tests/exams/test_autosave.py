@@ -1,4 +1,7 @@
 import asyncio
+import os
+
+import pytest
 
 from app.errors import AppError
 from app.exams import service
@@ -73,6 +76,9 @@ async def test_writer__barrier_waits_for_earlier_saves(svc, exams):
     assert pending.done()
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("SAFECE_DATABASE_URL")), reason="SQLite's file lock; PostgreSQL locks rows"
+)
 async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exams):
     import sqlite3
 
