@@ -11,7 +11,8 @@ from app.accounts import idcard, service
 from app.accounts.models import Role
 from app.exams import demo as exams_demo
 from app.learning import demo as learning_demo
-from app.learning.models import Batch, Enrolment
+from app.learning import service as learning
+from app.learning.models import Batch, Course, Enrolment, Video, VideoProgress
 from app.services import Services
 
 BATCH_NAME = "注册安全工程师继续教育 2026年第一期"
@@ -28,6 +29,9 @@ class DemoAccount:
 
 ACCOUNTS = (
     DemoAccount("学员", idcard.make("12010219900307451"), "张安全", "", "初始密码，首次登录须修改"),
+    DemoAccount(
+        "学员", idcard.make("12010519920818462"), "赵学完", "Xuewan#2026", "已学完全部课程，可直接考试"
+    ),
     DemoAccount("监考员", idcard.make("12010319850615002"), "李监考", "Jiankao#2026"),
     DemoAccount("管理员", idcard.make("12010419800512003"), "王管理", "Guanli#2026"),
 )
@@ -75,7 +79,37 @@ async def seed(svc: Services) -> list[DemoAccount]:
                 )
                 if enrolled is None:
                     db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=now))
+                if account.password:
+                    await _study_everything(db, user_id=user.id, batch_id=batch.id, now=now)
     return [dataclasses.replace(a, password=a.password or a.id_number[-6:]) for a in ACCOUNTS]
+
+
+async def _study_everything(db, *, user_id: int, batch_id: int, now: dt.datetime) -> None:
+    """The studied demo learner: every open course watched, spread over the batch's
+    minimum study days before today, so the exam can be tried by hand at once."""
+    if await db.scalar(select(VideoProgress.id).where(VideoProgress.user_id == user_id).limit(1)):
+        return
+    batch = await db.get(Batch, batch_id)
+    videos = list(
+        await db.scalars(
+            select(Video)
+            .join(Course, Course.id == Video.course_id)
+            .where(Course.batch_id == batch_id)
+            .where((Course.deadline.is_(None)) | (Course.deadline > now))
+        )
+    )
+    days = batch.min_study_days
+    for video in videos:
+        step = video.duration_ms / 1000 / days
+        for day in range(days):
+            await learning.record_watched(
+                session=db,
+                user_id=user_id,
+                video_id=video.id,
+                start_s=day * step,
+                end_s=(day + 1) * step,
+                at=now - dt.timedelta(days=days - day),
+            )
 
 
 def describe(accounts: list[DemoAccount]) -> str:

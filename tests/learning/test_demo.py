@@ -33,3 +33,27 @@ async def test_demo__batch_has_public_and_professional_courses_with_real_videos(
     )
     assert batch.required_minutes <= total and batch.required_public_minutes <= public
     assert required_public >= batch.required_public_minutes
+
+
+async def test_demo__studied_learner_may_sit_the_exam_at_once(svc):
+    from app.accounts import service as accounts
+    from app.exams import service as exams
+
+    await demo.seed(svc)
+    await demo.seed(svc)  # idempotent: the watching is not recorded twice
+    studied = next(a for a in demo.ACCOUNTS if a.name == "赵学完")
+    fresh = demo.ACCOUNTS[0]
+    async with svc.db.read() as db:
+        batch = await db.scalar(select(Batch).where(Batch.name == demo.BATCH_NAME))
+        user = await accounts.get_by_id_number(session=db, id_number=studied.id_number)
+        ready = await exams.eligibility(
+            session=db, user_id=user.id, batch_id=batch.id, now=svc.now()
+        )
+        newcomer = await accounts.get_by_id_number(session=db, id_number=fresh.id_number)
+        not_ready = await exams.eligibility(
+            session=db, user_id=newcomer.id, batch_id=batch.id, now=svc.now()
+        )
+    assert ready.reasons == [] and ready.can_start
+    assert ready.study_days == batch.min_study_days
+    assert ready.credited_minutes >= batch.required_minutes
+    assert not_ready.reasons and not_ready.study_days == 0
