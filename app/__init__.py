@@ -7,7 +7,20 @@ import logging
 from quart import Quart
 
 from app.config import ROOT, Config
-from app.services import build_services
+from app.services import Services, build_services
+
+
+def load_areas() -> None:
+    """Import every area's event handlers, so that each registers itself (app.events)."""
+    from app.certificates import events as certificate_events  # noqa: F401
+    from app.exams import events as exam_events  # noqa: F401
+
+
+def start_services(config: Config) -> Services:
+    """The per-process container, with every area's event handlers loaded: the web app,
+    the worker and the CLI all start from here."""
+    load_areas()
+    return build_services(config)
 
 
 def create_app(config: Config | None = None) -> Quart:
@@ -20,7 +33,7 @@ def create_app(config: Config | None = None) -> Quart:
     )
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024**3
     app.config["TEMPLATES_AUTO_RELOAD"] = False
-    app.extensions["safece"] = services = build_services(config)
+    app.extensions["safece"] = services = start_services(config)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -6,11 +6,14 @@ Serve with ``uvicorn --factory app.asgi:serve``; nothing is built at import time
 from __future__ import annotations
 
 import gc
+import sys
 
 import socketio
+from quart import Quart
 
 from app import create_app
 from app.config import Config
+from app.learning.writer import CreditFlusher
 from realtime.server import create_sio
 
 # A server process holding thousands of sockets keeps close to a million tracked objects
@@ -29,11 +32,37 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def run_study_flusher(app: Quart) -> None:
+    """While the server serves, write acknowledged study credits from Redis to the database
+    (docs/realtime.md: every server process runs one unless SAFECE_STUDY_FLUSHER=0)."""
+    svc = app.extensions["safece"]
+
+    @app.before_serving
+    async def _start() -> None:
+        if svc.db.is_sqlite:
+            # aiosqlite runs every statement in a thread that needs the interpreter back;
+            # with a busy event loop each of those hand-overs waits out the switch interval
+            # (5 ms by default), which made one play-session start take ~50 ms under load.
+            sys.setswitchinterval(0.001)
+        if svc.config.study_flusher:
+            flusher = CreditFlusher(
+                redis_url=svc.config.redis_url, database_url=svc.config.database_url
+            )
+            app.extensions["study_flusher"] = flusher
+            flusher.start()
+
+    @app.after_serving
+    async def _stop() -> None:
+        flusher = app.extensions.pop("study_flusher", None)
+        if flusher is not None:
+            await flusher.stop()
+
+
 def create_asgi(config: Config | None = None) -> socketio.ASGIApp:
     """Build the Quart app and the Socket.IO server around it."""
     app = create_app(config)
+    run_study_flusher(app)
     sio = create_sio(app.extensions["safece"])
-    app.extensions["sio"] = sio
     return socketio.ASGIApp(sio, app)
 
 

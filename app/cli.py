@@ -27,10 +27,10 @@ from app.config import Config
 
 
 def _with_services(config: Config, work):
-    from app.services import build_services
+    from app import start_services
 
     async def runner():
-        svc = build_services(config)
+        svc = start_services(config)
         try:
             return await work(svc)
         finally:
@@ -64,7 +64,7 @@ def cmd_create_user(args: argparse.Namespace, config: Config) -> int:
     from app.errors import AppError
 
     async def work(svc):
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             return await service.create(
                 session=db,
                 config=svc.config,
@@ -106,10 +106,17 @@ def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_import_questions(args: argparse.Namespace, config: Config) -> int:
     from app.errors import AppError
-    from app.exams import importer
+    from app.exams import importer, policies
 
     async def work(svc):
-        return await importer.import_questions_file(svc, Path(args.file), bank_name=args.bank)
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError:
+            raise AppError("bad_file", f"无法读取文件：{args.file}") from None
+        rows = importer.read_rows(data, Path(args.file).name)
+        async with svc.db.write() as db:
+            bank = await policies.get_or_create_bank(session=db, name=args.bank, now=svc.now())
+            return await importer.import_questions(session=db, bank=bank, rows=rows, now=svc.now())
 
     try:
         report = _with_services(config, work)
@@ -123,14 +130,12 @@ def cmd_import_questions(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_retry_certificates(args: argparse.Namespace, config: Config) -> int:
-    from app.certificates import service
+    from app.certificates import issuing, service
 
     async def work(svc):
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             failed = await service.retry_failed(session=db, now=svc.now())
-            lost = await service.sweep(session=db, now=svc.now())
-        await service.queue_certificates(svc, failed, fresh=True)
-        await service.queue_certificates(svc, lost)
+            lost = await issuing.sweep(session=db, now=svc.now())
         return len(failed), len(lost)
 
     failed, lost = _with_services(config, work)

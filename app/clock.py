@@ -45,3 +45,22 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 def local_date(value: dt.datetime) -> dt.date:
     """The calendar date in Asia/Shanghai of an instant."""
     return as_utc(value).astimezone(SHANGHAI).date()
+
+
+def shanghai_text(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M", empty: str = "—") -> str:
+    """An instant as Asia/Shanghai wall-clock text (``empty`` when there is none)."""
+    return as_utc(value).astimezone(SHANGHAI).strftime(fmt) if value else empty
+
+
+def epoch_ms(value: dt.datetime) -> int:
+    """An instant as milliseconds since the epoch, as pages and sockets exchange it."""
+    return int(value.timestamp() * 1000)
+
+
+def duration_text(ms: int) -> str:
+    """A duration as mm:ss (h:mm:ss from an hour on)."""
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    if hours:
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{rest // 60:02d}:{rest % 60:02d}"

@@ -67,6 +67,10 @@ class Config:
     # first retry delay of a failed certificate job (doubled on each further try).
     public_url: str = "http://127.0.0.1:8000"
     certificate_retry_seconds: float = 30.0
+    # Study: the heartbeat interval the page uses and the server enforces, and whether this
+    # server process writes acknowledged study credits from Redis to the database.
+    study_beat_seconds: float = 15.0
+    study_flusher: bool = True
     # Extension point for tests and deployments: a clock object with now() -> aware UTC.
     clock: object | None = None
 
@@ -99,4 +103,6 @@ class Config:
             trust_proxy=_env_bool("TRUST_PROXY", cls.trust_proxy),
             sms_gateway=_env("SMS_GATEWAY", cls.sms_gateway),
             public_url=_env("PUBLIC_URL", cls.public_url).rstrip("/"),
+            study_beat_seconds=float(_env("STUDY_BEAT_SECONDS", str(cls.study_beat_seconds))),
+            study_flusher=_env_bool("STUDY_FLUSHER", cls.study_flusher),
         )

@@ -1,10 +1,19 @@
-"""Database engine, declarative base and the unit-of-work context manager."""
+"""Database engine, declarative base and the unit of work.
+
+Every area writes through ``Database.write()``: one session and one transaction, committed
+when the block ends cleanly and rolled back otherwise. Work that must happen only once the
+data is committed (telling pages, queueing jobs) is registered on the session with
+``after_commit`` or recorded as an event (``app.events``); it runs after the commit, never
+after a rollback. Services take the session as a keyword and never open one themselves.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.ext.asyncio import (
@@ -15,6 +24,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("safece.db")
+
+AFTER_COMMIT = "safece_after_commit"
+EVENTS = "safece_events"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -65,12 +79,45 @@ class Database:
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(safece_readonly=True), expire_on_commit=False
         )
+        # Set by build_services: hands a committed unit's events to their handlers.
+        self.dispatch: Callable[[list[object]], Awaitable[None]] | None = None
+        self._turns: asyncio.Lock | None = None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One session, committed when the block ends cleanly, rolled back otherwise."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+    async def turn(self) -> AsyncIterator[None]:
+        """This process's turn to write; on SQLite, one writer at a time, elsewhere free.
+
+        SQLite has a single write lock. When several connections of one process ask for it
+        at once, the losers sleep in SQLite's busy handler with growing back-off (up to
+        100 ms a try) even if the lock is free a millisecond later, which ruins tail
+        latency. Taking turns on an asyncio lock first means a waiting writer starts the
+        moment the previous one commits. Across processes the busy handler still
+        arbitrates, rarely."""
+        if not self.is_sqlite:
+            yield
+            return
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        async with self._turns:
+            yield
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction; what was registered to follow it runs after the commit."""
+        async with self.turn(), self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            work = session.info.pop(AFTER_COMMIT, [])
+            events = session.info.pop(EVENTS, [])
+        # Outside the turn: the next writer need not wait for pages to be told.
+        if events and self.dispatch is not None:
+            work.insert(0, lambda: self.dispatch(events))
+        for step in work:
+            try:
+                await step()
+            except Exception:
+                # The data is committed; what follows it is best effort (and swept).
+                log.exception("after-commit work failed")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -80,6 +127,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def after_commit(session: AsyncSession, work: Callable[[], Awaitable[object]]) -> None:
+    """Run ``work()`` once this session's transaction has committed (never on rollback)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(work)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:

@@ -30,7 +30,11 @@ class DemoAccount:
 ACCOUNTS = (
     DemoAccount("学员", idcard.make("12010219900307451"), "张安全", "", "初始密码，首次登录须修改"),
     DemoAccount(
-        "学员", idcard.make("12010519920818462"), "赵学完", "Xuewan#2026", "已学完全部课程，可直接考试"
+        "学员",
+        idcard.make("12010519920818462"),
+        "赵学完",
+        "Xuewan#2026",
+        "已学完全部课程，可直接考试",
     ),
     DemoAccount("监考员", idcard.make("12010319850615002"), "李监考", "Jiankao#2026"),
     DemoAccount("管理员", idcard.make("12010419800512003"), "王管理", "Guanli#2026"),
@@ -41,7 +45,7 @@ ROLES = {"学员": (Role.LEARNER,), "监考员": (Role.INVIGILATOR,), "管理员
 async def seed(svc: Services) -> list[DemoAccount]:
     """Create what is missing of the demo batch and accounts; return the accounts."""
     now = svc.now()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         batch = await db.scalar(select(Batch).where(Batch.name == BATCH_NAME))
         if batch is None:
             batch = Batch(

@@ -1,7 +1,11 @@
-"""The shared resources of one process: config, database, Redis, clock and senders.
+"""The shared resources of one process: config, database, Redis, clock, senders, emitter.
 
-The web app, the Socket.IO server and the arq worker each build one container through
-``build_services`` so they all talk to the same stores in the same way.
+The web app, the Socket.IO server, the arq worker and the CLI each build one container
+through ``build_services`` so they all talk to the same stores in the same way.
+
+The emitter pushes Socket.IO events to pages held by any server process: in a web process
+it is the Socket.IO server itself (set by ``app.asgi``); elsewhere (worker, CLI, a bare
+Quart app) a write-only ``AsyncRedisManager`` that publishes on the servers' channel.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import dataclasses
 import importlib
 
 import redis.asyncio as aioredis
+import socketio
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from quart import current_app
@@ -17,6 +22,10 @@ from quart import current_app
 from app.clock import SystemClock
 from app.config import Config
 from app.db import Database
+from app.events import dispatch
+
+# The Redis pub/sub channel on which Socket.IO servers and write-only emitters meet.
+SIO_CHANNEL = "safece-sio"
 
 
 @dataclasses.dataclass
@@ -27,9 +36,26 @@ class Services:
     clock: object
     sms: object
     _queue: ArqRedis | None = None
+    emitter: object | None = None
 
     def now(self):
         return self.clock.now()
+
+    async def emit(
+        self,
+        event: str,
+        data: object,
+        *,
+        namespace: str,
+        room: str | None = None,
+        to: str | None = None,
+    ) -> None:
+        """Push an event to the sockets in a room (or to one socket) in any process."""
+        if self.emitter is None:
+            self.emitter = socketio.AsyncRedisManager(
+                self.config.redis_url, channel=SIO_CHANNEL, write_only=True
+            )
+        await self.emitter.emit(event, data, namespace=namespace, room=room, to=to)
 
     async def enqueue(self, job: str, *args: object, **kwargs: object):
         """Queue an arq job for the worker."""
@@ -54,13 +80,15 @@ def build_services(config: Config) -> Services:
     """Create the per-process resources for a configuration."""
     redis = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
     gateway = load_object(config.sms_gateway)
-    return Services(
+    svc = Services(
         config=config,
         db=Database(config.database_url),
         redis=redis,
         clock=config.clock or SystemClock(),
         sms=gateway(redis),
     )
+    svc.db.dispatch = lambda events: dispatch(svc, events)
+    return svc
 
 
 def services() -> Services:

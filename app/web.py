@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.accounts import auth, sessions
 from app.accounts.models import User
+from app.clock import duration_text, shanghai_text
 from app.errors import AppError
 from app.services import services
 
@@ -39,6 +40,10 @@ def install(app: Quart) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(_template_context)
+    # Times are shown in Asia/Shanghai everywhere: {{ t|shanghai }} or {{ local_time(t, fmt) }}.
+    app.add_template_filter(shanghai_text, "shanghai")
+    app.add_template_global(shanghai_text, "local_time")
+    app.add_template_filter(duration_text, "clock")
 
 
 # Served without looking up the session: no Redis or database round trip per asset.

@@ -42,7 +42,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from app import migrate  # noqa: E402
 from app.accounts import idcard  # noqa: E402
 from app.accounts.models import User, UserRole  # noqa: E402
-from app.certificates import service  # noqa: E402
+from app.certificates import issuing  # noqa: E402
 from app.certificates.models import Certificate, CertificateState  # noqa: E402
 from app.config import Config  # noqa: E402
 from app.exams.models import Attempt, AttemptStatus, EndedBy  # noqa: E402
@@ -101,7 +101,7 @@ async def seed(svc, count: int) -> list[int]:
     svc.config.photo_dir.mkdir(parents=True, exist_ok=True)
     photos = [photo(seed) for seed in range(16)]
     rng = random.Random(5)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         batch = Batch(
             name="注册安全工程师继续教育 2026年第一期",
             required_minutes=1920,
@@ -214,13 +214,13 @@ async def run(args: argparse.Namespace, workdir: Path, redis_url: str) -> int:
     try:
         # Ready once the certificate queue's worker wrote its health check (then a moment
         # for the other processes, which start alike).
-        while not await svc.redis.exists(f"{service.QUEUE}:health-check"):
+        while not await svc.redis.exists(f"{issuing.QUEUE}:health-check"):
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
         print(f"{args.workers} worker process(es) up; queueing {args.count} certificates")
         cpu_before = sum(cpu_seconds(w.pid) for w in workers)
         started = time.perf_counter()
-        queued = await service.queue_certificates(svc, attempt_ids)
+        queued = await issuing.queue_certificates(svc, [attempt_ids]) == 1
         print(f"queued {queued} jobs in {time.perf_counter() - started:.1f}s")
         issued = failed = 0
         last_report = started

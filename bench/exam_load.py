@@ -59,12 +59,12 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
     from app.clock import utcnow
     from app.db import Database
     from app.exams import demo as exams_demo
-    from app.exams import service
+    from app.exams import policies
     from app.learning.models import Batch
 
     now = utcnow()
     db = Database(database_url)
-    async with db.transaction() as session:
+    async with db.write() as session:
         batch = Batch(
             name=f"考试压测批次 {now:%H%M%S}",
             required_minutes=0,
@@ -78,7 +78,7 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
         session.add(batch)
         await session.flush()
         bank = await exams_demo.seed_bank(session=session, now=now)
-        await service.set_policy(session=session, batch_id=batch.id, bank_id=bank.id, now=now)
+        await policies.set_policy(session=session, batch_id=batch.id, bank_id=bank.id, now=now)
         numbers = await create_learners(session, count=clients, batch_id=batch.id, now=now)
         ids = dict((await session.execute(select(User.id_number, User.id))).all())
         batch_id = batch.id
@@ -101,7 +101,7 @@ async def set_window_end(database_url: str, batch_id: int, closes: dt.datetime) 
     from app.learning.models import Batch
 
     db = Database(database_url)
-    async with db.transaction() as session:
+    async with db.write() as session:
         await session.execute(
             update(Batch).where(Batch.id == batch_id).values(exam_closes_at=closes)
         )

@@ -52,7 +52,7 @@ async def setup_data(database_url: str, watchers: int, duration: float) -> tuple
 
     now = utcnow()
     db = Database(database_url)
-    async with db.transaction() as session:
+    async with db.write() as session:
         batch = Batch(
             name=f"压测批次 {now:%H%M%S%f}",
             required_minutes=640,

@@ -19,20 +19,18 @@ import time
 
 import socketio
 
+from app.clock import epoch_ms
 from app.errors import AppError
+from app.exams import attempts, grading, joining, live, schemas
 from app.exams import paper as papers
-from app.exams import schemas, service
+from app.exams.answers import Save
 from app.exams.autosave import AnswerWriter
-from app.exams.service import Save
-from app.exams.unit import writing
+from app.exams.joining import JoinKind
 from app.services import Services
-from realtime.server import authenticate, replies_errors
+from realtime.auth import authenticate, replies_errors
 
 log = logging.getLogger("safece.realtime.exam")
 
-NAMESPACE = "/exam"
-# The pub/sub channel of realtime/server.py's AsyncRedisManager: the worker publishes on it.
-CHANNEL = "safece-sio"
 OWNER_TTL = 90  # seconds; the page syncs every ~30 s, which refreshes it
 PAPER_CACHE = 20_000
 NOT_JOINED = AppError("not_joined", "请先进入考试页面", 409)
@@ -50,70 +48,9 @@ return redis.call('get', KEYS[2])
 """
 
 
-def room(attempt_id: int) -> str:
-    return f"attempt:{attempt_id}"
-
-
-def owner_key(attempt_id: int) -> str:
-    return f"exam:owner:{attempt_id}"
-
-
-def deadline_key(attempt_id: int) -> str:
-    # Only what the page is shown: saves and the sweeper always use the database.
-    return f"exam:deadline:{attempt_id}"
-
-
-async def remember_deadline(redis, attempt_id: int, deadline, now) -> None:
-    """Cache an open attempt's deadline for clock syncs (kept an hour past it)."""
-    ttl = max(60, int((deadline - now).total_seconds()) + 3600)
-    await redis.set(deadline_key(attempt_id), _ms(deadline), ex=ttl)
-
-
-def _ms(value) -> int:
-    return int(value.timestamp() * 1000)
-
-
-async def announce(emitter, results: list[service.Result], svc: Services) -> None:
-    """After the transaction that ended these attempts committed: tell their pages the
-    result and queue the certificates of the passed ones.
-
-    ``emitter`` is the AsyncServer in a web process, or a write-only AsyncRedisManager in
-    the worker; either reaches sockets held by any process (None: nobody to tell).
-    """
-    if not results:
-        return
-    await svc.redis.delete(*(deadline_key(r.attempt_id) for r in results))
-    if emitter is not None:
-        for result in results:
-            await emitter.emit(
-                "submitted", result.to_dict(), room=room(result.attempt_id), namespace=NAMESPACE
-            )
-    passed = [r.attempt_id for r in results if r.passed]
-    if passed:
-        from app.certificates.service import queue_certificates
-
-        await queue_certificates(svc, passed)
-
-
-async def announce_deadline(emitter, redis, attempt, now) -> None:
-    """After an invigilator moved a deadline (service.extend_deadline): tell the page."""
-    await remember_deadline(redis, attempt.id, attempt.deadline, now)
-    await emitter.emit(
-        "deadline",
-        {"deadline": _ms(attempt.deadline), "now": _ms(now)},
-        room=room(attempt.id),
-        namespace=NAMESPACE,
-    )
-
-
-def worker_emitter(svc: Services) -> socketio.AsyncRedisManager:
-    """An emitter for processes without a Socket.IO server (the arq worker)."""
-    return socketio.AsyncRedisManager(svc.config.redis_url, channel=CHANNEL, write_only=True)
-
-
 class ExamNamespace(socketio.AsyncNamespace):
     def __init__(self, svc: Services) -> None:
-        super().__init__(NAMESPACE)
+        super().__init__(live.NAMESPACE)
         self.svc = svc
         self.writer = AnswerWriter(svc.db, svc.now)
         # attempt id -> (owner user id, question id -> PaperItem). Papers never change.
@@ -138,7 +75,7 @@ class ExamNamespace(socketio.AsyncNamespace):
         entry = self.papers.get(attempt_id)
         if entry is None:
             async with self.svc.db.read() as db:
-                attempt = await service.get_attempt(
+                attempt = await attempts.get_attempt(
                     session=db, attempt_id=attempt_id, user_id=user_id
                 )
             entry = self._remember(attempt)
@@ -151,7 +88,7 @@ class ExamNamespace(socketio.AsyncNamespace):
         return session
 
     def _clock(self, attempt) -> dict:
-        return {"now": _ms(self.svc.now()), "deadline": _ms(attempt.deadline)}
+        return {"now": epoch_ms(self.svc.now()), "deadline": epoch_ms(attempt.deadline)}
 
     # ------------------------------------------------------------------ events
 
@@ -170,7 +107,7 @@ class ExamNamespace(socketio.AsyncNamespace):
         session = await self.get_session(sid)
         attempt_id = session.get("attempt_id")
         if attempt_id:
-            await self._release(keys=[owner_key(attempt_id)], args=[f"{session['tab']}|{sid}"])
+            await self._release(keys=[live.owner_key(attempt_id)], args=[f"{session['tab']}|{sid}"])
 
     @replies_errors
     async def on_join(self, sid, data):
@@ -178,12 +115,12 @@ class ExamNamespace(socketio.AsyncNamespace):
         request = schemas.JoinIn.parse(data)
         session = await self.get_session(sid)
         user_id = session["user_id"]
-        owner = await self.svc.redis.get(owner_key(request.attempt_id)) or ""
+        owner = await self.svc.redis.get(live.owner_key(request.attempt_id)) or ""
         owner_tab, _, owner_sid = owner.partition("|")
         other_connected = bool(owner_tab) and owner_tab != request.tab
         detail = f"{session['ip']} {session['agent']}"
-        async with writing(self.svc.db) as db:
-            outcome = await service.join(
+        async with self.svc.db.write() as db:
+            outcome = await joining.join(
                 session=db,
                 attempt_id=request.attempt_id,
                 user_id=user_id,
@@ -193,24 +130,22 @@ class ExamNamespace(socketio.AsyncNamespace):
                 detail=detail,
             )
             attempt = outcome.attempt
-            if outcome.kind in ("closed", "forfeited"):
-                result = await service.result_of(session=db, attempt=attempt)
-        if outcome.kind not in ("closed", "forfeited", "refused"):
-            # Read after the commit: a save from a replaced tab is either in here or refused.
-            async with self.svc.db.read() as db:
-                answers = await service.answers_of(session=db, attempt_id=attempt.id)
-        await announce(self, outcome.ended, self.svc)
-        if outcome.kind == "refused":
-            raise service.SECOND_DEVICE_ERROR
-        if outcome.kind in ("closed", "forfeited"):
+            if outcome.ended_attempt:
+                result = await grading.result_of(session=db, attempt=attempt)
+        if outcome.kind == JoinKind.REFUSED:
+            raise joining.SECOND_DEVICE_ERROR
+        if outcome.ended_attempt:
             return {
                 "ok": True,
-                "status": "closed",
+                "status": attempt.status,
                 "event": outcome.kind,
                 "result": result.to_dict(),
             }
+        # Read after the commit: a save from a replaced tab is either in here or refused.
+        async with self.svc.db.read() as db:
+            answers = await attempts.answers_of(session=db, attempt_id=attempt.id)
         if owner_sid and owner_sid != sid:
-            if outcome.kind == "takeover":
+            if outcome.kind == JoinKind.TAKEOVER:
                 await self.emit(
                     "taken_over",
                     {"message": "本场考试已在其他窗口或设备上打开，此窗口已停止作答。"},
@@ -218,15 +153,15 @@ class ExamNamespace(socketio.AsyncNamespace):
                 )
             # The replaced socket (another tab, or this tab's stale connection) is closed.
             await self.disconnect(owner_sid)
-        await self.svc.redis.set(owner_key(attempt.id), f"{request.tab}|{sid}", ex=OWNER_TTL)
-        await remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
-        await self.enter_room(sid, room(attempt.id))
+        await self.svc.redis.set(live.owner_key(attempt.id), f"{request.tab}|{sid}", ex=OWNER_TTL)
+        await live.remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
+        await self.enter_room(sid, live.room(attempt.id))
         session.update(attempt_id=attempt.id, tab=request.tab)
         await self.save_session(sid, session)
         self._remember(attempt)
         return {
             "ok": True,
-            "status": "open",
+            "status": attempt.status,
             "event": outcome.kind,
             "attempt_id": attempt.id,
             **self._clock(attempt),
@@ -265,33 +200,34 @@ class ExamNamespace(socketio.AsyncNamespace):
         session = await self._joined(sid)
         attempt_id = session["attempt_id"]
         cached = await self._sync(
-            keys=[owner_key(attempt_id), deadline_key(attempt_id)],
+            keys=[live.owner_key(attempt_id), live.deadline_key(attempt_id)],
             args=[f"{session['tab']}|{sid}", OWNER_TTL],
         )
-        now_ms = _ms(self.svc.now())
+        now_ms = epoch_ms(self.svc.now())
         if cached and int(cached) > now_ms:
             return {"ok": True, "status": "open", "now": now_ms, "deadline": int(cached)}
         async with self.svc.db.read() as db:
-            attempt = await service.get_attempt(
+            attempt = await attempts.get_attempt(
                 session=db, attempt_id=attempt_id, user_id=session["user_id"]
             )
-        if attempt.status == "open" and attempt.deadline <= self.svc.now():
+        if attempt.is_open and not attempt.is_running(self.svc.now()):
             # Nobody has submitted it yet (no worker running?): do it now.
-            async with writing(self.svc.db) as db:
-                results = await service.close_expired_for(
+            async with self.svc.db.write() as db:
+                await grading.close_expired_for(
                     session=db, user_id=session["user_id"], now=self.svc.now()
                 )
-            await announce(self, results, self.svc)
             async with self.svc.db.read() as db:
-                attempt = await service.get_attempt(
+                attempt = await attempts.get_attempt(
                     session=db, attempt_id=attempt_id, user_id=session["user_id"]
                 )
         reply = {"ok": True, "status": attempt.status, **self._clock(attempt)}
-        if attempt.status == "open":
-            await remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
+        if attempt.is_open:
+            await live.remember_deadline(
+                self.svc.redis, attempt.id, attempt.deadline, self.svc.now()
+            )
         else:
             async with self.svc.db.read() as db:
-                reply["result"] = (await service.result_of(session=db, attempt=attempt)).to_dict()
+                reply["result"] = (await grading.result_of(session=db, attempt=attempt)).to_dict()
         return reply
 
     @replies_errors
@@ -305,8 +241,8 @@ class ExamNamespace(socketio.AsyncNamespace):
             return {"ok": True}
         session["focus_at"] = time.monotonic()
         await self.save_session(sid, session)
-        async with writing(self.svc.db) as db:
-            await service.record_focus_loss(
+        async with self.svc.db.write() as db:
+            await joining.record_focus_loss(
                 session=db,
                 attempt_id=session["attempt_id"],
                 user_id=session["user_id"],
@@ -320,14 +256,13 @@ class ExamNamespace(socketio.AsyncNamespace):
         """Hand the paper in after every answer queued before it is committed."""
         session = await self._joined(sid)
         await self.writer.barrier()
-        async with writing(self.svc.db) as db:
-            result = await service.submit(
+        async with self.svc.db.write() as db:
+            result = await grading.submit(
                 session=db,
                 attempt_id=session["attempt_id"],
                 user_id=session["user_id"],
                 now=self.svc.now(),
             )
-        await announce(self, [result], self.svc)
         return {"ok": True, "result": result.to_dict()}
 
 

@@ -12,12 +12,12 @@ import socketio
 
 from app.learning import study
 from app.services import Services
-from realtime.server import authenticate, replies_errors
+from realtime.auth import authenticate, replies_errors
 
 
 class StudyNamespace(socketio.AsyncNamespace):
     def __init__(self, svc: Services) -> None:
-        super().__init__("/study")
+        super().__init__(study.NAMESPACE)
         self.svc = svc
         self.rules = study.StudyRules.from_config(svc.config)
 
@@ -41,12 +41,7 @@ class StudyNamespace(socketio.AsyncNamespace):
                 now=self.svc.now(),
                 sid=sid,
             )
-        if started.replaced and started.replaced[1]:
-            await self.emit(
-                "ended",
-                {"token": started.replaced[0], "code": "play_replaced", "message": study.REPLACED},
-                to=started.replaced[1],
-            )
+        await study.tell_replaced(self.svc, started)
         return started.reply()
 
     @replies_errors
@@ -54,7 +49,6 @@ class StudyNamespace(socketio.AsyncNamespace):
         session = await self.get_session(sid)
         result = await study.beat(
             redis=self.svc.redis,
-            db=self.svc.db,
             rules=self.rules,
             user_id=session["user_id"],
             body=data,
@@ -63,6 +57,11 @@ class StudyNamespace(socketio.AsyncNamespace):
             # This socket's copy of its play session: a beat then costs one Redis round trip.
             cache=session.setdefault("plays", {}),
         )
+        if result.completed_video is not None:
+            async with self.svc.db.read() as db:
+                await study.check_course(
+                    result, session=db, redis=self.svc.redis, user_id=session["user_id"]
+                )
         return result.reply()
 
     @replies_errors

@@ -26,7 +26,7 @@ class Factory:
         fields.setdefault("id_number", new_id_number())
         fields.setdefault("name", "测试学员")
         fields.setdefault("work_unit", "测试单位")
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             return await service.create(
                 session=db,
                 config=self.svc.config,

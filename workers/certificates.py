@@ -22,8 +22,8 @@ from arq import Retry, Worker, cron
 from arq.connections import RedisSettings
 from arq.worker import func
 
-from app.certificates import render, service
-from app.certificates.models import CertificateState
+from app.certificates import issuing, render
+from app.certificates.models import DONE, CertificateState
 from app.exams.models import Attempt
 
 log = logging.getLogger("safece.certificates")
@@ -66,21 +66,21 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
     job_try = ctx.get("job_try", 1)
     started = time.perf_counter()
     now = svc.now()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         attempt = await db.get(Attempt, attempt_id)
         if attempt is None or attempt.passed is not True:
             return "not_passed"
-        certificate, mine = await service.take_for_rendering(session=db, attempt=attempt, now=now)
+        certificate, mine = await issuing.take_for_rendering(session=db, attempt=attempt, now=now)
         if not mine:
-            return certificate.state if certificate.state in service.DONE else "busy"
+            return certificate.state if certificate.state in DONE else "busy"
         try:
-            content, photo_path = await service.certificate_content(
+            content, photo_path = await issuing.certificate_content(
                 session=db, certificate=certificate, config=svc.config, now=now
             )
-        except service.PhotoMissing:
-            await service.mark_needs_photo(session=db, certificate=certificate, now=now)
+        except issuing.PhotoMissing:
+            await issuing.mark_needs_photo(session=db, certificate=certificate, now=now)
             return CertificateState.NEEDS_PHOTO
-    dest = service.file_path(svc.config, certificate)
+    dest = issuing.file_path(svc.config, certificate)
     loop = asyncio.get_running_loop()
     try:
         await loop.run_in_executor(
@@ -89,20 +89,20 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
     except Exception as error:
         message = _describe(error)
         log.warning("certificate %s try %s failed: %s", certificate.number, job_try, message)
-        async with svc.db.transaction() as db:
-            await service.mark_failed(
+        async with svc.db.write() as db:
+            await issuing.mark_failed(
                 session=db,
                 certificate_id=certificate.id,
                 tries=certificate.tries,
                 error=message,
                 now=svc.now(),
             )
-        if job_try < service.MAX_TRIES:
+        if job_try < issuing.MAX_TRIES:
             raise Retry(defer=svc.config.certificate_retry_seconds * 2 ** (job_try - 1)) from None
         return CertificateState.FAILED
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         elapsed = time.perf_counter() - started
-        issued = await service.mark_issued(
+        issued = await issuing.mark_issued(
             session=db,
             certificate_id=certificate.id,
             tries=certificate.tries,
@@ -117,25 +117,25 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
 async def sweep_certificates(ctx: dict) -> int:
     """Every minute: queue the certificate jobs that were never queued or got lost."""
     svc = ctx["svc"]
-    async with svc.db.transaction() as db:
-        attempt_ids = await service.sweep(session=db, now=svc.now())
+    async with svc.db.write() as db:
+        attempt_ids = await issuing.sweep(session=db, now=svc.now())
     if attempt_ids:
-        log.info("sweep: queueing %d certificate jobs", len(attempt_ids))
-    return await service.queue_certificates(svc, attempt_ids)
+        log.info("sweep: queued %d certificate jobs", len(attempt_ids))
+    return len(attempt_ids)
 
 
 CRON_JOBS = [
     # Once a minute, off the top of the minute where other periodic jobs cluster.
     cron(sweep_certificates, second=17, microsecond=0, timeout=120, keep_result=0),
 ]
-FUNCTIONS = [func(issue_certificate, keep_result=0, max_tries=service.MAX_TRIES)]
+FUNCTIONS = [func(issue_certificate, keep_result=0, max_tries=issuing.MAX_TRIES)]
 
 
 def build_certificate_worker(svc) -> Worker:
     """The arq worker of the certificate queue, sharing the process's Services."""
     return Worker(
         functions=FUNCTIONS,
-        queue_name=service.QUEUE,
+        queue_name=issuing.QUEUE,
         redis_settings=RedisSettings.from_dsn(svc.config.redis_url),
         ctx={"svc": svc},
         handle_signals=False,

@@ -14,35 +14,26 @@ import asyncio
 
 from arq import cron
 
-from app.exams import service
-from app.exams.unit import writing
-from realtime.exam import announce, worker_emitter
+from app.exams import attempts, grading
 
 LOOKAHEAD_SECONDS = 1.2
 
 
 async def _sweep_due(ctx: dict) -> int:
     svc = ctx["svc"]
-    done: list[service.Result] = []
-    try:
-        while True:
-            async with svc.db.read() as db:
-                # Checked without the write lock: almost every tick finds nothing to do.
-                due = await service.next_deadline(session=db)
-            if due is None or due > svc.now():
-                return len(done)
-            async with writing(svc.db) as db:
-                results = await service.sweep(session=db, now=svc.now())
-            done += results
-            if len(results) < service.SWEEP_CHUNK:
-                return len(done)
-    finally:
-        # Pages are told once every due paper is graded: telling costs CPU in this same
-        # process, and the grades are what must not wait.
-        if done:
-            if "exam_emitter" not in ctx:
-                ctx["exam_emitter"] = worker_emitter(svc)
-            await announce(ctx["exam_emitter"], done, svc)
+    done = 0
+    while True:
+        async with svc.db.read() as db:
+            # Checked without the write lock: almost every tick finds nothing to do.
+            due = await attempts.next_deadline(session=db)
+        if due is None or due > svc.now():
+            return done
+        # One unit of work per chunk; each chunk's pages are told once it has committed.
+        async with svc.db.write() as db:
+            results = await grading.sweep(session=db, now=svc.now())
+        done += len(results)
+        if len(results) < grading.SWEEP_CHUNK:
+            return done
 
 
 async def sweep_exam_deadlines(ctx: dict, lookahead: float = LOOKAHEAD_SECONDS) -> int:
@@ -51,7 +42,7 @@ async def sweep_exam_deadlines(ctx: dict, lookahead: float = LOOKAHEAD_SECONDS) 
     closed = await _sweep_due(ctx)
     if lookahead > 0:
         async with svc.db.read() as db:
-            upcoming = await service.next_deadline(session=db)
+            upcoming = await attempts.next_deadline(session=db)
         if upcoming is not None:
             wait = (upcoming - svc.now()).total_seconds()
             if 0 < wait <= lookahead:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from arq import Worker
 from arq.connections import RedisSettings
 
+from app import start_services
 from app.config import Config
-from app.services import build_services
 from workers import jobs
 from workers.certificates import start_certificate_worker, stop_certificate_worker
 
@@ -23,7 +23,7 @@ def redis_settings(config: Config) -> RedisSettings:
 
 def make_startup(config: Config):
     async def startup(ctx: dict) -> None:
-        ctx["svc"] = build_services(config)
+        ctx["svc"] = start_services(config)
         await start_certificate_worker(ctx)
 
     return startup

@@ -57,7 +57,7 @@ async def login_post():
     form = await request.form
     username = form.get("username", "")
     try:
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             user = await service.login(
                 session=db,
                 redis=svc.redis,
@@ -122,7 +122,7 @@ async def change_password_post():
     svc = services()
     form = await request.form
     try:
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             user = await db.get(User, auth.current_user().id)
             await service.change_password(
                 session=db,
@@ -161,7 +161,7 @@ async def password_changed():
 @auth.login_required
 async def tour_done():
     """Remember that the guided tour was seen or dismissed."""
-    async with services().db.transaction() as db:
+    async with services().db.write() as db:
         user = await db.get(User, auth.current_user().id)
         user.tour_done = True
     return jsonify({"ok": True})

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts import idcard
 from app.accounts import service as accounts
 from app.accounts.models import Role, User, UserRole
-from app.admin import audit
+from app.audit import service as audit
 from app.config import Config
 from app.errors import AppError
 from app.learning.models import Batch, Enrolment
@@ -461,7 +461,7 @@ async def write(
     planned = prepared.planned
     position = 0
     while True:
-        async with svc.db.transaction() as session:
+        async with svc.db.write() as session:
             started = time.monotonic()
             end = min(len(planned), position + CHUNK_ROWS)
             while position < end and time.monotonic() - started < CHUNK_SECONDS:

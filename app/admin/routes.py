@@ -22,8 +22,8 @@ from quart import (
 from app.accounts import auth, sessions
 from app.accounts import service as accounts
 from app.accounts.models import ROLE_LABELS, Role, User
-from app.admin import audit, imports, service
-from app.clock import SHANGHAI
+from app.admin import imports, service
+from app.audit import service as audit
 from app.errors import AppError, NotFound
 from app.profile.routes import send_photo
 from app.services import services
@@ -57,18 +57,12 @@ IMPORT_ERRORS_SHOWN = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def local_time(value) -> str:
-    """An instant as Beijing time, to the second."""
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if value else "—"
-
-
 async def _render(template: str, **context):
     endpoints = current_app.view_functions
     sections = [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
     return await render_template(
         template,
         sections=sections,
-        local_time=local_time,
         role_labels=ROLE_LABELS,
         **context,
     )
@@ -190,7 +184,7 @@ def _done(user_id: int, what: str):
 async def reset_photo(user_id: int):
     """Clear the learner's photo so that they can upload a new one."""
     svc = services()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await service.get_user(session=db, user_id=user_id)
         old = await service.reset_photo(
             session=db, config=svc.config, now=svc.now(), actor=_actor(), user=user
@@ -212,7 +206,7 @@ async def set_phone(user_id: int):
     phone = None if clear else form.get("phone", "")
     if not clear and not (phone or "").strip():
         raise AppError("phone_required", "请输入新的手机号码；如要解除绑定请点击“清除手机号”")
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await service.get_user(session=db, user_id=user_id)
         await service.set_phone(session=db, now=svc.now(), actor=_actor(), user=user, phone=phone)
     return _done(user_id, "phone_clear" if clear else "phone_set")
@@ -224,7 +218,7 @@ async def set_phone(user_id: int):
 async def reissue_password(user_id: int):
     """Reissue the initial password and end every session of the account."""
     svc = services()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await service.get_user(session=db, user_id=user_id)
         await service.reissue_password(
             session=db, config=svc.config, now=svc.now(), actor=_actor(), user=user
@@ -240,7 +234,7 @@ async def set_active(user_id: int):
     """Enable or disable the account; disabling ends its sessions."""
     svc = services()
     active = (await request.form).get("active") == "1"
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await service.get_user(session=db, user_id=user_id)
         await service.set_active(
             session=db, now=svc.now(), actor=_actor(), user=user, active=active
@@ -257,7 +251,7 @@ async def set_roles(user_id: int):
     """Replace the account's roles."""
     svc = services()
     roles = (await request.form).getlist("roles")
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await service.get_user(session=db, user_id=user_id)
         await service.set_roles(session=db, now=svc.now(), actor=_actor(), user=user, roles=roles)
     return _done(user_id, "roles")

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import service as accounts
 from app.accounts.models import ROLE_LABELS, Role, User, UserRole
-from app.admin import audit
-from app.admin.paging import Page
+from app.audit import service as audit
 from app.config import Config
 from app.errors import AppError, NotFound
 from app.learning.models import Batch, Enrolment
+from app.lib.paging import Page
 from app.profile import service as profile
 
 # Filter value -> (label, condition) for the status filter of the learner list.

@@ -20,6 +20,9 @@ class CertificateState(enum.StrEnum):
     REVOKED = "revoked"
 
 
+# Settled: issuing has nothing left to do (an issued or a revoked certificate).
+DONE = (CertificateState.ISSUED, CertificateState.REVOKED)
+
 STATE_LABELS = {
     CertificateState.QUEUED: "生成中",
     CertificateState.RENDERING: "生成中",

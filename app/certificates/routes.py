@@ -15,11 +15,9 @@ from quart import (
 )
 
 from app.accounts import auth
-from app.accounts.models import User
 from app.admin.routes import SECTIONS
-from app.certificates import service
+from app.certificates import issuing, numbers, service
 from app.certificates.models import STATE_LABELS
-from app.clock import SHANGHAI
 from app.errors import AppError, NotFound
 from app.services import services
 
@@ -32,10 +30,6 @@ ADMIN_NOTICES = {
     "retried": "已重新加入生成队列。",
     "revoked": "证书已撤销，核验页面将显示“已撤销”。",
 }
-
-
-def _local_time(value) -> str:
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def _ip() -> str:
@@ -60,7 +54,6 @@ async def index():
         pending=any(r.pending for r in rows),
         notice=LEARNER_NOTICES.get(request.args.get("done", "")),
         state_labels=STATE_LABELS,
-        local_time=_local_time,
     )
 
 
@@ -69,10 +62,10 @@ async def index():
 async def regenerate(attempt_id: int):
     """重新生成: queue a certificate again once the learner has uploaded the photo."""
     svc = services()
-    async with svc.db.transaction() as db:
-        user = await db.get(User, auth.current_user().id)
-        await service.regenerate(session=db, user=user, attempt_id=attempt_id, now=svc.now())
-    await service.queue_certificate(svc, attempt_id, fresh=True)
+    async with svc.db.write() as db:
+        await service.regenerate(
+            session=db, user_id=auth.current_user().id, attempt_id=attempt_id, now=svc.now()
+        )
     return redirect(url_for("certificates.index", done="queued"))
 
 
@@ -106,7 +99,7 @@ async def verify_form():
     """证书核验: a form to type a certificate number (no login needed)."""
     number = request.args.get("number", "").strip()
     if number:
-        value = service.normalise_number(number) or number[:40]
+        value = numbers.normalise_number(number) or number[:40]
         return redirect(url_for("certificates.verify", number=value))
     return await render_template("certificates/verify.html", result=None)
 
@@ -149,8 +142,7 @@ async def _admin_page(*, error: str | None = None, status: int = 200):
         query=query,
         page_url=lambda n: url_for("certificates.admin_list", **shown, page=n),
         state_labels=STATE_LABELS,
-        local_time=_local_time,
-        max_tries=service.MAX_TRIES,
+        max_tries=issuing.MAX_TRIES,
         notice=ADMIN_NOTICES.get(request.args.get("done", "")),
         error=error,
     )
@@ -176,8 +168,8 @@ async def admin_retry(certificate_id: int):
     """重试: put a failed or stuck certificate back in the queue now."""
     svc = services()
     try:
-        async with svc.db.transaction() as db:
-            certificate = await service.retry(
+        async with svc.db.write() as db:
+            await service.retry(
                 session=db,
                 certificate_id=certificate_id,
                 now=svc.now(),
@@ -188,7 +180,6 @@ async def admin_retry(certificate_id: int):
         raise
     except AppError as error:
         return await _admin_page(error=error.message, status=error.status)
-    await service.queue_certificate(svc, certificate.attempt_id, fresh=True)
     return _back("retried")
 
 
@@ -199,7 +190,7 @@ async def admin_revoke(certificate_id: int):
     svc = services()
     form = await request.form
     try:
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             await service.revoke(
                 session=db,
                 certificate_id=certificate_id,

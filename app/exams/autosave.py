@@ -11,7 +11,7 @@ On SQLite the batch goes straight through the sqlite3 module (see SqliteBatch): 
 SQLAlchemy and aiosqlite the same transaction takes a dozen hops between threads, and while
 the event loop is busy with thousands of sockets each hop waits for the GIL (up to the
 5 ms switch interval), which made a 2 ms transaction last 100 ms and more under load.
-Elsewhere (PostgreSQL) it goes through ``service.save_answers``.
+Elsewhere (PostgreSQL) it goes through ``answers.save_answers``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from sqlalchemy.engine import make_url
 
 from app.db import Database
 from app.errors import AppError
-from app.exams import service
-from app.exams.service import Save
-from app.exams.unit import write_lock, writing
+from app.exams import answers
+from app.exams.answers import Save
 
 log = logging.getLogger("safece.exams.autosave")
 
@@ -110,11 +109,11 @@ class AnswerWriter:
         loop = asyncio.get_running_loop()
         began = loop.time()
         if self._store is not None:
-            async with write_lock(self.db):
+            async with self.db.turn():
                 outcomes = await self._store.run(items, self.now())
         else:
-            async with writing(self.db) as session:
-                outcomes = await service.save_answers(session=session, saves=items, now=self.now())
+            async with self.db.write() as session:
+                outcomes = await answers.save_answers(session=session, saves=items, now=self.now())
         self._window.add(len(items), (loop.time() - began) * 1000, loop.time())
         return outcomes
 
@@ -144,7 +143,7 @@ class _Window:
             self.__init__()
 
 
-# The same statements as service.save_answers, for the sqlite3 module.
+# The same statements as answers.save_answers, for the sqlite3 module.
 _ATTEMPTS = "SELECT id, user_id, status, deadline, tab FROM exam_attempts WHERE id IN ({})"
 _UPSERT = (
     "INSERT INTO exam_answers (attempt_id, question_id, value, seq, saved_at) "
@@ -168,7 +167,7 @@ class SqliteBatch:
     sockets, each time takes up to the 5 ms switch interval to get it back. The one thing
     that may take long, waiting for another process's write lock, is not done here: with
     no busy timeout, a locked database sends the batch to a worker thread that may wait.
-    Calls never overlap (the writer holds the process's write lock around each).
+    Calls never overlap (the writer takes the process's write turn around each).
     """
 
     def __init__(self, url) -> None:
@@ -217,7 +216,7 @@ class SqliteBatch:
                 )
                 for aid, user_id, status, deadline, tab in rows
             }
-            outcomes, latest = service.judge_saves(saves, attempts, now)
+            outcomes, latest = answers.judge_saves(saves, attempts, now)
             stamp = _stored(now)
             conn.executemany(
                 _UPSERT,

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.exams import importer, service
+from app.exams import importer, policies
 from app.exams.models import Question
 from app.learning.models import Batch
 
@@ -19,7 +19,7 @@ DEMO_FILE = Path(__file__).resolve().parent / "demo_questions.csv"
 
 async def seed_bank(*, session: AsyncSession, now: dt.datetime, name: str = DEMO_BANK):
     """The demo bank, filled from the sample file the first time."""
-    bank = await service.get_or_create_bank(session=session, name=name, now=now)
+    bank = await policies.get_or_create_bank(session=session, name=name, now=now)
     count = await session.scalar(select(func.count()).where(Question.bank_id == bank.id))
     if not count:
         rows = importer.read_rows(DEMO_FILE.read_bytes(), DEMO_FILE.name)
@@ -32,5 +32,5 @@ async def seed_bank(*, session: AsyncSession, now: dt.datetime, name: str = DEMO
 async def seed(*, session: AsyncSession, batch: Batch, now: dt.datetime) -> None:
     """Give the demo batch the demo bank and the default policy (idempotent)."""
     bank = await seed_bank(session=session, now=now)
-    if await service.get_policy(session=session, batch_id=batch.id) is None:
-        await service.set_policy(session=session, batch_id=batch.id, bank_id=bank.id, now=now)
+    if await policies.get_policy(session=session, batch_id=batch.id) is None:
+        await policies.set_policy(session=session, batch_id=batch.id, bank_id=bank.id, now=now)

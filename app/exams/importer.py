@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import AppError
-from app.exams import service
+from app.exams import attempts
 from app.exams.models import Question, QuestionBank, QuestionType
 from app.exams.paper import LETTERS
 
@@ -271,17 +271,5 @@ async def import_questions(
         report.imported += 1
     report.errors.sort(key=lambda e: e.row)
     await session.flush()
-    service.forget_pool(session=session, bank_id=bank.id)
+    attempts.forget_pool(session=session, bank_id=bank.id)
     return report
-
-
-async def import_questions_file(svc, path: Path, *, bank_name: str) -> ImportReport:
-    """Import a .xlsx or .csv file into a bank (created when missing), all in one transaction."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise AppError("bad_file", f"无法读取文件：{path}") from None
-    rows = read_rows(data, path.name)
-    async with svc.db.transaction() as db:
-        bank = await service.get_or_create_bank(session=db, name=bank_name, now=svc.now())
-        return await import_questions(session=db, bank=bank, rows=rows, now=svc.now())

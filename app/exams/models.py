@@ -41,6 +41,8 @@ TYPE_SHORT = {
 
 
 class AttemptStatus(enum.StrEnum):
+    """An attempt is open (being answered) until it is closed, once, by whoever wins."""
+
     OPEN = "open"
     CLOSED = "closed"
 
@@ -148,6 +150,20 @@ class Attempt(Base):
     focus_losses: Mapped[int] = mapped_column(Integer, default=0)
     reconnects: Mapped[int] = mapped_column(Integer, default=0)
     second_devices: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def is_open(self) -> bool:
+        """Still being answered (even if its deadline passed and nobody closed it yet)."""
+        return self.status == AttemptStatus.OPEN
+
+    @property
+    def is_closed(self) -> bool:
+        """Handed in, timed out, forfeited or ended by an invigilator: graded."""
+        return self.status == AttemptStatus.CLOSED
+
+    def is_running(self, now: dt.datetime) -> bool:
+        """Open and inside its time: answers may still be saved."""
+        return self.is_open and now < self.deadline
 
 
 class Answer(Base):

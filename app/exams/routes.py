@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, jsonify, render_template, request, url_for
+from quart import Blueprint, jsonify, render_template, request, url_for
 
 from app.accounts import auth
-from app.clock import SHANGHAI
+from app.clock import epoch_ms
+from app.exams import attempts, eligibility, grading, schemas
 from app.exams import paper as papers
-from app.exams import schemas, service
-from app.exams.models import AttemptStatus
-from app.exams.unit import writing
+from app.exams import records as exam_records
 from app.services import services
 
 bp = Blueprint("exams", __name__)
@@ -18,32 +17,14 @@ COURSES_URL = "/courses"
 LEARNER = "learner"
 
 
-def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """An instant as Asia/Shanghai wall-clock time."""
-    return value.astimezone(SHANGHAI).strftime(fmt) if value else "—"
-
-
-def _ms(value) -> int:
-    return int(value.timestamp() * 1000)
-
-
-async def _announce(results: list[service.Result]) -> None:
-    """Tell the pages of these attempts (through Redis, in every process) and queue the
-    certificates of the passed ones."""
-    from realtime.exam import announce
-
-    await announce(current_app.extensions.get("sio"), results, services())
-
-
 async def _close_expired(user_id: int) -> None:
     """Submit the learner's attempts whose time ran out before showing any exam page."""
     svc = services()
     async with svc.db.read() as db:
-        due = await service.expired_attempt_ids(session=db, user_id=user_id, now=svc.now())
+        due = await attempts.expired_attempt_ids(session=db, user_id=user_id, now=svc.now())
     if due:
-        async with writing(svc.db) as db:
-            results = await service.close_expired_for(session=db, user_id=user_id, now=svc.now())
-        await _announce(results)
+        async with svc.db.write() as db:
+            await grading.close_expired_for(session=db, user_id=user_id, now=svc.now())
 
 
 @bp.get("/exams")
@@ -54,12 +35,11 @@ async def index():
     user = auth.current_user()
     await _close_expired(user.id)
     async with svc.db.read() as db:
-        rows = await service.my_exams(session=db, user_id=user.id, now=svc.now())
+        rows = await eligibility.my_exams(session=db, user_id=user.id, now=svc.now())
     return await render_template(
         "exams/index.html",
         rows=rows,
         now=svc.now(),
-        local_time=local_time,
         fmt_points=papers.fmt_points,
         mobile=schemas.is_mobile(request.headers.get("User-Agent")),
         computer_only=schemas.COMPUTER_ONLY,
@@ -76,11 +56,11 @@ async def start(batch_id: int):
     await _close_expired(user.id)
     # Drawing the paper only reads; the write lock is taken just to store the attempt.
     async with svc.db.read() as db:
-        plan = await service.plan_attempt(
+        plan = await attempts.plan_attempt(
             session=db, user_id=user.id, batch_id=batch_id, now=svc.now()
         )
-    async with writing(svc.db) as db:
-        attempt = await service.start_attempt(session=db, plan=plan, now=svc.now())
+    async with svc.db.write() as db:
+        attempt = await attempts.start_attempt(session=db, plan=plan, now=svc.now())
     return jsonify(
         {
             "ok": True,
@@ -99,16 +79,16 @@ async def attempt(attempt_id: int):
     user = auth.current_user()
     await _close_expired(user.id)
     async with svc.db.read() as db:
-        row = await service.get_attempt(session=db, attempt_id=attempt_id, user_id=user.id)
-        batch_name = await service.batch_name(session=db, batch_id=row.batch_id)
+        row = await attempts.get_attempt(session=db, attempt_id=attempt_id, user_id=user.id)
+        batch_name = await attempts.batch_name(session=db, batch_id=row.batch_id)
         rules = papers.Rules.from_json(row.rules)
-        if row.status == AttemptStatus.OPEN:
-            sections = await service.paper_sections(session=db, attempt=row)
-            answers = await service.answers_of(session=db, attempt_id=row.id)
+        if row.is_open:
+            sections = await attempts.paper_sections(session=db, attempt=row)
+            answers = await attempts.answers_of(session=db, attempt_id=row.id)
             result = None
         else:
             sections, answers = [], {}
-            result = await service.result_of(session=db, attempt=row)
+            result = await grading.result_of(session=db, attempt=row)
     return await render_template(
         "exams/attempt.html",
         attempt=row,
@@ -118,8 +98,8 @@ async def attempt(attempt_id: int):
         answers={qid: value for qid, (value, _seq) in answers.items() if value},
         max_seq=max((seq for _, seq in answers.values()), default=0),
         result=result.to_dict() if result else None,
-        now_ms=_ms(svc.now()),
-        deadline_ms=_ms(row.deadline),
+        now_ms=epoch_ms(svc.now()),
+        deadline_ms=epoch_ms(row.deadline),
         courses_url=COURSES_URL,
     )
 
@@ -129,11 +109,10 @@ async def attempt(attempt_id: int):
 async def submit(attempt_id: int):
     """Hand the paper in over HTTP (used when the live connection is down)."""
     svc = services()
-    async with writing(svc.db) as db:
-        result = await service.submit(
+    async with svc.db.write() as db:
+        result = await grading.submit(
             session=db, attempt_id=attempt_id, user_id=auth.current_user().id, now=svc.now()
         )
-    await _announce([result])
     return jsonify({"ok": True, "result": result.to_dict()})
 
 
@@ -145,7 +124,5 @@ async def records():
     user = auth.current_user()
     await _close_expired(user.id)
     async with svc.db.read() as db:
-        rows = await service.records(session=db, user_id=user.id)
-    return await render_template(
-        "exams/records.html", rows=rows, local_time=local_time, now=svc.now()
-    )
+        rows = await exam_records.records(session=db, user_id=user.id)
+    return await render_template("exams/records.html", rows=rows, now=svc.now())

@@ -3,69 +3,21 @@ fallback of the heartbeat protocol (the same rules as the Socket.IO namespace /s
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import sys
-
 from quart import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from app.accounts import auth
-from app.clock import SHANGHAI
-from app.errors import AppError, NotFound
+from app.errors import NotFound
 from app.learning import service, study
 from app.learning.files import stream_file
 from app.learning.models import KIND_LABELS
-from app.learning.writer import CreditFlusher
+from app.lib.http import json_body
 from app.services import services
 
 bp = Blueprint("learning", __name__)
 
 
-@bp.app_template_filter("shanghai")
-def shanghai(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """An instant as Asia/Shanghai wall-clock time."""
-    return value.astimezone(SHANGHAI).strftime(fmt) if value else ""
-
-
-@bp.app_template_filter("clock")
-def clock_text(ms: int) -> str:
-    """A duration as mm:ss (h:mm:ss from an hour on)."""
-    seconds = round(ms / 1000)
-    hours, rest = divmod(seconds, 3600)
-    return (
-        f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-        if hours
-        else f"{rest // 60:02d}:{rest % 60:02d}"
-    )
-
-
 def _rules() -> study.StudyRules:
     return study.StudyRules.from_config(services().config)
-
-
-@bp.before_app_serving
-async def _start_flusher() -> None:
-    # Every server process writes acknowledged study credits from Redis to the database.
-    svc = services()
-    if svc.db.is_sqlite:
-        # aiosqlite runs every statement in a thread that needs the interpreter back; with
-        # a busy event loop each of those hand-overs waits out the switch interval (5 ms
-        # by default), which made one play-session start take ~50 ms under load.
-        sys.setswitchinterval(0.001)
-    enabled = os.environ.get("SAFECE_STUDY_FLUSHER", "1") != "0"
-    if getattr(svc.config, "study_flusher", enabled):
-        flusher = CreditFlusher(
-            redis_url=svc.config.redis_url, database_url=svc.config.database_url
-        )
-        current_app.extensions["study_flusher"] = flusher
-        flusher.start()
-
-
-@bp.after_app_serving
-async def _stop_flusher() -> None:
-    flusher = current_app.extensions.pop("study_flusher", None)
-    if flusher is not None:
-        await flusher.stop()
 
 
 @bp.get("/courses")
@@ -156,19 +108,12 @@ async def material(material_id: int):
     return await stream_file(path, mimetype="application/zip", download_name=item.title + suffix)
 
 
-async def _json_body() -> dict:
-    body = await request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise AppError("bad_request", "请求格式不正确")
-    return body
-
-
 @bp.post("/api/study/start")
 @auth.require_role("learner")
 async def api_start():
     """Open a play session (HTTP fallback of the socket event `start`)."""
     svc = services()
-    body = await _json_body()
+    body = await json_body()
     async with svc.db.read() as db:
         started = await study.start(
             session=db,
@@ -178,7 +123,7 @@ async def api_start():
             video_id=body.get("video_id"),
             now=svc.now(),
         )
-    await _tell_replaced(started)
+    await study.tell_replaced(svc, started)
     return jsonify(started.reply())
 
 
@@ -187,14 +132,13 @@ async def api_start():
 async def api_beat():
     """One heartbeat (HTTP fallback of the socket event `beat`)."""
     svc = services()
+    user_id = auth.current_user().id
     result = await study.beat(
-        redis=svc.redis,
-        db=svc.db,
-        rules=_rules(),
-        user_id=auth.current_user().id,
-        body=await _json_body(),
-        now=svc.now(),
+        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
     )
+    if result.completed_video is not None:
+        async with svc.db.read() as db:
+            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
     return jsonify(result.reply())
 
 
@@ -202,20 +146,8 @@ async def api_beat():
 @auth.require_role("learner")
 async def api_stop():
     """End a play session (HTTP fallback of the socket event `stop`)."""
-    body = await _json_body()
+    body = await json_body()
     await study.stop(
         redis=services().redis, user_id=auth.current_user().id, token=body.get("token")
     )
     return jsonify({"ok": True})
-
-
-async def _tell_replaced(started: study.Started) -> None:
-    # The socket of the session this one replaced may live in another process.
-    sio = current_app.extensions.get("sio")
-    if started.replaced and started.replaced[1] and sio is not None:
-        await sio.emit(
-            "ended",
-            {"token": started.replaced[0], "code": "play_replaced", "message": study.REPLACED},
-            to=started.replaced[1],
-            namespace="/study",
-        )

@@ -17,12 +17,12 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import os
 import secrets
 import weakref
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clock import epoch_ms
 from app.errors import AppError
 from app.learning import segments, service
 
@@ -37,6 +37,7 @@ REPLACED = "您已在其他页面或设备上开始播放视频，本页面已�
 EXPIRED = "播放会话已失效，请刷新页面后继续学习"
 STALE = "重复或过期的学习记录，已忽略"
 CREDITS_STREAM = "study:credits"
+NAMESPACE = "/study"
 COVERAGE_TTL_S = 2 * 24 * 3600
 
 
@@ -54,14 +55,8 @@ class StudyRules:
 
     @classmethod
     def from_config(cls, config: object) -> StudyRules:
-        """The rules of a deployment: SAFECE_STUDY_BEAT_SECONDS (or the config attribute
-        ``study_beat_seconds``, which tests set) changes the interval."""
-        beat = getattr(config, "study_beat_seconds", None) or os.environ.get(
-            "SAFECE_STUDY_BEAT_SECONDS"
-        )
-        if not beat:
-            return cls()
-        beat = float(beat)
+        """The rules of a deployment (SAFECE_STUDY_BEAT_SECONDS sets the interval)."""
+        beat = float(config.study_beat_seconds)
         return cls(beat_s=beat, early_s=min(2.0, beat * 0.2), tolerance_s=min(2.0, beat * 0.5))
 
 
@@ -132,10 +127,6 @@ def _active_key(user_id: int) -> str:
 
 def _coverage_key(user_id: int, video_id: int) -> str:
     return f"study:coverage:{user_id}:{video_id}"
-
-
-def _ms(when: dt.datetime) -> int:
-    return int(when.timestamp() * 1000)
 
 
 # Make `token` the learner's active session; end the one it replaces and return its socket.
@@ -256,9 +247,9 @@ async def start(
         "vid": video_id,
         "dur": target.duration_ms,
         "seq": 0,
-        "at": _ms(now),
+        "at": epoch_ms(now),
         "pos": resume,
-        "until": _ms(target.until),
+        "until": epoch_ms(target.until),
         "sid": sid,
         "segs": live_value,
     }
@@ -286,6 +277,8 @@ class BeatResult:
     duration_ms: int = 0
     complete: bool = False
     course_complete: bool = False
+    # Set when this beat completed a video: the caller then asks ``check_course``.
+    completed_video: int | None = None
 
     def reply(self) -> dict[str, object]:
         body: dict[str, object] = {"ok": True, "credited_s": self.credited_s}
@@ -313,7 +306,6 @@ def _number(value: object, what: str) -> float:
 async def beat(
     *,
     redis,
-    db,
     rules: StudyRules,
     user_id: int,
     body: object,
@@ -324,7 +316,8 @@ async def beat(
     """Judge one heartbeat ``{token, seq, position, reason, to?, rate?}`` and credit it.
 
     The credit is in Redis (coverage and stream) when this returns; the database follows
-    through the flusher. `db` is read only when a video has just been completed. A socket
+    through the flusher. When the beat completed a video, ``completed_video`` says so and
+    the caller asks ``check_course`` whether the course is complete too. A socket
     passes `cache` (its own dict) so that a beat costs one Redis round trip: the session
     it last saw is judged and the atomic update refuses it if that copy went stale."""
     if not isinstance(body, dict):
@@ -343,7 +336,7 @@ async def beat(
     rate = _number(body.get("rate", 1), "播放速度")
 
     cached = cache.get(token) if cache is not None else None
-    now_ms = _ms(now)
+    now_ms = epoch_ms(now)
     for _ in range(2):
         if cached is None:
             cached = await _load(redis, token, user_id)
@@ -422,16 +415,14 @@ async def beat(
         return BeatResult(credited_s=0.0, note=verdict.note)
     watched = segments.covered_ms(coverage)
     complete = segments.is_complete(watched, state.duration_ms)
-    course_complete = False
-    if complete and not segments.is_complete(covered_before, state.duration_ms):
-        course_complete = await _others_complete(redis, db, user_id, state.video_id)
+    just_completed = complete and not segments.is_complete(covered_before, state.duration_ms)
     return BeatResult(
         credited_s=new_ms / 1000,
         note=verdict.note,
         watched_ms=watched,
         duration_ms=state.duration_ms,
         complete=complete,
-        course_complete=course_complete,
+        completed_video=state.video_id if just_completed else None,
     )
 
 
@@ -457,11 +448,18 @@ async def _load(redis, token: str, user_id: int) -> tuple[PlayState, segments.Se
     return state, json.loads(data.get("segs") or "{}").get("s", [])
 
 
-async def _others_complete(redis, db, user_id: int, video_id: int) -> bool:
+async def check_course(result: BeatResult, *, session: AsyncSession, redis, user_id: int) -> None:
+    """After a beat that completed a video: whether it completed the course too."""
+    if result.completed_video is not None:
+        result.course_complete = await _others_complete(
+            session, redis, user_id, result.completed_video
+        )
+
+
+async def _others_complete(session: AsyncSession, redis, user_id: int, video_id: int) -> bool:
     """Whether the rest of the course is complete: in the database or, for credits the
     flusher has not written yet, in the live coverage."""
-    async with db.read() as session:
-        others = await service.sibling_videos(session=session, user_id=user_id, video_id=video_id)
+    others = await service.sibling_videos(session=session, user_id=user_id, video_id=video_id)
     pending = [(vid, duration) for vid, duration, done in others if not done]
     if not pending:
         return True
@@ -471,6 +469,17 @@ async def _others_complete(redis, db, user_id: int, video_id: int) -> bool:
         if not segments.is_complete(covered, duration):
             return False
     return True
+
+
+async def tell_replaced(svc, started: Started) -> None:
+    """The page whose play session this start replaced stops its video (in any process)."""
+    if started.replaced and started.replaced[1]:
+        await svc.emit(
+            "ended",
+            {"token": started.replaced[0], "code": "play_replaced", "message": REPLACED},
+            to=started.replaced[1],
+            namespace=NAMESPACE,
+        )
 
 
 async def stop(*, redis, user_id: int, token: object) -> None:

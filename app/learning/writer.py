@@ -86,7 +86,7 @@ async def flush_credits(
     if not entries:
         return 0
     try:
-        async with db.transaction() as session:
+        async with db.write() as session:
             await service.record_watched_many(
                 session=session, credits=[_credit(f) for _, f in entries]
             )
@@ -94,7 +94,7 @@ async def flush_credits(
         # A credit for a video deleted meanwhile: write the others one by one.
         for entry_id, fields in entries:
             try:
-                async with db.transaction() as session:
+                async with db.write() as session:
                     await service.record_watched_many(session=session, credits=[_credit(fields)])
             except AppError as error:
                 log.warning("dropping study credit %s %s: %s", entry_id, fields, error.message)

@@ -7,17 +7,11 @@ from quart import Blueprint, jsonify, render_template, request, send_file
 from app.accounts import auth, idcard
 from app.accounts.models import User
 from app.errors import AppError, NotFound
+from app.lib.http import json_body
 from app.profile import service
 from app.services import services
 
 bp = Blueprint("profile", __name__)
-
-
-async def _json_body() -> dict:
-    body = await request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise AppError("bad_request", "请求格式不正确")
-    return body
 
 
 @bp.get("/profile")
@@ -44,8 +38,8 @@ async def index():
 async def phone_code():
     """Send an SMS code to the phone to be bound."""
     svc = services()
-    body = await _json_body()
-    async with svc.db.transaction() as db:
+    body = await json_body()
+    async with svc.db.write() as db:
         user = await db.get(User, auth.current_user().id)
         wait = await service.request_phone_code(
             session=db,
@@ -64,8 +58,8 @@ async def phone_code():
 async def phone_bind():
     """Bind the phone with the code from the SMS."""
     svc = services()
-    body = await _json_body()
-    async with svc.db.transaction() as db:
+    body = await json_body()
+    async with svc.db.write() as db:
         user = await db.get(User, auth.current_user().id)
         await service.bind_phone(
             session=db,
@@ -91,7 +85,7 @@ async def photo_upload():
     files = await request.files
     upload = files.get("photo")
     data = upload.read(limit * 4) if upload else b""
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await db.get(User, auth.current_user().id)
         await service.upload_photo(
             session=db, config=svc.config, now=svc.now(), user=user, data=data

@@ -286,7 +286,7 @@ async def test_admin__reaches_the_admin_page(client, svc, factory):
 async def test_deactivated_user__session_stops_working(client, svc, factory):
     user = await factory.user()
     await login(client, svc, user.id_number, PASSWORD)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         (await db.get(type(user), user.id)).is_active = False
     assert (await client.get("/profile")).status_code == 302
 

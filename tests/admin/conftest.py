@@ -22,7 +22,7 @@ BATCH = "注册安全工程师继续教育 2026年第一期"
 async def make_batch(svc, name: str = BATCH) -> Batch:
     """A programme batch with the usual requirements."""
     now = svc.now()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         batch = Batch(
             name=name,
             required_minutes=640,

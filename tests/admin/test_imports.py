@@ -11,7 +11,7 @@ from app.accounts import idcard
 from app.accounts import service as accounts_service
 from app.accounts.models import User
 from app.admin import imports
-from app.admin.models import AuditEntry
+from app.audit.models import AuditEntry
 from app.config import ROOT
 from app.errors import AppError
 from app.learning.models import Enrolment

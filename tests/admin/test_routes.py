@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.accounts import sessions
 from app.accounts.models import User
 from app.admin import imports
-from app.admin.models import AuditEntry
+from app.audit.models import AuditEntry
 from app.learning.models import Enrolment
 from app.profile import service as profile
 from tests.admin.conftest import BATCH, PASSWORD, jpeg, person_id, xlsx
@@ -117,7 +117,7 @@ async def test_admin_nav__admin_sees_the_admin_tab(admin_client):
 async def test_index__shows_counts_and_section_links(admin_client, svc, factory, batch):
     learner = await factory.user()
     await factory.user()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         db.add(Enrolment(user_id=learner.id, batch_id=batch.id, enrolled_at=svc.now()))
     page = await text(await admin_client.get("/admin"))
     counts = dict(re.findall(r'id="stat-(\w+)">\s*<span class="stat-num">(\d+)', page))
@@ -144,7 +144,7 @@ async def test_learners__search_shows_the_full_id_and_status_columns(admin_clien
 
 async def test_learners__filter_by_batch(admin_client, svc, factory, batch):
     inside, outside = await factory.user(name="报名者"), await factory.user(name="未报名者")
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         db.add(Enrolment(user_id=inside.id, batch_id=batch.id, enrolled_at=svc.now()))
     page = await text(await admin_client.get(f"/admin/learners?batch={batch.id}"))
     assert inside.id_number in page and outside.id_number not in page
@@ -176,7 +176,7 @@ async def test_learner_detail__shows_photo_enrolments_roles_and_history(
     user = await factory.user(name="张安全")
     client = await learner_client(app, svc, user)
     assert (await upload_photo(client, jpeg())).status_code == 200
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=svc.now()))
     await post(admin_client, f"/admin/learners/{user.id}/phone", phone="13800000001", op="save")
     page = await text(await admin_client.get(f"/admin/learners/{user.id}"))
@@ -450,9 +450,9 @@ async def test_audit_page__lists_actions_in_chinese_with_beijing_time_and_ip(
 
 
 async def test_audit_page__pages(admin_client, svc, factory):
-    from app.admin import audit
+    from app.audit import service as audit
 
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         for i in range(35):
             await audit.record(
                 session=db, now=svc.now(), actor_id=None, action="learner.roles", detail=f"第{i}条"

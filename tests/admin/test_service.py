@@ -4,17 +4,18 @@ import pytest
 from sqlalchemy import select
 
 from app.accounts.models import User
-from app.admin import audit, service
-from app.admin.models import AuditEntry
-from app.admin.paging import Page
+from app.admin import service
+from app.audit import service as audit
+from app.audit.models import AuditEntry
 from app.errors import AppError
 from app.learning.models import Enrolment
+from app.lib.paging import Page
 from app.profile import service as profile
 from tests.admin.conftest import jpeg, make_batch, person_id
 
 
 async def enrol(svc, user, batch):
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=svc.now()))
 
 
@@ -25,7 +26,7 @@ async def entries(svc):
 
 async def change(svc, user_id, work):
     """Run one admin change in its own transaction, as a route does."""
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await db.get(User, user_id)
         return await work(db, user)
 
@@ -36,7 +37,7 @@ async def test_overview__counts_learners_batches_enrolments_and_missing_data(svc
     await factory.user()
     await factory.user(roles=("admin",))
     await enrol(svc, first, batch)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await db.get(User, first.id)
         await profile.upload_photo(
             session=db, config=svc.config, now=svc.now(), user=user, data=jpeg()
@@ -114,7 +115,7 @@ def test_page__window_stays_within_the_pages():
 async def test_reset_photo__clears_the_photo_and_returns_the_old_file(svc, factory):
     admin, learner = await factory.user(roles=("admin",)), await factory.user()
     actor = service.Actor(admin.id, "10.1.1.1")
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         user = await db.get(User, learner.id)
         await profile.upload_photo(
             session=db, config=svc.config, now=svc.now(), user=user, data=jpeg()
@@ -286,7 +287,7 @@ async def test_set_roles__an_admin_cannot_drop_their_own_admin_role(svc, factory
 
 async def test_audit_get_all__newest_first_with_names_and_filters(svc, factory, clock):
     admin, learner = await factory.user(roles=("admin",), name="王管理"), await factory.user()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         await audit.record(
             session=db,
             now=svc.now(),
@@ -312,7 +313,7 @@ async def test_audit_get_all__newest_first_with_names_and_filters(svc, factory, 
 
 async def test_audit_record__is_undone_with_its_transaction(svc, factory):
     with pytest.raises(RuntimeError):
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             await audit.record(session=db, now=svc.now(), actor_id=None, action="learner.roles")
             raise RuntimeError("the action failed")
     assert await entries(svc) == []

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from app.accounts.models import User
-from app.certificates import service
+from app.certificates import issuing
 from app.certificates.models import Certificate
 from app.exams.models import Attempt, AttemptStatus, EndedBy
 from app.learning.models import Batch, Enrolment
@@ -56,7 +56,7 @@ class Certs:
         if self._batch is not None and not fields:
             return self._batch
         now = self.svc.now()
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             batch = Batch(
                 name=fields.pop("name", "注册安全工程师继续教育 2026年第一期"),
                 required_minutes=fields.pop("required_minutes", 1920),
@@ -82,7 +82,7 @@ class Certs:
         return user
 
     async def upload_photo(self, user: User, seed: int = 7) -> None:
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             fresh = await db.get(User, user.id)
             await profile.upload_photo(
                 session=db,
@@ -99,7 +99,7 @@ class Certs:
         """A closed attempt of the learner in the batch, graded as given."""
         batch = batch or await self.batch()
         now = self.svc.now()
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             if not await db.scalar(
                 select(Enrolment.id).where(
                     Enrolment.user_id == user.id, Enrolment.batch_id == batch.id
@@ -165,7 +165,7 @@ async def wait_certificate_jobs_done(redis, timeout: float = 15) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        queued = await redis.zcard(service.QUEUE)
+        queued = await redis.zcard(issuing.QUEUE)
         running = await redis.keys("arq:in-progress:certificate:*")
         if not queued and not running:
             return

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from app.certificates import service
+from app.certificates import issuing
 from app.certificates.models import CertificateState
 from workers.certificates import issue_certificate
 
@@ -30,5 +30,5 @@ async def test_cli__retry_certificates_requeues_failed_and_missing(svc, certs, c
     assert result.returncode == 0, result.stderr
     assert "生成失败的证书 1 张" in result.stdout and "未生成或中断的证书 1 张" in result.stdout
     assert (await certs.certificate(failed.id)).state == CertificateState.QUEUED
-    assert await svc.redis.keys(f"arq:job:{service.job_id(failed.id)}:*")
-    assert await svc.redis.exists(f"arq:job:{service.job_id(missing.id)}")
+    assert await svc.redis.keys(f"arq:job:{issuing.job_id(failed.id)}:*")
+    assert await svc.redis.exists(f"arq:job:{issuing.job_id(missing.id)}")

@@ -8,7 +8,7 @@ import pypdf
 import pytest
 from arq import Retry
 
-from app.certificates import service
+from app.certificates import issuing, numbers
 from app.certificates.models import CertificateState
 from tests.certificates.conftest import wait_certificate_jobs_done
 from workers.certificates import issue_certificate, sweep_certificates
@@ -23,7 +23,7 @@ async def test_issue__renders_the_certificate_and_records_what_it_says(svc, cert
     assert await issue_certificate(ctx(svc), attempt.id) == CertificateState.ISSUED
     (certificate,) = await certs.all()
     assert certificate.state == CertificateState.ISSUED
-    assert service.normalise_number(certificate.number) == certificate.number
+    assert numbers.normalise_number(certificate.number) == certificate.number
     assert certificate.number.startswith("2026")
     assert (certificate.holder_name, certificate.minutes, certificate.score) == (
         "张安全",
@@ -32,7 +32,7 @@ async def test_issue__renders_the_certificate_and_records_what_it_says(svc, cert
     )
     assert certificate.issued_at == svc.now() and certificate.tries == 1
     assert certificate.render_ms > 0
-    pdf = service.file_path(svc.config, certificate).read_bytes()
+    pdf = issuing.file_path(svc.config, certificate).read_bytes()
     text = pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
     assert "张安全" in text and certificate.number in text
     assert f"http://127.0.0.1:8000/verify/{certificate.number}" in text
@@ -41,13 +41,13 @@ async def test_issue__renders_the_certificate_and_records_what_it_says(svc, cert
 async def test_issue__two_queued_jobs_make_one_certificate(svc, certs, worker):
     _, attempt = await certs.passed()
     # Two distinct jobs (a retry button pressed while the first is queued, say).
-    assert await service.queue_certificate(svc, attempt.id)
-    assert await service.queue_certificate(svc, attempt.id, fresh=True)
+    assert await issuing.queue_certificates(svc, [attempt.id]) == 1
+    assert await issuing.queue_certificates(svc, [attempt.id], fresh=True) == 1
     certificate = await certs.wait_for(attempt.id, CertificateState.ISSUED)
     await wait_certificate_jobs_done(svc.redis)  # the second job has run too
     assert [c.number for c in await certs.all()] == [certificate.number]
     assert (await certs.certificate(attempt.id)).tries == 1
-    files = list(service.certificate_dir(svc.config).iterdir())
+    files = list(issuing.certificate_dir(svc.config).iterdir())
     assert [f.name for f in files] == [f"{certificate.number}.pdf"]
 
 
@@ -57,14 +57,14 @@ async def test_issue__concurrent_duplicates_render_once(svc, certs):
     assert CertificateState.ISSUED in results and set(results) <= {"issued", "busy"}
     (certificate,) = await certs.all()
     assert certificate.tries == 1  # rendered once; the others found it claimed or done
-    assert len(list(service.certificate_dir(svc.config).iterdir())) == 1
+    assert len(list(issuing.certificate_dir(svc.config).iterdir())) == 1
 
 
 async def test_queue_certificate__a_waiting_job_is_not_queued_twice(svc, certs):
     _, attempt = await certs.passed()
-    assert await service.queue_certificate(svc, attempt.id) is True
-    assert await service.queue_certificate(svc, attempt.id) is False
-    assert await service.queue_certificates(svc, [attempt.id, attempt.id]) == 0
+    assert await issuing.queue_certificates(svc, [attempt.id]) == 1
+    assert await issuing.queue_certificates(svc, [attempt.id]) == 0
+    assert await issuing.queue_certificates(svc, [attempt.id, attempt.id]) == 0
 
 
 async def test_issue__failed_attempt_gets_no_certificate(svc, certs):
@@ -82,7 +82,7 @@ async def test_issue__without_photo_waits_and_tells_the_learner(svc, certs):
     certificate = await certs.certificate(attempt.id)
     assert certificate.state == CertificateState.NEEDS_PHOTO
     assert "请先在“我的资料”上传照片" in certificate.error
-    assert not service.certificate_dir(svc.config).exists()
+    assert not issuing.certificate_dir(svc.config).exists()
     # Asking again changes nothing until the photo is there.
     assert await issue_certificate(ctx(svc), attempt.id) == CertificateState.NEEDS_PHOTO
     number = certificate.number
@@ -100,7 +100,7 @@ async def test_issue__unreadable_photo_fails_and_a_retry_succeeds_once_fixed(svc
     photo = svc.config.photo_dir / user.photo_file
     kept = photo.read_bytes()
     photo.unlink()  # e.g. a storage volume not mounted yet
-    await service.queue_certificate(svc, attempt.id)
+    await issuing.queue_certificates(svc, [attempt.id])
     failed = await certs.wait_for(attempt.id, CertificateState.FAILED)
     assert "照片文件缺失或无法读取" in failed.error
     assert failed.tries == 1
@@ -116,7 +116,7 @@ async def test_issue__retries_with_doubling_backoff_then_gives_up(svc, certs):
         with pytest.raises(Retry) as raised:
             await issue_certificate(ctx(svc, job_try), attempt.id)
         assert raised.value.defer_score == delay * 1000
-    assert await issue_certificate(ctx(svc, service.MAX_TRIES), attempt.id) == "failed"
+    assert await issue_certificate(ctx(svc, issuing.MAX_TRIES), attempt.id) == "failed"
     certificate = await certs.certificate(attempt.id)
     assert certificate.state == CertificateState.FAILED and certificate.tries == 4
     assert "照片文件无法读取" in certificate.error
@@ -128,36 +128,39 @@ async def test_sweep__queues_passed_attempts_never_queued_and_lost_jobs(svc, cer
     _, done = await certs.passed()
     user = await certs.learner()
     await certs.attempt(user, passed=False, score=12)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         for attempt in (stuck, done):
-            await service.request_certificate(session=db, attempt=attempt, now=svc.now())
+            await issuing.request_certificate(session=db, attempt=attempt, now=svc.now())
     await issue_certificate(ctx(svc), done.id)
     async with svc.db.read() as db:
-        assert await service.sweep(session=db, now=svc.now()) == [never.id]
+        assert await issuing.sweep(session=db, now=svc.now()) == [never.id]
     clock.advance(minutes=3)  # the job for `stuck` was lost
     async with svc.db.read() as db:
-        assert sorted(await service.sweep(session=db, now=svc.now())) == [never.id, stuck.id]
+        assert sorted(await issuing.sweep(session=db, now=svc.now())) == [never.id, stuck.id]
+    assert await svc.redis.zcard(issuing.QUEUE) == 0
     assert await sweep_certificates(ctx(svc)) == 2
-    assert await sweep_certificates(ctx(svc)) == 0  # both jobs are already waiting
+    assert await svc.redis.zcard(issuing.QUEUE) == 2  # queued once its unit committed
+    assert await sweep_certificates(ctx(svc)) == 2
+    assert await svc.redis.zcard(issuing.QUEUE) == 2  # both jobs were already waiting
 
 
 async def test_sweep__rendering_whose_lease_ran_out_is_taken_over(svc, certs, clock):
     _, attempt = await certs.passed()
-    async with svc.db.transaction() as db:
-        certificate = await service.request_certificate(session=db, attempt=attempt, now=svc.now())
-        assert await service.claim(session=db, certificate=certificate, now=svc.now())
+    async with svc.db.write() as db:
+        certificate = await issuing.request_certificate(session=db, attempt=attempt, now=svc.now())
+        assert await issuing.claim(session=db, certificate=certificate, now=svc.now())
     # The worker that claimed it died; another job cannot take it while the lease runs...
     assert await issue_certificate(ctx(svc), attempt.id) == "busy"
     clock.advance(minutes=6)
     async with svc.db.read() as db:
-        assert await service.sweep(session=db, now=svc.now()) == [attempt.id]
+        assert await issuing.sweep(session=db, now=svc.now()) == [attempt.id]
     # ...and can once it ran out; the dead worker's late result would then be ignored.
     assert await issue_certificate(ctx(svc), attempt.id) == CertificateState.ISSUED
-    async with svc.db.transaction() as db:
-        content, _ = await service.certificate_content(
+    async with svc.db.write() as db:
+        content, _ = await issuing.certificate_content(
             session=db, certificate=certificate, config=svc.config, now=svc.now()
         )
-        assert not await service.mark_issued(
+        assert not await issuing.mark_issued(
             session=db,
             certificate_id=certificate.id,
             tries=1,
@@ -171,10 +174,10 @@ async def test_sweep__rendering_whose_lease_ran_out_is_taken_over(svc, certs, cl
 
 async def test_request_certificate__keeps_one_row_and_number_per_attempt(svc, certs):
     _, attempt = await certs.passed()
-    async with svc.db.transaction() as db:
-        first = await service.request_certificate(session=db, attempt=attempt, now=svc.now())
-    async with svc.db.transaction() as db:
-        again = await service.request_certificate(
+    async with svc.db.write() as db:
+        first = await issuing.request_certificate(session=db, attempt=attempt, now=svc.now())
+    async with svc.db.write() as db:
+        again = await issuing.request_certificate(
             session=db, attempt=attempt, now=svc.now() + dt.timedelta(days=400)
         )
     assert (again.id, again.number) == (first.id, first.number)

@@ -4,8 +4,8 @@ import re
 
 from sqlalchemy import select
 
-from app.admin.models import AuditEntry
-from app.certificates import service
+from app.audit.models import AuditEntry
+from app.certificates import issuing, service
 from app.certificates.models import CertificateState
 from tests.factories import csrf_of, login
 from workers.certificates import issue_certificate
@@ -124,14 +124,14 @@ async def test_download__admin_may_download_any_certificate(app, svc, certs, fac
 
 async def test_download__not_ready_and_revoked_are_refused_with_a_reason(client, svc, certs):
     user, attempt = await certs.passed()
-    async with svc.db.transaction() as db:
-        certificate = await service.request_certificate(session=db, attempt=attempt, now=svc.now())
+    async with svc.db.write() as db:
+        certificate = await issuing.request_certificate(session=db, attempt=attempt, now=svc.now())
     await login(client, svc, user.id_number, PASSWORD)
     response = await client.get(f"/certificates/{certificate.number}.pdf")
     assert response.status_code == 409
     assert "证书尚未生成" in await response.get_data(as_text=True)
     await issue_certificate({"svc": svc, "job_try": 1}, attempt.id)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         await service.revoke(
             session=db,
             certificate_id=certificate.id,
@@ -163,8 +163,8 @@ async def test_verify__valid_certificate_shows_masked_name_and_nothing_personal(
 
 async def test_verify__unknown_and_mistyped_numbers_are_not_found(app, svc, certs):
     _, attempt = await certs.passed()
-    async with svc.db.transaction() as db:
-        pending = await service.request_certificate(session=db, attempt=attempt, now=svc.now())
+    async with svc.db.write() as db:
+        pending = await issuing.request_certificate(session=db, attempt=attempt, now=svc.now())
     client = app.test_client()
     for number in (pending.number, "2026ABCDEFGHJK0", "<b>x", "x" * 300):
         response = await client.get(f"/verify/{number}")

@@ -30,7 +30,9 @@ def test_cli__upgrade_and_seed_demo_are_idempotent(tmp_path, redis_server):
     assert first.stdout == second.stdout
     for role in ("学员", "监考员", "管理员"):
         assert role in first.stdout
-    learner_line = next(line for line in first.stdout.splitlines() if "学员" in line and "用户名" in line)
+    learner_line = next(
+        line for line in first.stdout.splitlines() if "学员" in line and "用户名" in line
+    )
     id_number = learner_line.split("用户名")[1].split()[0]
     assert idcard.parse(id_number).value == id_number
     assert f"密码 {id_number[-6:]}" in learner_line

@@ -21,7 +21,7 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
     learner = await factory.user(
         name="张安全", work_unit="天津某建设集团有限公司安全生产部", id_number=person_id("男")
     )
-    async with live_svc.db.transaction() as db:
+    async with live_svc.db.write() as db:
         user = await db.get(User, learner.id)
         await profile.upload_photo(
             session=db, config=live_svc.config, now=live_svc.now(), user=user, data=jpeg()

@@ -7,7 +7,7 @@ import subprocess
 
 import pypdf
 
-from app.certificates import service
+from app.certificates import issuing
 from tests.certificates.conftest import Certs, id_photo
 from tests.e2e.conftest import SCREENSHOTS, browser_login, shot
 from tests.factories import Factory
@@ -28,7 +28,7 @@ async def test_certificate__learner_downloads_prints_and_the_qr_code_verifies(
     await shot(page, "certificate-01-generating")
 
     # What the exam area does once the passed attempt is committed.
-    assert await service.queue_certificate(live_svc, attempt.id)
+    assert await issuing.queue_certificates(live_svc, [attempt.id]) == 1
     download_link = page.locator(f"#download-{attempt.id}")
     for _ in range(100):
         await page.reload()
@@ -93,7 +93,7 @@ async def test_certificate__admin_sees_failures_retries_and_revokes(page, live_s
     broken_user, broken = await certs.passed(name="李四")
     (live_svc.config.photo_dir / broken_user.photo_file).write_bytes(b"not a jpeg")
     live_svc.config.certificate_retry_seconds = 60  # the automatic retry waits; the admin acts
-    await service.queue_certificates(live_svc, [good.id, broken.id])
+    await issuing.queue_certificates(live_svc, [good.id, broken.id])
     await certs.wait_for(good.id, "issued")
     failed = await certs.wait_for(broken.id, "failed")
     admin = await Factory(live_svc).user(roles=("admin",), name="管理员")

@@ -3,6 +3,7 @@ runs out and the server submits; the second attempt is handed in by the learner.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from app.exams import paper as papers
@@ -48,13 +49,14 @@ async def test_exam__answers_survive_a_reload_time_runs_out_then_a_second_attemp
     collecting = True
 
     async def keep_response(response):
-        if collecting and "text" in (response.headers.get("content-type") or "") or "json" in (
-            response.headers.get("content-type") or ""
+        if (
+            collecting
+            and "text" in (response.headers.get("content-type") or "")
+            or "json" in (response.headers.get("content-type") or "")
         ):
-            try:
+            # A body the browser discarded (e.g. after navigating away) cannot be read.
+            with contextlib.suppress(Exception):
                 received.append(await response.text())
-            except Exception:  # a body the browser discarded (e.g. after navigating away)
-                pass
 
     def keep_socket(ws):
         ws.on("framereceived", lambda payload: collecting and received.append(str(payload)))
@@ -84,10 +86,15 @@ async def test_exam__answers_survive_a_reload_time_runs_out_then_a_second_attemp
 
         attempt = await db.get(Attempt, attempt_id)
     items = papers.paper_from_json(attempt.paper)
-    single, multiple, judge = (next(i for i in items if i.type == t) for t in ("single", "multiple", "judge"))
+    single, multiple, judge = (
+        next(i for i in items if i.type == t) for t in ("single", "multiple", "judge")
+    )
 
     summary = await page.locator("#summary").inner_text()
-    assert summary == "考题一共有8道，其中单选4题（每题10分）、多选2题（每题20分）、判断2题（每题10分）。总分100分，大于等于60分合格。"
+    assert (
+        summary
+        == "考题一共有8道，其中单选4题（每题10分）、多选2题（每题20分）、判断2题（每题10分）。总分100分，大于等于60分合格。"
+    )
     assert await page.locator("#countdown").inner_text() in ("1 分 00 秒", "0 分 59 秒")
 
     await _choose(page, single.question_id, "B")
@@ -164,4 +171,6 @@ async def test_exam__answers_survive_a_reload_time_runs_out_then_a_second_attemp
     assert "时间到自动交卷" in table and "交卷" in table and "合格" in table and "100" in table
     await shot(page, "exam-08-records")
     stored = json.loads((await exams.reload(attempt)).graded_answers)
-    assert stored[str(single.question_id)][0] == "B" and stored[str(multiple.question_id)][0] == "AC"
+    assert (
+        stored[str(single.question_id)][0] == "B" and stored[str(multiple.question_id)][0] == "AC"
+    )

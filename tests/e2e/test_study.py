@@ -48,7 +48,7 @@ async def demo_learner(svc):
     """A learner like the demo one (password already changed, tour seen) in the demo batch."""
     await demo.seed(svc)
     user = await Factory(svc).user(name="张安全", password=PASSWORD)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         batch = await db.scalar(select(Batch).where(Batch.name == demo.BATCH_NAME))
         db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=svc.now()))
         await db.execute(update(User).where(User.id == user.id).values(tour_done=True))

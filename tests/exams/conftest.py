@@ -13,9 +13,9 @@ import json
 import pytest
 from sqlalchemy import select
 
+from app.exams import answers, attempts, grading, joining, policies
 from app.exams import demo as exams_demo
 from app.exams import paper as papers
-from app.exams import service
 from app.exams.models import Attempt, Question
 from app.learning import service as learning
 from app.learning.models import Batch, Course, CourseKind, Enrolment, Video
@@ -51,7 +51,7 @@ class Exams:
         now = self.svc.now()
         self.batches += 1
         name = name or ("考试测试批次" if self.batches == 1 else f"考试测试批次{self.batches}")
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             batch = Batch(
                 name=name,
                 required_minutes=fields.pop("required_minutes", 3),
@@ -96,7 +96,7 @@ class Exams:
                 await db.flush()
                 videos.append(video)
             bank = await exams_demo.seed_bank(session=db, now=now)
-            await service.set_policy(
+            await policies.set_policy(
                 session=db,
                 batch_id=batch.id,
                 bank_id=bank.id,
@@ -108,7 +108,7 @@ class Exams:
     async def learner(self, batch: ExamBatch, **fields):
         """A learner enrolled in the batch who has studied nothing yet."""
         user = await self.factory.user(**fields)
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             db.add(Enrolment(user_id=user.id, batch_id=batch.batch.id, enrolled_at=self.svc.now()))
         return user
 
@@ -118,7 +118,7 @@ class Exams:
             seconds = video.duration_ms / 1000
             step = seconds / len(days_ago)
             for i, ago in enumerate(days_ago):
-                async with self.svc.db.transaction() as db:
+                async with self.svc.db.write() as db:
                     await learning.record_watched(
                         session=db,
                         user_id=user.id,
@@ -135,18 +135,18 @@ class Exams:
 
     async def start(self, user, batch: ExamBatch) -> Attempt:
         """What the start route does: submit what ran out, draw a paper, store the attempt."""
-        async with self.svc.db.transaction() as db:
-            await service.close_expired_for(session=db, user_id=user.id, now=self.svc.now())
+        async with self.svc.db.write() as db:
+            await grading.close_expired_for(session=db, user_id=user.id, now=self.svc.now())
         async with self.svc.db.read() as db:
-            plan = await service.plan_attempt(
+            plan = await attempts.plan_attempt(
                 session=db, user_id=user.id, batch_id=batch.batch.id, now=self.svc.now()
             )
-        async with self.svc.db.transaction() as db:
-            return await service.start_attempt(session=db, plan=plan, now=self.svc.now())
+        async with self.svc.db.write() as db:
+            return await attempts.start_attempt(session=db, plan=plan, now=self.svc.now())
 
-    async def join(self, attempt: Attempt, tab="tab-aaaaaaaa", other=False) -> service.JoinOutcome:
-        async with self.svc.db.transaction() as db:
-            return await service.join(
+    async def join(self, attempt: Attempt, tab="tab-aaaaaaaa", other=False) -> joining.JoinOutcome:
+        async with self.svc.db.write() as db:
+            return await joining.join(
                 session=db,
                 attempt_id=attempt.id,
                 user_id=attempt.user_id,
@@ -159,7 +159,7 @@ class Exams:
         """The right answer to each question of the paper, in display letters."""
         items = papers.paper_from_json(attempt.paper)
         async with self.svc.db.read() as db:
-            answers = dict(
+            keys = dict(
                 (
                     await db.execute(
                         select(Question.id, Question.answer).where(
@@ -168,7 +168,7 @@ class Exams:
                     )
                 ).all()
             )
-        return {i.question_id: papers.to_display(answers[i.question_id], i) for i in items}
+        return {i.question_id: papers.to_display(keys[i.question_id], i) for i in items}
 
     async def secrets(self, attempt: Attempt) -> list[str]:
         """Texts that must never reach the browser before submission: the explanations."""
@@ -180,14 +180,14 @@ class Exams:
             return [text for text in rows if text]
 
     async def save(
-        self, attempt: Attempt, answers: dict[int, str], *, seq_from=1, tab="tab-aaaaaaaa"
+        self, attempt: Attempt, values: dict[int, str], *, seq_from=1, tab="tab-aaaaaaaa"
     ):
         saves = [
-            service.Save(attempt.id, attempt.user_id, tab, qid, value, seq_from + n)
-            for n, (qid, value) in enumerate(answers.items())
+            answers.Save(attempt.id, attempt.user_id, tab, qid, value, seq_from + n)
+            for n, (qid, value) in enumerate(values.items())
         ]
-        async with self.svc.db.transaction() as db:
-            return await service.save_answers(session=db, saves=saves, now=self.svc.now())
+        async with self.svc.db.write() as db:
+            return await answers.save_answers(session=db, saves=saves, now=self.svc.now())
 
     async def reload(self, attempt: Attempt) -> Attempt:
         async with self.svc.db.read() as db:

@@ -4,60 +4,60 @@ import os
 import pytest
 
 from app.errors import AppError
-from app.exams import service
+from app.exams import answers, attempts
 from app.exams.autosave import AnswerWriter
 from tests.exams.conftest import paper_of
 
 
 async def _ready(exams, count=1):
     batch = await exams.batch()
-    attempts = []
+    started = []
     for _ in range(count):
         user = await exams.eligible(batch)
         attempt = await exams.start(user, batch)
         await exams.join(attempt)
-        attempts.append(attempt)
-    return attempts
+        started.append(attempt)
+    return started
 
 
 async def test_writer__groups_concurrent_saves_into_few_transactions(svc, exams):
-    attempts = await _ready(exams, count=3)
+    started = await _ready(exams, count=3)
     writer = AnswerWriter(svc.db, svc.now)
     saves = [
-        service.Save(a.id, a.user_id, "tab-aaaaaaaa", item.question_id, "", n)
-        for a in attempts
+        answers.Save(a.id, a.user_id, "tab-aaaaaaaa", item.question_id, "", n)
+        for a in started
         for n, item in enumerate(paper_of(a), 1)
     ]
     await asyncio.gather(*(writer.save(s) for s in saves))
     assert writer.saved == len(saves) == 24
     assert writer.batches < len(saves) / 4
-    for a in attempts:
+    for a in started:
         async with svc.db.read() as db:
-            assert len(await service.answers_of(session=db, attempt_id=a.id)) == 8
+            assert len(await attempts.answers_of(session=db, attempt_id=a.id)) == 8
 
 
 async def test_writer__one_bad_save_does_not_sink_the_others(svc, exams):
     [attempt] = await _ready(exams)
     writer = AnswerWriter(svc.db, svc.now)
     good = [
-        service.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", item.question_id, "", n)
+        answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", item.question_id, "", n)
         for n, item in enumerate(paper_of(attempt), 1)
     ]
     # A question that does not exist breaks the foreign key of the whole batch.
-    bad = service.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", 987654, "A", 99)
+    bad = answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", 987654, "A", 99)
     outcomes = await asyncio.gather(*(writer.save(s) for s in [*good, bad]), return_exceptions=True)
     assert outcomes[:-1] == [None] * len(good)
     assert isinstance(outcomes[-1], AppError) and outcomes[-1].code == "busy"
     async with svc.db.read() as db:
-        assert len(await service.answers_of(session=db, attempt_id=attempt.id)) == 8
+        assert len(await attempts.answers_of(session=db, attempt_id=attempt.id)) == 8
 
 
 async def test_writer__refusals_reach_the_right_caller(svc, exams):
     [attempt] = await _ready(exams)
     writer = AnswerWriter(svc.db, svc.now)
     qid = paper_of(attempt)[0].question_id
-    mine = service.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "A", 1)
-    stranger = service.Save(attempt.id, attempt.user_id + 1000, "tab-aaaaaaaa", qid, "B", 2)
+    mine = answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "A", 1)
+    stranger = answers.Save(attempt.id, attempt.user_id + 1000, "tab-aaaaaaaa", qid, "B", 2)
     outcomes = await asyncio.gather(
         writer.save(mine), writer.save(stranger), return_exceptions=True
     )
@@ -69,7 +69,7 @@ async def test_writer__barrier_waits_for_earlier_saves(svc, exams):
     writer = AnswerWriter(svc.db, svc.now)
     qid = paper_of(attempt)[0].question_id
     pending = asyncio.ensure_future(
-        writer.save(service.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "A", 1))
+        writer.save(answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "A", 1))
     )
     await asyncio.sleep(0)
     await writer.barrier()
@@ -90,7 +90,7 @@ async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exa
     other.execute("BEGIN IMMEDIATE")  # as another server process in mid-transaction
     qid = paper_of(attempt)[0].question_id
     pending = asyncio.ensure_future(
-        writer.save(service.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "C", 1))
+        writer.save(answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "C", 1))
     )
     await asyncio.sleep(0.2)
     assert not pending.done()  # waiting in a thread, not blocking the event loop
@@ -98,4 +98,4 @@ async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exa
     other.close()
     await asyncio.wait_for(pending, 10)
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {qid: ("C", 1)}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("C", 1)}

@@ -55,10 +55,10 @@ def _xlsx(rows, header=HEADER) -> bytes:
 
 async def _import(svc, data: bytes, name: str):
     rows = importer.read_rows(data, name)
-    async with svc.db.transaction() as db:
-        from app.exams import service
+    async with svc.db.write() as db:
+        from app.exams import policies
 
-        bank = await service.get_or_create_bank(session=db, name="测试题库", now=svc.now())
+        bank = await policies.get_or_create_bank(session=db, name="测试题库", now=svc.now())
         return await importer.import_questions(session=db, bank=bank, rows=rows, now=svc.now())
 
 
@@ -152,7 +152,7 @@ async def test_import__unreadable_files_are_refused_as_a_whole(data, name, messa
 
 
 async def test_import__demo_bank_file_is_clean_and_big_enough(svc):
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         bank = await exams_demo.seed_bank(session=db, now=svc.now())
     async with svc.db.read() as db:
         counts = dict(

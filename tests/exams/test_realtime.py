@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import socketio
 
-from app.exams import service
+from app.exams import attempts
 from tests.exams.conftest import SMALL, Exams, paper_of
 from tests.factories import Factory, http_login
 
@@ -79,13 +79,9 @@ async def live(live_server, live_svc):
 TAB1, TAB2 = "tab-11111111", "tab-22222222"
 
 
-def live_server_sio(live):
-    return live.live_server.quart.extensions["sio"]
-
-
 async def _answers(svc, attempt):
     async with svc.db.read() as db:
-        return await service.answers_of(session=db, attempt_id=attempt.id)
+        return await attempts.answers_of(session=db, attempt_id=attempt.id)
 
 
 async def test_answer__is_acknowledged_after_it_is_committed(live, live_svc):
@@ -299,16 +295,13 @@ async def test_deadline__the_arq_worker_submits_on_its_own(live, live_svc, clock
 
 
 async def test_extend__the_page_is_told_and_syncs_return_the_new_deadline(live, live_svc, clock):
-    from realtime.exam import announce_deadline
-
     _, _, attempt, cookie = await live.learner_with_attempt()
     client = await live.connect(cookie)
     await client.ask("join", {"attempt_id": attempt.id, "tab": TAB1})
-    async with live_svc.db.transaction() as db:
-        moved = await service.extend_deadline(
+    async with live_svc.db.write() as db:
+        moved = await attempts.extend_deadline(
             session=db, attempt_id=attempt.id, minutes=15, now=live_svc.now()
         )
-    await announce_deadline(live_server_sio(live), live_svc.redis, moved, live_svc.now())
     pushed = await client.wait_for("deadline")
     expected = int(moved.deadline.timestamp() * 1000)
     assert pushed["deadline"] == expected
@@ -319,7 +312,7 @@ async def test_extend__the_page_is_told_and_syncs_return_the_new_deadline(live, 
 
 
 async def test_sync__with_the_cache_gone_reads_the_database(live, live_svc, clock):
-    from realtime.exam import deadline_key
+    from app.exams.live import deadline_key
 
     _, _, attempt, cookie = await live.learner_with_attempt()
     client = await live.connect(cookie)

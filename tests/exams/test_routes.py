@@ -1,4 +1,4 @@
-from app.exams import service
+from app.exams import grading
 from tests.exams.conftest import paper_of
 from tests.factories import csrf_of, login
 
@@ -187,8 +187,8 @@ async def test_records__list_each_attempt_with_how_it_ended(client, svc, exams, 
     batch = await exams.batch()
     user = await exams.eligible(batch)
     first = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        await service.submit(session=db, attempt_id=first.id, user_id=user.id, now=svc.now())
+    async with svc.db.write() as db:
+        await grading.submit(session=db, attempt_id=first.id, user_id=user.id, now=svc.now())
     clock.advance(minutes=1)
     await exams.start(user, batch)
     clock.advance(minutes=121)

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.errors import AppError, NotFound
-from app.exams import service
+from app.exams import answers, attempts, eligibility, grading, joining, policies, records
 from app.exams.models import Answer, Attempt, AttemptEvent, EndedBy
 from app.services import build_services
 from tests.exams.conftest import SMALL, graded, paper_of
@@ -13,7 +13,7 @@ from tests.exams.conftest import SMALL, graded, paper_of
 
 async def _eligibility(svc, user, batch):
     async with svc.db.read() as db:
-        return await service.eligibility(
+        return await eligibility.eligibility(
             session=db, user_id=user.id, batch_id=batch.batch.id, now=svc.now()
         )
 
@@ -71,8 +71,8 @@ async def test_eligibility__not_enrolled_is_not_found(svc, exams, factory):
 async def test_eligibility__no_policy_says_exam_not_arranged(svc, exams):
     batch = await exams.batch()
     user = await exams.eligible(batch)
-    async with svc.db.transaction() as db:
-        await db.delete(await service.get_policy(session=db, batch_id=batch.batch.id))
+    async with svc.db.write() as db:
+        await db.delete(await policies.get_policy(session=db, batch_id=batch.batch.id))
     assert (await _eligibility(svc, user, batch)).reasons == ["本批次尚未安排考试"]
 
 
@@ -114,8 +114,8 @@ async def test_start__each_attempt_gets_its_own_paper(svc, exams):
         attempt = await exams.start(user, batch)
         assert len(paper_of(attempt)) == 70
         papers_seen.add(attempt.paper)
-        async with svc.db.transaction() as db:
-            await service.submit(session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now())
+        async with svc.db.write() as db:
+            await grading.submit(session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now())
     assert len(papers_seen) == 3
 
 
@@ -156,8 +156,8 @@ async def test_attempts__three_failures_use_up_the_chances(svc, exams):
     for number in (1, 2, 3):
         attempt = await exams.start(user, batch)
         assert attempt.number == number
-        async with svc.db.transaction() as db:
-            result = await service.submit(
+        async with svc.db.write() as db:
+            result = await grading.submit(
                 session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now()
             )
         assert result.attempts_left == 3 - number
@@ -174,8 +174,8 @@ async def test_attempts__passed_learner_cannot_start_again(svc, exams):
     attempt = await exams.start(user, batch)
     await exams.join(attempt)
     await exams.save(attempt, await exams.key(attempt))
-    async with svc.db.transaction() as db:
-        result = await service.submit(
+    async with svc.db.write() as db:
+        result = await grading.submit(
             session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now()
         )
     assert result.passed and result.score == 100
@@ -203,8 +203,8 @@ async def test_grading__multiple_choice_scores_only_when_exactly_right(svc, exam
     extra = next(ch for ch in "ABCDE" if ch not in key[multiples[1]])
     answers[multiples[1]] = "".join(sorted(key[multiples[1]] + extra))  # one wrong extra
     await exams.save(attempt, answers)
-    async with svc.db.transaction() as db:
-        result = await service.submit(
+    async with svc.db.write() as db:
+        result = await grading.submit(
             session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now()
         )
     assert result.score == 60 and result.passed
@@ -215,8 +215,8 @@ async def test_grading__failed_paper_uses_the_seed_wording(svc, exams):
     batch = await exams.batch()
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        result = await service.submit(
+    async with svc.db.write() as db:
+        result = await grading.submit(
             session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now()
         )
     assert (
@@ -230,8 +230,8 @@ async def test_grading__result_never_carries_answers(svc, exams):
     batch = await exams.batch()
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        result = await service.submit(
+    async with svc.db.write() as db:
+        result = await grading.submit(
             session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now()
         )
     assert set(result.to_dict()) == {
@@ -258,10 +258,10 @@ async def test_save__lower_seq_never_overwrites_higher(svc, exams):
     assert await exams.save(attempt, {qid: "B"}, seq_from=5) == [None]
     assert await exams.save(attempt, {qid: "A"}, seq_from=3) == [None]  # stale, still fine
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {qid: ("B", 5)}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("B", 5)}
     await exams.save(attempt, {qid: "C"}, seq_from=6)
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {qid: ("C", 6)}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("C", 6)}
 
 
 async def test_save__same_question_twice_in_one_batch_keeps_the_highest_seq(svc, exams):
@@ -271,13 +271,13 @@ async def test_save__same_question_twice_in_one_batch_keeps_the_highest_seq(svc,
     await exams.join(attempt)
     qid = paper_of(attempt)[0].question_id
     saves = [
-        service.Save(attempt.id, user.id, "tab-aaaaaaaa", qid, "D", 9),
-        service.Save(attempt.id, user.id, "tab-aaaaaaaa", qid, "A", 8),
+        answers.Save(attempt.id, user.id, "tab-aaaaaaaa", qid, "D", 9),
+        answers.Save(attempt.id, user.id, "tab-aaaaaaaa", qid, "A", 8),
     ]
-    async with svc.db.transaction() as db:
-        assert await service.save_answers(session=db, saves=saves, now=svc.now()) == [None, None]
+    async with svc.db.write() as db:
+        assert await answers.save_answers(session=db, saves=saves, now=svc.now()) == [None, None]
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {qid: ("D", 9)}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("D", 9)}
 
 
 async def test_save__after_the_deadline_is_refused(svc, exams, clock):
@@ -295,12 +295,12 @@ async def test_save__closed_attempt_is_refused(svc, exams):
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
     await exams.join(attempt)
-    async with svc.db.transaction() as db:
-        await service.submit(session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now())
+    async with svc.db.write() as db:
+        await grading.submit(session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now())
     [error] = await exams.save(attempt, {paper_of(attempt)[0].question_id: "A"})
     assert error.code == "attempt_closed"
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {}
 
 
 async def test_save__someone_elses_attempt_is_not_found(svc, exams):
@@ -309,14 +309,14 @@ async def test_save__someone_elses_attempt_is_not_found(svc, exams):
     other = await exams.eligible(batch)
     attempt = await exams.start(owner, batch)
     await exams.join(attempt)
-    save = service.Save(
+    save = answers.Save(
         attempt.id, other.id, "tab-aaaaaaaa", paper_of(attempt)[0].question_id, "A", 1
     )
-    async with svc.db.transaction() as db:
-        [error] = await service.save_answers(session=db, saves=[save], now=svc.now())
+    async with svc.db.write() as db:
+        [error] = await answers.save_answers(session=db, saves=[save], now=svc.now())
     assert error.code == "not_found"
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {}
 
 
 async def test_save__from_a_tab_that_was_taken_over_is_refused(svc, exams):
@@ -340,10 +340,10 @@ async def test_get_attempt__someone_elses_is_not_found(svc, exams):
     attempt = await exams.start(owner, batch)
     async with svc.db.read() as db:
         with pytest.raises(NotFound):
-            await service.get_attempt(session=db, attempt_id=attempt.id, user_id=other.id)
-    async with svc.db.transaction() as db:
+            await attempts.get_attempt(session=db, attempt_id=attempt.id, user_id=other.id)
+    async with svc.db.write() as db:
         with pytest.raises(NotFound):
-            await service.submit(session=db, attempt_id=attempt.id, user_id=other.id, now=svc.now())
+            await grading.submit(session=db, attempt_id=attempt.id, user_id=other.id, now=svc.now())
     assert (await exams.reload(attempt)).status == "open"
 
 
@@ -362,7 +362,7 @@ async def test_join__reconnecting_resumes_with_every_answer(svc, exams):
     outcome = await exams.join(attempt, tab="tab-reopened", other=False)  # browser reopened
     assert outcome.kind == "resume"
     async with svc.db.read() as db:
-        assert await service.answers_of(session=db, attempt_id=attempt.id) == {qid: ("B", 1)}
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("B", 1)}
     assert (await exams.reload(attempt)).reconnects == 2
 
 
@@ -407,7 +407,7 @@ async def test_join__forfeit_policy_ends_the_attempt_when_the_page_is_reopened(s
     assert row.status == "closed" and row.ended_by == EndedBy.FORFEITED
     assert row.score == 0 and row.passed is False
     async with svc.db.read() as db:
-        result = await service.result_of(session=db, attempt=row)
+        result = await grading.result_of(session=db, attempt=row)
     assert result.message.startswith("本次考试已作废")
     assert "您还有 2 次考试的机会" in result.message
 
@@ -438,8 +438,8 @@ async def test_focus_loss__is_counted_and_recorded(svc, exams):
     batch = await exams.batch()
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        await service.record_focus_loss(
+    async with svc.db.write() as db:
+        await joining.record_focus_loss(
             session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now(), detail="离开考试窗口"
         )
     assert (await exams.reload(attempt)).focus_losses == 1
@@ -456,11 +456,11 @@ async def test_sweep__submits_at_the_deadline_with_every_acknowledged_answer(svc
     key = await exams.key(attempt)
     await exams.save(attempt, key)
     clock.advance(minutes=119, seconds=59)
-    async with svc.db.transaction() as db:
-        assert await service.sweep(session=db, now=svc.now()) == []
+    async with svc.db.write() as db:
+        assert await grading.sweep(session=db, now=svc.now()) == []
     clock.advance(seconds=1)
-    async with svc.db.transaction() as db:
-        [result] = await service.sweep(session=db, now=svc.now())
+    async with svc.db.write() as db:
+        [result] = await grading.sweep(session=db, now=svc.now())
     assert result.ended_by == EndedBy.TIME_UP and result.score == 100
     row = await exams.reload(attempt)
     assert row.ended_at == row.deadline
@@ -472,10 +472,10 @@ async def test_sweep__is_idempotent(svc, exams, clock):
     user = await exams.eligible(batch)
     await exams.start(user, batch)
     clock.advance(minutes=121)
-    async with svc.db.transaction() as db:
-        assert len(await service.sweep(session=db, now=svc.now())) == 1
-    async with svc.db.transaction() as db:
-        assert await service.sweep(session=db, now=svc.now()) == []
+    async with svc.db.write() as db:
+        assert len(await grading.sweep(session=db, now=svc.now())) == 1
+    async with svc.db.write() as db:
+        assert await grading.sweep(session=db, now=svc.now()) == []
 
 
 async def test_sweep__several_processes_never_submit_twice(svc, exams, clock, config):
@@ -488,8 +488,8 @@ async def test_sweep__several_processes_never_submit_twice(svc, exams, clock, co
     try:
 
         async def one(s):
-            async with s.db.transaction() as db:
-                return await service.sweep(session=db, now=s.now())
+            async with s.db.write() as db:
+                return await grading.sweep(session=db, now=s.now())
 
         results = await asyncio.gather(*(one(s) for s in [svc, *others]))
     finally:
@@ -530,14 +530,14 @@ async def test_sweep__learner_submit_racing_the_sweeper_submits_once(svc, exams,
     clock.advance(minutes=120)
 
     async def learner():
-        async with svc.db.transaction() as db:
-            return await service.submit(
+        async with svc.db.write() as db:
+            return await grading.submit(
                 session=db, attempt_id=attempt.id, user_id=user.id, now=svc.now()
             )
 
     async def sweeper():
-        async with svc.db.transaction() as db:
-            return await service.sweep(session=db, now=svc.now())
+        async with svc.db.write() as db:
+            return await grading.sweep(session=db, now=svc.now())
 
     submitted, swept = await asyncio.gather(learner(), sweeper())
     assert submitted.ended_by == EndedBy.TIME_UP
@@ -557,14 +557,14 @@ async def test_extend__moves_the_deadline_for_one_learner(svc, exams, clock):
     batch = await exams.batch()
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        await service.extend_deadline(session=db, attempt_id=attempt.id, minutes=10, now=svc.now())
+    async with svc.db.write() as db:
+        await attempts.extend_deadline(session=db, attempt_id=attempt.id, minutes=10, now=svc.now())
     clock.advance(minutes=125)
-    async with svc.db.transaction() as db:
-        assert await service.sweep(session=db, now=svc.now()) == []
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
+        assert await grading.sweep(session=db, now=svc.now()) == []
+    async with svc.db.write() as db:
         with pytest.raises(AppError, match="延长时间应在"):
-            await service.extend_deadline(
+            await attempts.extend_deadline(
                 session=db, attempt_id=attempt.id, minutes=0, now=svc.now()
             )
 
@@ -573,8 +573,8 @@ async def test_force_submit__ends_with_the_invigilator_label(svc, exams):
     batch = await exams.batch()
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        result = await service.force_submit(session=db, attempt_id=attempt.id, now=svc.now())
+    async with svc.db.write() as db:
+        result = await grading.force_submit(session=db, attempt_id=attempt.id, now=svc.now())
     assert result.to_dict()["ended_label"] == "监考员强制交卷"
 
 
@@ -582,17 +582,17 @@ async def test_records__list_every_attempt_and_how_it_ended(svc, exams, clock):
     batch = await exams.batch()
     user = await exams.eligible(batch)
     first = await exams.start(user, batch)
-    async with svc.db.transaction() as db:
-        await service.submit(session=db, attempt_id=first.id, user_id=user.id, now=svc.now())
+    async with svc.db.write() as db:
+        await grading.submit(session=db, attempt_id=first.id, user_id=user.id, now=svc.now())
     clock.advance(minutes=5)
     await exams.start(user, batch)
     clock.advance(minutes=121)
-    async with svc.db.transaction() as db:
-        await service.sweep(session=db, now=svc.now())
+    async with svc.db.write() as db:
+        await grading.sweep(session=db, now=svc.now())
     clock.advance(minutes=5)
     await exams.start(user, batch)
     async with svc.db.read() as db:
-        rows = await service.records(session=db, user_id=user.id)
+        rows = await records.records(session=db, user_id=user.id)
     assert [(r.attempt.number, r.ended_label, r.result_label) for r in rows] == [
         (3, "进行中", "—"),
         (2, "时间到自动交卷", "不合格"),

@@ -42,7 +42,7 @@ class Learning:
         media = self.svc.config.data_dir / "media" / "test"
         media.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLE_VIDEO, media / "sample.mp4")
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             batch = Batch(
                 name=name,
                 required_minutes=fields.pop("required_minutes", 4),
@@ -87,7 +87,7 @@ class Learning:
         return Catalogue(batch=batch, courses=made, videos=videos)
 
     async def enrol(self, user_id: int, batch_id: int) -> None:
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             db.add(Enrolment(user_id=user_id, batch_id=batch_id, enrolled_at=self.svc.now()))
 
     async def learner(self, batch_id: int, **fields):
@@ -105,7 +105,7 @@ class Learning:
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr("提纲.txt", "安全生产\n")
         path.write_bytes(buffer.getvalue())
-        async with self.svc.db.transaction() as db:
+        async with self.svc.db.write() as db:
             item = Material(
                 batch_id=batch_id,
                 course_id=course_id,

@@ -37,7 +37,7 @@ async def test_demo__batch_has_public_and_professional_courses_with_real_videos(
 
 async def test_demo__studied_learner_may_sit_the_exam_at_once(svc):
     from app.accounts import service as accounts
-    from app.exams import service as exams
+    from app.exams import eligibility as exams
 
     await demo.seed(svc)
     await demo.seed(svc)  # idempotent: the watching is not recorded twice

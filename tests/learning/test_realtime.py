@@ -12,6 +12,7 @@ import socketio
 from sqlalchemy import select
 
 from app import create_app
+from app.asgi import run_study_flusher
 from app.db import Database
 from app.learning.models import VideoProgress
 from tests.factories import captcha_answer
@@ -92,7 +93,8 @@ async def test_socket__acknowledged_credit_survives_a_restart(watcher, clock, co
     # This server never flushed (its flusher is off): the credit is only in Redis. A
     # restarted server process writes it to the database by itself.
     assert await stored_segments(config.database_url, user.id) is None
-    restarted = create_app(dataclasses.replace(config))
+    restarted = create_app(dataclasses.replace(config, study_flusher=True))
+    run_study_flusher(restarted)
     async with restarted.test_app():
         for _ in range(200):
             if await stored_segments(config.database_url, user.id):

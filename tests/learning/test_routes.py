@@ -60,7 +60,7 @@ async def test_courses__progress_and_status_follow_credit(client, svc, learning)
 
     cat = await learning.batch()
     user = await learning.learner(cat.batch.id)
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         video = cat.videos[cat.courses[2].id][0]
         await service.record_watched(
             session=db, user_id=user.id, video_id=video.id, start_s=0, end_s=60, at=svc.now()

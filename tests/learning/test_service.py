@@ -13,7 +13,7 @@ from app.learning.models import CourseKind, StudyDay, VideoProgress
 
 
 async def watch(svc, user_id, video_id, start_s, end_s, at=None):
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         return await service.record_watched(
             session=db,
             user_id=user_id,

@@ -44,13 +44,13 @@ class Player:
         body = {"token": self.token, "seq": self.seq, "position": self.position, "reason": reason}
         body.update(extra)
         result = await study.beat(
-            redis=self.svc.redis,
-            db=self.svc.db,
-            rules=RULES,
-            user_id=self.user.id,
-            body=body,
-            now=self.svc.now(),
+            redis=self.svc.redis, rules=RULES, user_id=self.user.id, body=body, now=self.svc.now()
         )
+        if result.completed_video is not None:
+            async with self.svc.db.read() as db:
+                await study.check_course(
+                    result, session=db, redis=self.svc.redis, user_id=self.user.id
+                )
         if reason == "seek":
             self.position = extra["to"]
         return result.reply()
@@ -358,7 +358,6 @@ async def test_beat__bad_input_is_refused_and_changes_nothing(svc, clock, setup,
     with pytest.raises(AppError) as refused:
         await study.beat(
             redis=svc.redis,
-            db=svc.db,
             rules=RULES,
             user_id=user.id,
             body=body,
@@ -468,7 +467,6 @@ async def test_beat__a_stale_cached_session_is_read_again(svc, clock, setup):
     async def beat(seq, position, cache):
         result = await study.beat(
             redis=svc.redis,
-            db=svc.db,
             rules=RULES,
             user_id=user.id,
             body={"token": p.token, "seq": seq, "position": position},

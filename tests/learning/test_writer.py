@@ -28,7 +28,6 @@ async def play(svc, clock, user, video_id, beats=2) -> str:
         clock.advance(seconds=15)
         await study.beat(
             redis=svc.redis,
-            db=svc.db,
             rules=RULES,
             user_id=user.id,
             body={"token": started.token, "seq": seq, "position": 15.0 * seq},
@@ -94,7 +93,7 @@ async def test_flush__writing_an_entry_twice_counts_once(svc, learning):
     credit = service.Credit(user_id=user.id, video_id=video.id, start_s=0, end_s=15, at=svc.now())
 
     for _ in range(2):
-        async with svc.db.transaction() as db:
+        async with svc.db.write() as db:
             await service.record_watched_many(session=db, credits=[credit, credit])
     rows, days = await progress(svc)
 

@@ -128,7 +128,7 @@ async def test_phone__bound_to_another_account_is_refused(client, svc, learner, 
 
 async def factory_bind(svc, factory, phone):
     other = await factory.user()
-    async with svc.db.transaction() as db:
+    async with svc.db.write() as db:
         (await db.get(type(other), other.id)).phone = phone
 
 

@@ -43,7 +43,9 @@ async def test_handshake__without_a_session_is_refused(live_server, token):
 
 async def test_handshake__initial_password_session_is_refused(live_server, live_svc):
     user = await Factory(live_svc).user(password=None)
-    token = await http_login(live_server.base_url, live_svc.redis, user.id_number, user.id_number[-6:])
+    token = await http_login(
+        live_server.base_url, live_svc.redis, user.id_number, user.id_number[-6:]
+    )
     with pytest.raises(Refused) as info:
         await _connect(live_server.base_url, token)
     assert "修改初始密码" in str(info.value)

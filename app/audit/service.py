@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.accounts.models import User
-from app.admin.models import AuditEntry
-from app.admin.paging import Page
+from app.audit.models import AuditEntry
+from app.lib.paging import Page
 
 # Action code -> Chinese label. Other areas add their own codes with ACTION_LABELS.update().
 ACTION_LABELS: dict[str, str] = {

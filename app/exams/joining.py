@@ -1,0 +1,115 @@
+"""A browser tab opens an attempt: resume, reconnect, take over, refuse or forfeit."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import AppError
+from app.exams import paper as papers
+from app.exams.attempts import get_attempt, record_event
+from app.exams.grading import close_attempts
+from app.exams.models import Attempt, EndedBy
+
+SECOND_DEVICE_ERROR = AppError(
+    "second_device",
+    "本场考试已在其他窗口或设备上进行，不能同时在两处作答。如原窗口已关闭，请稍候 1 分钟再试。",
+    409,
+)
+
+
+class JoinKind(enum.StrEnum):
+    """How a tab's join went."""
+
+    FIRST = "first"  # the first tab to open the paper
+    RECONNECT = "reconnect"  # the same tab again (a network blip, a reload)
+    RESUME = "resume"  # another tab after the holder went away (batch rule: resume)
+    TAKEOVER = "takeover"  # another tab while the holder is connected (rule: take over)
+    REFUSED = "refused"  # another tab while the holder is connected (rule: refuse)
+    FORFEITED = "forfeited"  # another tab after the holder went away (rule: forfeit)
+    CLOSED = "closed"  # the attempt had already ended (or its time was up)
+
+
+# What each kind writes into the attempt's history (what invigilators see).
+_HISTORY = {JoinKind.FIRST: "join", JoinKind.TAKEOVER: "second_device"}
+
+
+@dataclasses.dataclass
+class JoinOutcome:
+    """What happened when a browser tab opened the exam: resumed, took over, or ended."""
+
+    attempt: Attempt
+    kind: JoinKind
+    previous_tab: str = ""
+
+    @property
+    def ended_attempt(self) -> bool:
+        """The tab gets the result, not the paper."""
+        return self.kind in (JoinKind.CLOSED, JoinKind.FORFEITED)
+
+
+async def join(
+    *,
+    session: AsyncSession,
+    attempt_id: int,
+    user_id: int,
+    tab: str,
+    other_tab_connected: bool,
+    now: dt.datetime,
+    detail: str = "",
+) -> JoinOutcome:
+    """A browser tab opens (or reconnects to) an attempt; applies the batch's rules."""
+    attempt = await get_attempt(session=session, attempt_id=attempt_id, user_id=user_id)
+    if attempt.is_open and not attempt.is_running(now):
+        await close_attempts(session=session, now=now, ids=[attempt.id], ended_by=EndedBy.TIME_UP)
+    if not attempt.is_open:
+        return JoinOutcome(attempt, JoinKind.CLOSED)
+    rules = papers.Rules.from_json(attempt.rules)
+    previous = attempt.tab
+    if not previous:
+        kind = JoinKind.FIRST
+    elif previous == tab:
+        kind = JoinKind.RECONNECT
+    elif other_tab_connected:
+        if rules.second_device == "refuse":
+            attempt.second_devices += 1
+            await record_event(
+                session=session,
+                attempt_id=attempt.id,
+                kind="second_device_refused",
+                now=now,
+                detail=detail,
+            )
+            # Returned, not raised: the caller commits the record, then refuses the tab.
+            return JoinOutcome(attempt, JoinKind.REFUSED, previous)
+        kind = JoinKind.TAKEOVER
+    elif rules.disconnect_policy == "forfeit":
+        await close_attempts(session=session, now=now, ids=[attempt.id], ended_by=EndedBy.FORFEITED)
+        return JoinOutcome(attempt, JoinKind.FORFEITED, previous)
+    else:
+        kind = JoinKind.RESUME
+    attempt.tab = tab
+    if kind == JoinKind.TAKEOVER:
+        attempt.second_devices += 1
+    elif kind in (JoinKind.RECONNECT, JoinKind.RESUME):
+        attempt.reconnects += 1
+    history = _HISTORY.get(kind, str(kind))
+    await record_event(session=session, attempt_id=attempt.id, kind=history, now=now, detail=detail)
+    await session.flush()
+    return JoinOutcome(attempt, kind, previous)
+
+
+async def record_focus_loss(
+    *, session: AsyncSession, attempt_id: int, user_id: int, now: dt.datetime, detail: str
+) -> None:
+    """The page reports that the learner left the exam tab or window."""
+    attempt = await get_attempt(session=session, attempt_id=attempt_id, user_id=user_id)
+    if not attempt.is_open:
+        return
+    attempt.focus_losses += 1
+    await record_event(
+        session=session, attempt_id=attempt_id, kind="focus_lost", now=now, detail=detail
+    )

@@ -1,0 +1,45 @@
+"""考试记录: every attempt of a learner."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.exams import paper as papers
+from app.exams.models import ENDED_LABELS, Attempt
+from app.learning.models import Batch
+
+
+@dataclasses.dataclass
+class RecordRow:
+    attempt: Attempt
+    batch_name: str
+
+    @property
+    def ended_label(self) -> str:
+        if self.attempt.is_open:
+            return "进行中"
+        return ENDED_LABELS.get(self.attempt.ended_by, "")
+
+    @property
+    def result_label(self) -> str:
+        if self.attempt.is_open:
+            return "—"
+        return "合格" if self.attempt.passed else "不合格"
+
+    @property
+    def score_text(self) -> str:
+        return "—" if self.attempt.score is None else papers.fmt_points(self.attempt.score)
+
+
+async def records(*, session: AsyncSession, user_id: int) -> list[RecordRow]:
+    """考试记录: every attempt of a learner, newest first."""
+    rows = await session.execute(
+        select(Attempt, Batch.name)
+        .join(Batch, Batch.id == Attempt.batch_id)
+        .where(Attempt.user_id == user_id)
+        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+    )
+    return [RecordRow(attempt, name) for attempt, name in rows]

@@ -1,0 +1,1 @@
+"""Small helpers every area may use; they know nothing of any area."""
