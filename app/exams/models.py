@@ -116,6 +116,12 @@ class ExamPolicy(Base):
     disconnect_policy: Mapped[str] = mapped_column(String(10), default="resume")
     # takeover: a new window takes the paper and the old one is told; refuse: it is refused.
     second_device: Mapped[str] = mapped_column(String(10), default="takeover")
+    # Leaving the exam page: warn the learner at the Nth time, submit the paper at the Mth
+    # (0 = never). Off by default.
+    focus_warn_at: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    focus_submit_at: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Whether an attempt an invigilator voids (作废) uses up one of the learner's attempts.
+    void_uses_attempt: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -54,6 +54,9 @@ POLICY_FIELDS = {
     "shuffle_options",
     "disconnect_policy",
     "second_device",
+    "focus_warn_at",
+    "focus_submit_at",
+    "void_uses_attempt",
 }
 
 
@@ -94,6 +97,11 @@ def _check_policy(policy: ExamPolicy) -> None:
         raise AppError("bad_policy", "断线规则只能是“续考”或“作废”")
     if policy.second_device not in ("takeover", "refuse"):
         raise AppError("bad_policy", "多设备规则只能是“接管”或“拒绝”")
+    warn, submit = policy.focus_warn_at, policy.focus_submit_at
+    if not (0 <= warn <= 100 and 0 <= submit <= 100):
+        raise AppError("bad_policy", "离开考试页面的次数规则应在 0 到 100 次之间（0 表示不启用）")
+    if warn and submit and warn >= submit:
+        raise AppError("bad_policy", "离开页面的提醒次数应小于自动交卷次数")
     total = papers.Rules.from_policy(policy).total_points
     if not 0 < policy.pass_mark <= total:
         raise AppError("bad_policy", f"合格分数应在 0 到试卷总分 {papers.fmt_points(total)} 之间")

@@ -32,6 +32,11 @@ class Batch(Base):
     study_deadline: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     exam_opens_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     exam_closes_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Attention checks (防挂机): at a random moment every min..max minutes of credited play
+    # the server asks a question a person must answer before more time is credited.
+    attention_checks: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    attention_min_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    attention_max_minutes: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
