@@ -7,7 +7,10 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT_RUN := redis-server fonts-wqy-microhei
-APT_TEST := chromium poppler-utils zbar-tools
+APT_TEST := chromium poppler-utils zbar-tools postgresql
+# `make test` runs the whole suite on each database in turn; DB=sqlite (or postgresql)
+# runs one only, for local work.
+DB ?= sqlite postgresql
 
 .PHONY: run test deps system-deps test-system-deps lint clean
 
@@ -15,7 +18,10 @@ run: deps system-deps
 	$(BIN)/python -m app run
 
 test: deps system-deps test-system-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@for db in $(DB); do \
+		echo "== tests on $$db"; \
+		SAFECE_TEST_DATABASE=$$db $(BIN)/python -m pytest $(PYTEST_ARGS) || exit 1; \
+	done
 
 # The code style and the layering (import contracts in pyproject.toml) are part of the suite.
 lint: deps

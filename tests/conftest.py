@@ -1,7 +1,10 @@
 """Fixtures: a real redis-server, a real database per test, the app, clients, users.
 
 Layers: redis_server/db_template (session) -> config -> app -> client -> logged-in helpers.
-Set SAFECE_DATABASE_URL to run the same tests against PostgreSQL.
+The database is SQLite (a migrated template copied per test) unless
+SAFECE_TEST_DATABASE=postgresql, which starts a private PostgreSQL cluster for the run
+(app/pgcluster.py), or SAFECE_DATABASE_URL names an existing PostgreSQL database; there
+every test starts from emptied tables.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from app import create_app, migrate
 from app.asgi import create_asgi
 from app.clock import FrozenClock
 from app.config import Config
+from app.pgcluster import PrivateCluster
 from tests.factories import Factory
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
@@ -70,9 +74,25 @@ def redis_server():
 
 
 @pytest.fixture(scope="session")
-def db_template(tmp_path_factory):
+def postgres():
+    """A private PostgreSQL cluster for the whole run, on a unix socket in a temp dir."""
+    directory = Path(tempfile.mkdtemp(prefix="safece-pg-"))
+    try:
+        cluster = PrivateCluster(directory, fast=True).start()
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or error
+        pytest.exit(f"cannot start PostgreSQL for the tests: {detail}", returncode=3)
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory, request):
     """Migrate once; each test then gets a copy (SQLite) or emptied tables (PostgreSQL)."""
     external = os.environ.get("SAFECE_DATABASE_URL")
+    if not external and os.environ.get("SAFECE_TEST_DATABASE") == "postgresql":
+        external = request.getfixturevalue("postgres").create_database("safece_test")
     if external:
         migrate.upgrade(external)
         return external

@@ -55,7 +55,11 @@ async def live(live_server, live_svc):
         if agent:
             headers["User-Agent"] = agent
         await client.connect(
-            live_server.base_url, headers=headers, namespaces=[NS], transports=["websocket"]
+            live_server.base_url,
+            headers=headers,
+            namespaces=[NS],
+            transports=["websocket"],
+            wait_timeout=10,  # a busy machine may take over a second to answer the handshake
         )
         clients.append(client)
         return client

@@ -41,7 +41,13 @@ async def http_login(base_url: str, redis, id_number: str) -> str:
 async def connect(base_url: str, cookie: str | None) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
     headers = {"Cookie": f"safece_session={cookie}"} if cookie else {}
-    await client.connect(base_url, headers=headers, namespaces=["/study"], transports=["websocket"])
+    await client.connect(
+        base_url,
+        headers=headers,
+        namespaces=["/study"],
+        transports=["websocket"],
+        wait_timeout=10,  # a busy machine may take over a second to answer the handshake
+    )
     return client
 
 

@@ -20,7 +20,7 @@ async def _connect(base_url: str, token: str | None) -> socketio.AsyncClient:
     client.on("connect_error", lambda data: reasons.append(data))
     headers = {"Cookie": f"{sessions.COOKIE_NAME}={token}"} if token else {}
     try:
-        await client.connect(base_url, headers=headers, transports=["websocket"], wait_timeout=5)
+        await client.connect(base_url, headers=headers, transports=["websocket"], wait_timeout=10)
     except socketio.exceptions.ConnectionError:
         raise Refused(reasons[0]["message"] if reasons else "") from None
     return client
