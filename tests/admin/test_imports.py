@@ -16,10 +16,11 @@ from app.config import ROOT
 from app.errors import AppError
 from app.learning.models import Enrolment
 from tests.admin.conftest import BATCH, HEADER, make_batch, person_id, xlsx
+from workers.imports import run_import
 
 
 async def run(svc, data, actor_id=None):
-    return await imports.import_learners(svc, data, file_name="名单.xlsx", actor_id=actor_id)
+    return await run_import(svc, data, file_name="名单.xlsx", actor_id=actor_id)
 
 
 async def user_by(svc, id_number):
@@ -225,7 +226,7 @@ async def test_import__valid_rows_are_imported_and_invalid_ones_change_nothing(s
 async def test_import__audit_log_has_the_import_and_every_row(svc, factory, batch):
     admin = await factory.user(roles=("admin",))
     rows = [(person_id(), "张三", "男", "", BATCH), ("1", "坏行", "男", "", BATCH)]
-    report = await imports.import_learners(
+    report = await run_import(
         svc, xlsx(rows), file_name="名单.xlsx", actor_id=admin.id, ip="10.0.0.9"
     )
     async with svc.db.read() as db:
@@ -317,18 +318,6 @@ async def test_import__too_many_rows_are_refused_before_anything_is_written(svc,
 async def test_import__file_over_the_size_limit_is_refused(svc):
     with pytest.raises(AppError, match="MB 的上限"):
         await run(svc, b"PK" + b"\0" * imports.MAX_BYTES)
-
-
-async def test_import_learners_file__reads_a_file_from_disk(svc, batch, tmp_path):
-    path = tmp_path / "学员.xlsx"
-    path.write_bytes(xlsx([(person_id(), "张三", "男", "", BATCH)]))
-    report = await imports.import_learners_file(svc, path, actor_id=None)
-    assert report.file_name == "学员.xlsx" and report.created == 1
-
-
-async def test_import_learners_file__missing_file_says_so(svc, tmp_path):
-    with pytest.raises(AppError, match="找不到文件"):
-        await imports.import_learners_file(svc, tmp_path / "nope.xlsx", actor_id=None)
 
 
 async def test_report__summary_and_error_lines_for_the_cli(svc, batch):

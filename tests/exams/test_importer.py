@@ -141,8 +141,8 @@ async def test_import__gbk_csv_from_excel_is_read():
 @pytest.mark.parametrize(
     ("data", "name", "message"),
     [
-        (b"whatever", "题库.txt", "只支持 .xlsx 或 .csv"),
-        (b"not a zip", "题库.xlsx", "无法读取该 Excel 文件"),
+        (b"whatever", "题库.txt", r"请上传 Excel 2007 及以上版本的 \.xlsx 文件或 \.csv 文件"),
+        (b"not a zip", "题库.xlsx", "无法读取该文件"),
         (_csv(GOOD, header=["题目类别", "内容", "A", "B"]), "题库.csv", "找不到表头"),
     ],
 )
@@ -184,4 +184,4 @@ async def test_cli__import_questions_missing_file_says_so(config, tmp_path, caps
     args = argparse.Namespace(file=str(tmp_path / "no.csv"), bank="x")
     code = await asyncio.to_thread(cmd_import_questions, args, config)
     assert code == 1
-    assert "导入失败：无法读取文件" in capsys.readouterr().err
+    assert "导入失败：找不到文件" in capsys.readouterr().err
