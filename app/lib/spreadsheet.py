@@ -98,8 +98,7 @@ def read_rows(
     if len(data) > limits.max_bytes:
         raise AppError(
             "file_too_big",
-            f"文件大小为 {len(data) // 1024} KB，超过 {limits.max_bytes // 1024 // 1024} MB "
-            "的上限，请拆分后导入",
+            f"文件大小为 {_size(len(data))}，超过 {_size(limits.max_bytes)} 的上限，请拆分后导入",
         )
     if data.startswith(b"PK") and "xlsx" in formats:
         return _read_xlsx(data, limits, formats)
@@ -155,6 +154,10 @@ def find_header(
 
 
 # --- refusals ---------------------------------------------------------------------------
+
+
+def _size(count: int) -> str:
+    return f"{count // 1024 // 1024} MB" if count >= 1024 * 1024 else f"{count // 1024} KB"
 
 
 def _bad_format(formats: Collection[str]) -> AppError:
@@ -250,7 +253,7 @@ def _check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
     if sum(info.file_size for info in parts) > limits.max_unzipped_bytes:
         raise AppError(
             "file_too_big",
-            f"文件解压后超过 {limits.max_unzipped_bytes // 1024 // 1024} MB，"
+            f"文件解压后超过 {_size(limits.max_unzipped_bytes)}，"
             "请删除多余的工作表、图片或拆分后导入",
         )
     for info in parts:
@@ -458,7 +461,7 @@ def _read_csv(data: bytes, limits: Limits) -> list[Row]:
     else:
         raise AppError("file_format", "CSV 文件编码无法识别，请另存为 UTF-8 编码后重试")
     rows: list[Row] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         for number, cells in enumerate(reader, start=1):
             if number > limits.max_sheet_rows:
@@ -539,13 +542,13 @@ def _header_cell(worksheet, title: str) -> WriteOnlyCell:
 
 def _cells(worksheet, row: Sequence[object], text_columns: Collection[int]) -> Iterator[object]:
     for column, value in enumerate(row):
-        if isinstance(value, str):
+        if isinstance(value, str) and value:
             cell = _text_cell(worksheet, value)
             if column in text_columns:
                 cell.number_format = TEXT_FORMAT
             yield cell
         else:
-            yield value
+            yield value if value != "" else None
 
 
 def _text_cell(worksheet, value: str) -> WriteOnlyCell:

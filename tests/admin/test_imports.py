@@ -15,7 +15,10 @@ from app.audit.models import AuditEntry
 from app.config import ROOT
 from app.errors import AppError
 from app.learning.models import Enrolment
+from app.lib import spreadsheet
+from app.lib.spreadsheet import Sheet
 from tests.admin.conftest import BATCH, HEADER, make_batch, person_id, xlsx
+from tests.spreadsheets import HOSTILE
 from workers.imports import run_import
 
 
@@ -339,6 +342,36 @@ async def test_error_workbook__lists_the_refused_rows_with_reasons(svc, batch):
     assert rows[0] == ("原行号", *HEADER, "错误原因")
     assert rows[1][:6] == (2, "123", "张三", "男", "甲公司", BATCH)
     assert "18位" in rows[1][6]
+
+
+async def test_error_workbook__formula_looking_user_data_is_written_as_text(svc, batch):
+    name, unit = '=HYPERLINK("http://x","y")', "+86 @公司"
+    rows = [("123", name, "男", unit, "-1+2")]
+    report = await run(svc, spreadsheet.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)]))
+    assert report.errors[0].values["name"] == name
+    sheet = load_workbook(io.BytesIO(imports.error_workbook(report))).active
+    for cell, value in ((sheet["C2"], name), (sheet["E2"], unit), (sheet["F2"], "-1+2")):
+        assert cell.data_type == "s" and cell.value == value
+    assert sheet["B2"].data_type == "s" and sheet["B2"].number_format == "@"
+
+
+async def test_import__id_number_column_stays_text(svc, batch):
+    man = person_id()
+    report = await run(
+        svc, xlsx([(man, "张三", "男", "", BATCH), ("0" + man[1:], "李四", "男", "", BATCH)])
+    )
+    assert report.created == 1
+    assert report.errors[0].values["id_number"] == "0" + man[1:]
+    assert (await user_by(svc, man)).id_number == man
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_import__hostile_file_is_refused_and_changes_nothing(svc, batch, name):
+    build, message = HOSTILE[name]
+    with pytest.raises(AppError) as error:
+        await run(svc, build())
+    assert message in error.value.message
+    assert await count(svc, User) == 0 and await count(svc, AuditEntry) == 0
 
 
 async def test_template_workbook__filled_in_imports_cleanly(svc, batch):
