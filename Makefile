@@ -14,11 +14,14 @@ APT_TEST := chromium poppler-utils zbar-tools
 run: deps system-deps
 	$(BIN)/python -m app run
 
-test: deps system-deps test-system-deps
+test: deps system-deps test-system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The code style and the layering (import contracts in pyproject.toml) are part of the suite.
 lint: deps
 	$(BIN)/ruff check app realtime workers tests bench migrations
+	$(BIN)/ruff format --check app realtime workers tests bench migrations
+	$(BIN)/lint-imports
 
 deps: $(DEPS_STAMP)
 

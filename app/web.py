@@ -80,20 +80,6 @@ async def _load_session() -> object:
     return None
 
 
-async def ensure_session() -> sessions.Session:
-    """The visitor's session, starting an anonymous one (for the CSRF token) if needed."""
-    if g.get("session") is None:
-        svc = services()
-        g.session = await sessions.create(
-            svc.redis,
-            user_id=None,
-            must_change=False,
-            ttl_seconds=svc.config.anonymous_session_minutes * 60,
-        )
-        g.set_cookie = g.session.token
-    return g.session
-
-
 async def _finish_response(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import itertools
 import json
+import random
 import re
 
+from PIL import Image, ImageDraw
+from sqlalchemy import func, select
+
 from app.accounts import idcard, service
+from app.accounts.models import User
+from app.exams.models import Attempt, AttemptStatus, EndedBy
+from app.learning.models import Batch, Course, CourseKind, Enrolment, Video
 from app.services import Services
 
 _serial = itertools.count(1)
@@ -17,9 +26,143 @@ def new_id_number(birth: str = "19900307") -> str:
     return idcard.make(f"120101{birth}{next(_serial) % 1000:03d}")
 
 
+def id_photo(seed: int = 7) -> bytes:
+    """A 295×412 blue-background portrait with camera-like texture (about 40 KB)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (295, 412), (61, 133, 214))
+    draw = ImageDraw.Draw(image)
+    for y in range(412):
+        draw.line((0, y, 295, y), fill=(61, 133 - y // 12, 214 - y // 10))
+    draw.ellipse((88, 70, 207, 225), fill=(238, 196, 165))
+    draw.ellipse((80, 50, 215, 140), fill=(35, 30, 28))
+    draw.rectangle((50, 270, 245, 412), fill=(28, 36, 52))
+    draw.polygon([(120, 270), (147, 330), (175, 270)], fill=(245, 245, 245))
+    noise = Image.effect_noise((295, 412), 18).convert("RGB")
+    image = Image.blend(image, noise, 0.16)
+    image.putpixel((rng.randrange(295), rng.randrange(412)), (0, 0, 0))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+# A course spec: (name, kind, required, [video seconds], deadline or None).
+CourseSpec = tuple[str, str, bool, list[int], "dt.datetime | None"]
+
+
 class Factory:
+    """Builds test data: people through the real account service, batches, courses and
+    attempts as rows (each area's own tests cover how those are made through its UI)."""
+
     def __init__(self, svc: Services) -> None:
         self.svc = svc
+
+    async def batch(
+        self,
+        name: str = "注册安全工程师继续教育 2026年第一期",
+        *,
+        required_minutes: int = 640,
+        required_public_minutes: int = 320,
+        min_study_days: int = 10,
+        study_days: float = 180,
+        exam_opens_in: float = 0,
+        exam_days: float = 200,
+        **fields,
+    ) -> Batch:
+        """A programme batch; times are days from now (``exam_opens_in`` may be negative)."""
+        now = self.svc.now()
+        opens = fields.pop("exam_opens_at", now + dt.timedelta(days=exam_opens_in))
+        async with self.svc.db.write() as db:
+            batch = Batch(
+                name=name,
+                required_minutes=required_minutes,
+                required_public_minutes=required_public_minutes,
+                min_study_days=min_study_days,
+                study_deadline=fields.pop("study_deadline", now + dt.timedelta(days=study_days)),
+                exam_opens_at=opens,
+                exam_closes_at=fields.pop("exam_closes_at", opens + dt.timedelta(days=exam_days)),
+                created_at=now,
+                **fields,
+            )
+            db.add(batch)
+        return batch
+
+    async def courses(
+        self, batch: Batch, specs: list[CourseSpec], *, file: str = "test/none.mp4"
+    ) -> tuple[list[Course], dict[int, list[Video]]]:
+        """Courses of a batch in order, each with videos of the given lengths in seconds."""
+        now = self.svc.now()
+        made: list[Course] = []
+        videos: dict[int, list[Video]] = {}
+        async with self.svc.db.write() as db:
+            for position, (name, kind, required, seconds, deadline) in enumerate(specs, 1):
+                course = Course(
+                    batch_id=batch.id,
+                    name=name,
+                    lecturer="讲师",
+                    kind=CourseKind(kind),
+                    required=required,
+                    deadline=deadline,
+                    position=position,
+                    created_at=now,
+                )
+                db.add(course)
+                await db.flush()
+                videos[course.id] = []
+                for order, length in enumerate(seconds, 1):
+                    video = Video(
+                        course_id=course.id,
+                        title=f"{name} 第{order}讲",
+                        position=order,
+                        duration_ms=length * 1000,
+                        file=file,
+                        mimetype="video/mp4",
+                        created_at=now,
+                    )
+                    db.add(video)
+                    await db.flush()
+                    videos[course.id].append(video)
+                made.append(course)
+        return made, videos
+
+    async def enrol(self, user_id: int, batch_id: int) -> None:
+        """Enrol a learner in a batch (once)."""
+        async with self.svc.db.write() as db:
+            enrolled = await db.scalar(
+                select(Enrolment.id).where(
+                    Enrolment.user_id == user_id, Enrolment.batch_id == batch_id
+                )
+            )
+            if enrolled is None:
+                db.add(Enrolment(user_id=user_id, batch_id=batch_id, enrolled_at=self.svc.now()))
+
+    async def closed_attempt(
+        self, user: User, batch: Batch, *, passed: bool = True, score: float = 86.5
+    ) -> Attempt:
+        """A graded, closed attempt of an enrolled learner, written as a row."""
+        await self.enrol(user.id, batch.id)
+        now = self.svc.now()
+        async with self.svc.db.write() as db:
+            used = await db.scalar(
+                select(func.count()).where(Attempt.user_id == user.id, Attempt.batch_id == batch.id)
+            )
+            attempt = Attempt(
+                user_id=user.id,
+                batch_id=batch.id,
+                number=used + 1,
+                seed=12345,
+                rules=json.dumps({}),
+                paper=json.dumps([]),
+                status=AttemptStatus.CLOSED,
+                started_at=now - dt.timedelta(minutes=50),
+                deadline=now + dt.timedelta(minutes=70),
+                ended_at=now,
+                ended_by=EndedBy.SUBMITTED,
+                score=score,
+                passed=passed,
+                graded_answers=json.dumps({}),
+            )
+            db.add(attempt)
+        return attempt
 
     async def user(self, *, roles=("learner",), password: str | None = "Str0ng-Pass!", **fields):
         """A user; password=None gives the initial password (last six of the ID)."""

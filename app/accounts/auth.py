@@ -11,6 +11,7 @@ from quart import g, redirect, request, url_for
 from app.accounts import sessions
 from app.accounts.models import User
 from app.errors import AppError, Forbidden
+from app.services import services
 
 # Endpoints a session that still has to change its initial password may reach.
 BEFORE_PASSWORD_CHANGE = {
@@ -82,3 +83,26 @@ def require_role(*roles: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+async def ensure_session() -> sessions.Session:
+    """The visitor's session, starting an anonymous one (for the CSRF token) if needed."""
+    if g.get("session") is None:
+        svc = services()
+        g.session = await sessions.create(
+            svc.redis,
+            user_id=None,
+            must_change=False,
+            ttl_seconds=svc.config.anonymous_session_minutes * 60,
+        )
+        g.set_cookie = g.session.token
+    return g.session
+
+
+def landing_url(user: User) -> str:
+    """Where a user goes after logging in."""
+    if user.has_role("learner"):
+        return url_for("profile.index")
+    if user.has_role("admin"):
+        return url_for("admin.index")
+    return url_for("profile.index")

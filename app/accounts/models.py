@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.roles import ROLE_LABELS, Role  # noqa: F401 - the vocabulary of roles
 from app.db import Base, UTCDateTime
-
-
-class Role(enum.StrEnum):
-    LEARNER = "learner"
-    INVIGILATOR = "invigilator"
-    ADMIN = "admin"
-    REVIEWER = "reviewer"
-    FINAL_REVIEWER = "final_reviewer"
-
-
-ROLE_LABELS = {
-    Role.LEARNER: "学员",
-    Role.INVIGILATOR: "监考员",
-    Role.ADMIN: "管理员",
-    Role.REVIEWER: "注册初审",
-    Role.FINAL_REVIEWER: "注册终审",
-}
 
 
 class User(Base):

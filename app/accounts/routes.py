@@ -8,18 +8,8 @@ from app.accounts import auth, captcha, service, sessions
 from app.accounts.models import User
 from app.errors import AppError
 from app.services import services
-from app.web import ensure_session
 
 bp = Blueprint("accounts", __name__)
-
-
-def landing_url(user: User) -> str:
-    """Where a user goes after logging in."""
-    if user.has_role("learner"):
-        return url_for("profile.index")
-    if user.has_role("admin"):
-        return url_for("admin.index")
-    return url_for("profile.index")
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -39,8 +29,8 @@ async def _new_captcha() -> dict[str, str]:
 async def login():
     """The login form: ID number, password, image captcha."""
     if auth.current_user() is not None:
-        return redirect(landing_url(auth.current_user()))
-    await ensure_session()
+        return redirect(auth.landing_url(auth.current_user()))
+    await auth.ensure_session()
     return await render_template(
         "accounts/login.html",
         captcha=await _new_captcha(),
@@ -70,7 +60,7 @@ async def login_post():
                 ip=auth.client_ip(svc.config.trust_proxy),
             )
     except AppError as error:
-        await ensure_session()
+        await auth.ensure_session()
         page = await render_template(
             "accounts/login.html",
             captcha=await _new_captcha(),
@@ -90,7 +80,7 @@ async def login_post():
     g.set_cookie = g.session.token
     if user.must_change_password:
         return redirect(url_for("accounts.change_password"))
-    return redirect(_safe_next(form.get("next")) or landing_url(user))
+    return redirect(_safe_next(form.get("next")) or auth.landing_url(user))
 
 
 @bp.get("/captcha", endpoint="captcha")
@@ -153,7 +143,7 @@ async def change_password_post():
 async def password_changed():
     """Confirmation after a password change."""
     return await render_template(
-        "accounts/password_changed.html", next=landing_url(auth.current_user())
+        "accounts/password_changed.html", next=auth.landing_url(auth.current_user())
     )
 
 

@@ -12,7 +12,6 @@ from urllib.parse import quote
 from quart import (
     Blueprint,
     Response,
-    current_app,
     redirect,
     render_template,
     request,
@@ -21,29 +20,17 @@ from quart import (
 
 from app.accounts import auth, sessions
 from app.accounts import service as accounts
-from app.accounts.models import ROLE_LABELS, Role, User
+from app.accounts.roles import ROLE_LABELS, Role
 from app.admin import imports, service
+from app.admin import sections as admin_sections
 from app.audit import service as audit
 from app.errors import AppError, NotFound
-from app.profile.routes import send_photo
+from app.profile.photos import send_photo
 from app.services import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger("safece.admin")
 
-# The admin sub-navigation: (label, endpoint, what it is for). An entry shows once its
-# endpoint exists, so other areas add their admin pages here with one line.
-SECTIONS = [
-    ("概览", "admin.index", ""),
-    (
-        "学员管理",
-        "admin.learners",
-        "按身份证号、姓名、工作单位查找学员；重置照片、手机号、初始密码，启用或停用账号，调整角色。",
-    ),
-    ("导入学员", "admin.import_form", "从 Excel 名单批量建立账号并报名批次，逐行报告错误原因。"),
-    ("证书管理", "certificates.admin_list", "证书生成失败重试与撤销。"),
-    ("操作日志", "admin.audit_log", "每一次管理操作：时间、操作人、对象、内容和 IP。"),
-]
 DONE_MESSAGES = {
     "photo_reset": "照片已重置，学员可重新上传照片。",
     "phone_set": "手机号已更改。",
@@ -58,11 +45,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def _render(template: str, **context):
-    endpoints = current_app.view_functions
-    sections = [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
     return await render_template(
         template,
-        sections=sections,
+        sections=admin_sections.visible(),
         role_labels=ROLE_LABELS,
         **context,
     )
@@ -381,7 +366,7 @@ async def audit_log():
 async def user_photo(user_id: int):
     """Any learner's photo, for admins."""
     async with services().db.read() as db:
-        user = await db.get(User, user_id)
+        user = await accounts.get(session=db, user_id=user_id)
     if user is None:
         raise NotFound("学员不存在")
     return await send_photo(user)

@@ -6,7 +6,6 @@ from urllib.parse import quote
 
 from quart import (
     Blueprint,
-    current_app,
     redirect,
     render_template,
     request,
@@ -15,7 +14,7 @@ from quart import (
 )
 
 from app.accounts import auth
-from app.admin.routes import SECTIONS
+from app.admin import sections as admin_sections
 from app.certificates import issuing, numbers, service
 from app.certificates.models import STATE_LABELS
 from app.errors import AppError, NotFound
@@ -129,8 +128,7 @@ async def _admin_page(*, error: str | None = None, status: int = 200):
     async with svc.db.read() as db:
         page = await service.admin_list(session=db, state=state, query=query, page=number)
         counts = await service.admin_counts(session=db)
-    endpoints = current_app.view_functions
-    sections = [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
+    sections = admin_sections.visible()
     shown = {k: v for k, v in {"state": state, "q": query}.items() if v}
     body = await render_template(
         "certificates/admin.html",

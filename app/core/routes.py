@@ -8,7 +8,6 @@ from quart import Blueprint, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from app.accounts import auth
-from app.accounts.routes import landing_url
 from app.services import services
 
 bp = Blueprint("core", __name__)
@@ -34,4 +33,4 @@ async def healthz():
 async def home():
     """Send visitors to their landing page or to the login form."""
     user = auth.current_user()
-    return redirect(landing_url(user) if user else url_for("accounts.login"))
+    return redirect(auth.landing_url(user) if user else url_for("accounts.login"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, jsonify, render_template, request, send_file
+from quart import Blueprint, jsonify, render_template, request
 
 from app.accounts import auth, idcard
-from app.accounts.models import User
-from app.errors import AppError, NotFound
+from app.accounts import service as accounts
+from app.errors import AppError
 from app.lib.http import json_body
 from app.profile import service
+from app.profile.photos import send_photo
 from app.services import services
 
 bp = Blueprint("profile", __name__)
@@ -40,7 +41,7 @@ async def phone_code():
     svc = services()
     body = await json_body()
     async with svc.db.write() as db:
-        user = await db.get(User, auth.current_user().id)
+        user = await accounts.get(session=db, user_id=auth.current_user().id)
         wait = await service.request_phone_code(
             session=db,
             redis=svc.redis,
@@ -60,7 +61,7 @@ async def phone_bind():
     svc = services()
     body = await json_body()
     async with svc.db.write() as db:
-        user = await db.get(User, auth.current_user().id)
+        user = await accounts.get(session=db, user_id=auth.current_user().id)
         await service.bind_phone(
             session=db,
             redis=svc.redis,
@@ -86,7 +87,7 @@ async def photo_upload():
     upload = files.get("photo")
     data = upload.read(limit * 4) if upload else b""
     async with svc.db.write() as db:
-        user = await db.get(User, auth.current_user().id)
+        user = await accounts.get(session=db, user_id=auth.current_user().id)
         await service.upload_photo(
             session=db, config=svc.config, now=svc.now(), user=user, data=data
         )
@@ -98,13 +99,3 @@ async def photo_upload():
 async def photo():
     """The owner's own photo."""
     return await send_photo(auth.current_user())
-
-
-async def send_photo(user: User):
-    """Stream a stored photo with headers that keep it out of shared caches."""
-    path = service.photo_path(services().config, user)
-    if path is None:
-        raise NotFound("尚未上传照片")
-    response = await send_file(path, mimetype="image/jpeg")
-    response.headers["Cache-Control"] = "private, no-store"
-    return response

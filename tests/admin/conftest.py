@@ -11,30 +11,11 @@ from openpyxl import Workbook
 from PIL import Image
 
 from app.accounts import idcard
-from app.learning.models import Batch
-from tests.factories import login
+from tests.factories import Factory, login
 
 PASSWORD = "Str0ng-Pass!"
 HEADER = ("身份证号", "姓名", "性别", "工作单位", "批次")
 BATCH = "注册安全工程师继续教育 2026年第一期"
-
-
-async def make_batch(svc, name: str = BATCH) -> Batch:
-    """A programme batch with the usual requirements."""
-    now = svc.now()
-    async with svc.db.write() as db:
-        batch = Batch(
-            name=name,
-            required_minutes=640,
-            required_public_minutes=320,
-            min_study_days=10,
-            study_deadline=now + dt.timedelta(days=180),
-            exam_opens_at=now,
-            exam_closes_at=now + dt.timedelta(days=200),
-            created_at=now,
-        )
-        db.add(batch)
-    return batch
 
 
 _people = itertools.count(1)
@@ -68,7 +49,7 @@ def jpeg(width: int = 295, height: int = 412) -> bytes:
 
 @pytest.fixture
 async def batch(svc):
-    return await make_batch(svc)
+    return await Factory(svc).batch(BATCH)
 
 
 @pytest.fixture

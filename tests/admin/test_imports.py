@@ -17,7 +17,8 @@ from app.errors import AppError
 from app.learning.models import Enrolment
 from app.lib import spreadsheet
 from app.lib.spreadsheet import Sheet
-from tests.admin.conftest import BATCH, HEADER, make_batch, person_id, xlsx
+from tests.admin.conftest import BATCH, HEADER, person_id, xlsx
+from tests.factories import Factory
 from tests.spreadsheets import HOSTILE
 from workers.imports import run_import
 
@@ -113,7 +114,7 @@ async def test_import__already_enrolled_rows_are_counted_not_errors(svc, batch):
 
 
 async def test_import__existing_user_can_join_a_second_batch(svc, batch):
-    second = await make_batch(svc, "注册安全工程师继续教育 2026年第二期")
+    second = await Factory(svc).batch("注册安全工程师继续教育 2026年第二期")
     man = person_id()
     await run(svc, xlsx([(man, "张三", "男", "", BATCH)]))
     report = await run(svc, xlsx([(man, "张三", "男", "", second.name)]))

@@ -11,7 +11,8 @@ from app.errors import AppError
 from app.learning.models import Enrolment
 from app.lib.paging import Page
 from app.profile import service as profile
-from tests.admin.conftest import jpeg, make_batch, person_id
+from tests.admin.conftest import jpeg, person_id
+from tests.factories import Factory
 
 
 async def enrol(svc, user, batch):
@@ -32,7 +33,7 @@ async def change(svc, user_id, work):
 
 
 async def test_overview__counts_learners_batches_enrolments_and_missing_data(svc, factory):
-    batch = await make_batch(svc)
+    batch = await Factory(svc).batch()
     first = await factory.user()
     await factory.user()
     await factory.user(roles=("admin",))
@@ -79,7 +80,7 @@ async def test_search_users__lowercase_x_finds_the_id(svc, factory):
 
 
 async def test_search_users__filters_by_batch_role_and_status(svc, factory):
-    batch = await make_batch(svc)
+    batch = await Factory(svc).batch()
     enrolled = await factory.user()
     other = await factory.user(password=None)
     staff = await factory.user(roles=("invigilator",))
@@ -321,10 +322,10 @@ async def test_audit_record__is_undone_with_its_transaction(svc, factory):
 
 async def test_enrolments_of__lists_batches_newest_first(svc, factory, clock):
     learner = await factory.user()
-    first = await make_batch(svc, "第一期")
+    first = await Factory(svc).batch("第一期")
     await enrol(svc, learner, first)
     clock.advance(days=1)
-    second = await make_batch(svc, "第二期")
+    second = await Factory(svc).batch("第二期")
     await enrol(svc, learner, second)
     async with svc.db.read() as db:
         found = await service.enrolments_of(session=db, user_id=learner.id)

@@ -7,40 +7,17 @@ cover how one is earned); the photo goes through the real profile service.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import io
-import json
-import random
 
 import pytest
-from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from app.accounts.models import User
 from app.certificates import issuing
 from app.certificates.models import Certificate
-from app.exams.models import Attempt, AttemptStatus, EndedBy
-from app.learning.models import Batch, Enrolment
+from app.exams.models import Attempt
+from app.learning.models import Batch
 from app.profile import service as profile
-
-
-def id_photo(seed: int = 7) -> bytes:
-    """A 295×412 blue-background portrait with camera-like texture (about 40 KB)."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", (295, 412), (61, 133, 214))
-    draw = ImageDraw.Draw(image)
-    for y in range(412):
-        draw.line((0, y, 295, y), fill=(61, 133 - y // 12, 214 - y // 10))
-    draw.ellipse((88, 70, 207, 225), fill=(238, 196, 165))
-    draw.ellipse((80, 50, 215, 140), fill=(35, 30, 28))
-    draw.rectangle((50, 270, 245, 412), fill=(28, 36, 52))
-    draw.polygon([(120, 270), (147, 330), (175, 270)], fill=(245, 245, 245))
-    noise = Image.effect_noise((295, 412), 18).convert("RGB")
-    image = Image.blend(image, noise, 0.16)
-    image.putpixel((rng.randrange(295), rng.randrange(412)), (0, 0, 0))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=92)
-    return out.getvalue()
+from tests.factories import id_photo
 
 
 class Certs:
@@ -53,22 +30,19 @@ class Certs:
 
     async def batch(self, **fields) -> Batch:
         """A 48-学时 batch (1920 minutes), made once per test unless fields are given."""
-        if self._batch is not None and not fields:
+        custom = bool(fields)
+        if self._batch is not None and not custom:
             return self._batch
-        now = self.svc.now()
-        async with self.svc.db.write() as db:
-            batch = Batch(
-                name=fields.pop("name", "注册安全工程师继续教育 2026年第一期"),
-                required_minutes=fields.pop("required_minutes", 1920),
-                required_public_minutes=fields.pop("required_public_minutes", 640),
-                min_study_days=10,
-                study_deadline=now + dt.timedelta(days=30),
-                exam_opens_at=now - dt.timedelta(days=1),
-                exam_closes_at=now + dt.timedelta(days=30),
-                created_at=now,
-            )
-            db.add(batch)
-        if not fields:
+        fields.setdefault("required_minutes", 1920)
+        fields.setdefault("required_public_minutes", 640)
+        batch = await self.factory.batch(
+            fields.pop("name", "注册安全工程师继续教育 2026年第一期"),
+            study_days=30,
+            exam_opens_in=-1,
+            exam_days=31,
+            **fields,
+        )
+        if not custom:
             self._batch = batch
         return batch
 
@@ -98,41 +72,7 @@ class Certs:
     ) -> Attempt:
         """A closed attempt of the learner in the batch, graded as given."""
         batch = batch or await self.batch()
-        now = self.svc.now()
-        async with self.svc.db.write() as db:
-            if not await db.scalar(
-                select(Enrolment.id).where(
-                    Enrolment.user_id == user.id, Enrolment.batch_id == batch.id
-                )
-            ):
-                db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=now))
-            number = 1 + len(
-                list(
-                    await db.scalars(
-                        select(Attempt.id).where(
-                            Attempt.user_id == user.id, Attempt.batch_id == batch.id
-                        )
-                    )
-                )
-            )
-            attempt = Attempt(
-                user_id=user.id,
-                batch_id=batch.id,
-                number=number,
-                seed=12345,
-                rules=json.dumps({}),
-                paper=json.dumps([]),
-                status=AttemptStatus.CLOSED,
-                started_at=now - dt.timedelta(minutes=50),
-                deadline=now + dt.timedelta(minutes=70),
-                ended_at=now,
-                ended_by=EndedBy.SUBMITTED,
-                score=score,
-                passed=passed,
-                graded_answers=json.dumps({}),
-            )
-            db.add(attempt)
-        return attempt
+        return await self.factory.closed_attempt(user, batch, passed=passed, score=score)
 
     async def passed(self, **fields) -> tuple[User, Attempt]:
         user = await self.learner(**fields)

@@ -9,7 +9,7 @@ import pypdf
 import pytest
 
 from app.certificates import render
-from tests.certificates.conftest import id_photo
+from tests.factories import id_photo
 
 URL = "https://safece.example.cn/verify/2026K7Q4M9XTHAB7"
 

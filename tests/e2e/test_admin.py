@@ -3,7 +3,7 @@
 from app.accounts.models import User
 from app.learning.models import Enrolment
 from app.profile import service as profile
-from tests.admin.conftest import BATCH, jpeg, make_batch, person_id, xlsx
+from tests.admin.conftest import BATCH, jpeg, person_id, xlsx
 from tests.e2e.conftest import browser_login, shot
 from tests.factories import Factory
 
@@ -14,7 +14,7 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
     page, live_svc, worker, tmp_path
 ):
     factory = Factory(live_svc)
-    batch = await make_batch(live_svc)
+    batch = await Factory(live_svc).batch()
     admin = await factory.user(roles=("admin",), name="王管理", password=ADMIN_PASSWORD)
     for name, unit in [("李安全", "天津港集团"), ("赵监察", "渤海化工有限公司"), ("孙工程", "")]:
         await factory.user(name=name, work_unit=unit, password=None)

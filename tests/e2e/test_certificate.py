@@ -8,9 +8,9 @@ import subprocess
 import pypdf
 
 from app.certificates import issuing
-from tests.certificates.conftest import Certs, id_photo
+from tests.certificates.conftest import Certs
 from tests.e2e.conftest import SCREENSHOTS, browser_login, shot
-from tests.factories import Factory
+from tests.factories import Factory, id_photo
 
 
 async def test_certificate__learner_downloads_prints_and_the_qr_code_verifies(

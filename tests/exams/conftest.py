@@ -18,7 +18,7 @@ from app.exams import demo as exams_demo
 from app.exams import paper as papers
 from app.exams.models import Attempt, Question
 from app.learning import service as learning
-from app.learning.models import Batch, Course, CourseKind, Enrolment, Video
+from app.learning.models import Batch, CourseKind, Video
 
 # A small paper keeps the tests quick: 4×10 + 2×20 + 2×10 = 100 points.
 SMALL = dict(
@@ -51,50 +51,24 @@ class Exams:
         now = self.svc.now()
         self.batches += 1
         name = name or ("考试测试批次" if self.batches == 1 else f"考试测试批次{self.batches}")
+        batch = await self.factory.batch(
+            name,
+            required_minutes=fields.pop("required_minutes", 3),
+            required_public_minutes=fields.pop("required_public_minutes", 2),
+            min_study_days=fields.pop("min_study_days", 2),
+            study_days=60,
+            exam_opens_at=fields.pop("exam_opens_at", now - dt.timedelta(hours=1)),
+            exam_closes_at=fields.pop("exam_closes_at", now + dt.timedelta(days=30)),
+        )
+        courses, by_course = await self.factory.courses(
+            batch,
+            [
+                ("安全生产法律法规", CourseKind.PUBLIC, True, [120], None),
+                ("化工安全", CourseKind.PROFESSIONAL, False, [60], None),
+            ],
+        )
+        videos = [by_course[course.id][0] for course in courses]
         async with self.svc.db.write() as db:
-            batch = Batch(
-                name=name,
-                required_minutes=fields.pop("required_minutes", 3),
-                required_public_minutes=fields.pop("required_public_minutes", 2),
-                min_study_days=fields.pop("min_study_days", 2),
-                study_deadline=now + dt.timedelta(days=60),
-                exam_opens_at=fields.pop("exam_opens_at", now - dt.timedelta(hours=1)),
-                exam_closes_at=fields.pop("exam_closes_at", now + dt.timedelta(days=30)),
-                created_at=now,
-            )
-            db.add(batch)
-            await db.flush()
-            videos = []
-            for position, (cname, kind, required, seconds) in enumerate(
-                [
-                    ("安全生产法律法规", CourseKind.PUBLIC, True, 120),
-                    ("化工安全", CourseKind.PROFESSIONAL, False, 60),
-                ],
-                1,
-            ):
-                course = Course(
-                    batch_id=batch.id,
-                    name=cname,
-                    lecturer="讲师",
-                    kind=kind,
-                    required=required,
-                    position=position,
-                    created_at=now,
-                )
-                db.add(course)
-                await db.flush()
-                video = Video(
-                    course_id=course.id,
-                    title=f"{cname} 第1讲",
-                    position=1,
-                    duration_ms=seconds * 1000,
-                    file="test/none.mp4",
-                    mimetype="video/mp4",
-                    created_at=now,
-                )
-                db.add(video)
-                await db.flush()
-                videos.append(video)
             bank = await exams_demo.seed_bank(session=db, now=now)
             await policies.set_policy(
                 session=db,
@@ -108,8 +82,7 @@ class Exams:
     async def learner(self, batch: ExamBatch, **fields):
         """A learner enrolled in the batch who has studied nothing yet."""
         user = await self.factory.user(**fields)
-        async with self.svc.db.write() as db:
-            db.add(Enrolment(user_id=user.id, batch_id=batch.batch.id, enrolled_at=self.svc.now()))
+        await self.factory.enrol(user.id, batch.batch.id)
         return user
 
     async def study(self, user, batch: ExamBatch, *, videos=None, days_ago=(1, 0)) -> None:

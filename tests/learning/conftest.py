@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from app.learning.demo import DEMO_MEDIA
-from app.learning.models import Batch, Course, CourseKind, Enrolment, Material, Video
+from app.learning.models import Batch, Course, CourseKind, Material, Video
 from app.learning.study import StudyRules
 
 SAMPLE_VIDEO = DEMO_MEDIA / "law-1.mp4"  # 60 s, H.264 in MP4
@@ -42,57 +42,21 @@ class Learning:
         media = self.svc.config.data_dir / "media" / "test"
         media.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLE_VIDEO, media / "sample.mp4")
-        async with self.svc.db.write() as db:
-            batch = Batch(
-                name=name,
-                required_minutes=fields.pop("required_minutes", 4),
-                required_public_minutes=fields.pop("required_public_minutes", 2),
-                min_study_days=fields.pop("min_study_days", 10),
-                study_deadline=fields.pop("study_deadline", now + dt.timedelta(days=90)),
-                exam_opens_at=now + dt.timedelta(days=1),
-                exam_closes_at=now + dt.timedelta(days=120),
-                created_at=now,
-            )
-            db.add(batch)
-            await db.flush()
-            made, videos = [], {}
-            for position, (cname, kind, required, seconds, deadline) in enumerate(courses, 1):
-                course = Course(
-                    batch_id=batch.id,
-                    name=cname,
-                    lecturer="讲师",
-                    kind=kind,
-                    required=required,
-                    deadline=deadline,
-                    position=position,
-                    created_at=now,
-                )
-                db.add(course)
-                await db.flush()
-                videos[course.id] = []
-                for order, length in enumerate(seconds, 1):
-                    video = Video(
-                        course_id=course.id,
-                        title=f"{cname} 第{order}讲",
-                        position=order,
-                        duration_ms=length * 1000,
-                        file="test/sample.mp4",
-                        mimetype="video/mp4",
-                        created_at=now,
-                    )
-                    db.add(video)
-                    await db.flush()
-                    videos[course.id].append(video)
-                made.append(course)
+        batch = await self.factory.batch(
+            name,
+            required_minutes=fields.pop("required_minutes", 4),
+            required_public_minutes=fields.pop("required_public_minutes", 2),
+            min_study_days=fields.pop("min_study_days", 10),
+            study_deadline=fields.pop("study_deadline", now + dt.timedelta(days=90)),
+            exam_opens_in=1,
+            exam_days=119,
+        )
+        made, videos = await self.factory.courses(batch, courses, file="test/sample.mp4")
         return Catalogue(batch=batch, courses=made, videos=videos)
-
-    async def enrol(self, user_id: int, batch_id: int) -> None:
-        async with self.svc.db.write() as db:
-            db.add(Enrolment(user_id=user_id, batch_id=batch_id, enrolled_at=self.svc.now()))
 
     async def learner(self, batch_id: int, **fields):
         user = await self.factory.user(**fields)
-        await self.enrol(user.id, batch_id)
+        await self.factory.enrol(user.id, batch_id)
         return user
 
     async def material(self, batch_id: int, *, kind=CourseKind.PUBLIC, course_id=None) -> Material:

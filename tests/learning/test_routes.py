@@ -191,7 +191,7 @@ async def test_video_page__not_enrolled_withdrawn_and_missing(client, svc, learn
     await logged_in(client, svc, stranger)
     foreign = await client.get(f"/courses/video/{video.id}")
     foreign_file = await client.get(f"/courses/video/{video.id}/file")
-    await learning.enrol(stranger.id, cat.batch.id)
+    await learning.factory.enrol(stranger.id, cat.batch.id)
     clock.advance(hours=1)
     withdrawn = await client.get(f"/courses/video/{video.id}")
     missing = await client.get("/courses/video/999999")

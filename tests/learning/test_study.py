@@ -378,7 +378,7 @@ async def test_start__refuses_unknown_video_other_batch_and_withdrawn_course(
         courses=[("限期课", CourseKind.PUBLIC, False, [60], svc.now() + dt.timedelta(hours=1))],
     )
     foreign = player(svc, clock, user, other)
-    await learning.enrol(user.id, other.batch.id)
+    await learning.factory.enrol(user.id, other.batch.id)
 
     codes = []
     for video_id in (999999, "abc", None):
