@@ -2,11 +2,11 @@
 
 Columns (first row that names them is the header; spellings as people type them):
 题型, 题干, 选项A … 选项H, 答案, 解析, 章节. The file is read with the shared spreadsheet
-reader, which checks its format, size and shape before parsing any row; then the header is
-found; then every row is checked on its own and against the rest of the
-file and the bank. Valid rows are imported in one transaction, so an import either adds
-every valid row or, if anything unexpected fails, nothing at all. Invalid rows are listed
-with the row number Excel shows and a Chinese reason.
+reader (app/lib/spreadsheet.py), which checks its format, size and shape before parsing any
+row; then the header is found, and every row is checked on its own and against the rest
+of the file and the bank. Valid rows are imported in one transaction, so an import either
+adds every valid row or, if anything unexpected fails, nothing at all. Invalid rows are
+listed with the row number Excel shows and a Chinese reason.
 """
 
 from __future__ import annotations
