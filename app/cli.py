@@ -89,9 +89,13 @@ def cmd_create_user(args: argparse.Namespace, config: Config) -> int:
 def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
     from app.admin import imports
     from app.errors import AppError
+    from app.lib import spreadsheet
+    from workers.imports import run_import
 
     async def work(svc):
-        return await imports.import_learners_file(svc, Path(args.file), actor_id=None)
+        path = Path(args.file)
+        data = await asyncio.to_thread(spreadsheet.read_file, path, imports.LIMITS)
+        return await run_import(svc, data, file_name=path.name, actor_id=None)
 
     try:
         report = _with_services(config, work)
@@ -107,13 +111,12 @@ def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
 def cmd_import_questions(args: argparse.Namespace, config: Config) -> int:
     from app.errors import AppError
     from app.exams import importer, policies
+    from app.lib import spreadsheet
 
     async def work(svc):
-        try:
-            data = Path(args.file).read_bytes()
-        except OSError:
-            raise AppError("bad_file", f"无法读取文件：{args.file}") from None
-        rows = importer.read_rows(data, Path(args.file).name)
+        path = Path(args.file)
+        data = await asyncio.to_thread(spreadsheet.read_file, path, importer.LIMITS)
+        rows = await asyncio.to_thread(importer.read_rows, data, path.name)
         async with svc.db.write() as db:
             bank = await policies.get_or_create_bank(session=db, name=args.bank, now=svc.now())
             return await importer.import_questions(session=db, bank=bank, rows=rows, now=svc.now())

@@ -279,7 +279,19 @@ async def import_upload():
             raise AppError("import_no_file", "请选择要导入的学员名单 Excel 文件（.xlsx）")
         data = upload.read(imports.MAX_BYTES + 1)
         file_name = PurePath(upload.filename.replace("\\", "/")).name[:100]
-        token = await imports.queue(svc, data, file_name=file_name, actor_id=actor.id, ip=actor.ip)
+        rows = await asyncio.to_thread(imports.read_sheet, data, file_name)
+        async with svc.db.read() as db:
+            prepared = await imports.check(
+                session=db, now=svc.now(), rows=rows, file_name=file_name
+            )
+        token = await imports.queue(
+            svc,
+            data,
+            file_name=file_name,
+            total=len(prepared.planned),
+            actor_id=actor.id,
+            ip=actor.ip,
+        )
     except AppError as error:
         return await _import_page(error.message, error.status)
     return redirect(url_for("admin.import_result", token=token))

@@ -1,25 +1,21 @@
 """Question import from Excel (.xlsx) or CSV, with a per-row error report.
 
 Columns (first row that names them is the header; spellings as people type them):
-题型, 题干, 选项A … 选项H, 答案, 解析, 章节. The file is checked as a whole first
-(format, size, header); then every row is checked on its own and against the rest of the
-file and the bank. Valid rows are imported in one transaction, so an import either adds
-every valid row or, if anything unexpected fails, nothing at all. Invalid rows are listed
-with the row number Excel shows and a Chinese reason.
+题型, 题干, 选项A … 选项H, 答案, 解析, 章节. The file is read with the shared spreadsheet
+reader (app/lib/spreadsheet.py), which checks its format, size and shape before parsing any
+row; then the header is found, and every row is checked on its own and against the rest
+of the file and the bank. Valid rows are imported in one transaction, so an import either
+adds every valid row or, if anything unexpected fails, nothing at all. Invalid rows are
+listed with the row number Excel shows and a Chinese reason.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 import json
 import re
-import zipfile
-from pathlib import Path
 
-from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,11 +23,11 @@ from app.errors import AppError
 from app.exams import attempts
 from app.exams.models import Question, QuestionBank, QuestionType
 from app.exams.paper import LETTERS
+from app.lib import spreadsheet
 
-MAX_BYTES = 10 * 1024 * 1024
-MAX_ROWS = 20_000
+LIMITS = spreadsheet.Limits()
+MAX_ROWS = LIMITS.max_rows
 MAX_OPTIONS = 8
-HEADER_SEARCH_ROWS = 10
 OPTION_LETTERS = LETTERS[:MAX_OPTIONS]
 
 TYPE_WORDS = {
@@ -93,72 +89,22 @@ class ParsedQuestion:
     chapter: str
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def _header_key(text: str) -> str | None:
-    cleaned = re.sub(r"[\s*＊:：]|（.*?）|\(.*?\)", "", text)
-    for field, names in ALIASES.items():
-        if cleaned in names or cleaned.lower() in {n.lower() for n in names}:
-            return field
-    return None
-
-
-def _table_rows(data: bytes, filename: str) -> list[list[object]]:
-    suffix = Path(filename).suffix.lower()
-    if suffix == ".csv":
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = data.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            raise AppError("bad_file", "CSV 文件编码无法识别，请另存为 UTF-8 编码后重试")
-        return list(csv.reader(io.StringIO(text)))
-    if suffix == ".xlsx":
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-            raise AppError("bad_file", "无法读取该 Excel 文件，请确认是 .xlsx 格式") from None
-        try:
-            sheet = book.worksheets[0]
-            rows = []
-            for row in sheet.iter_rows(values_only=True):
-                rows.append(list(row))
-                if len(rows) > MAX_ROWS + HEADER_SEARCH_ROWS:
-                    break
-            return rows
-        finally:
-            book.close()
-    raise AppError("bad_file", "只支持 .xlsx 或 .csv 格式的题库文件")
-
-
 def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     """The data rows of a file as (Excel row number, field -> text); file errors raise."""
-    if len(data) > MAX_BYTES:
-        raise AppError("bad_file", f"文件超过 {MAX_BYTES // 1024 // 1024} MB，请拆分后导入")
-    table = _table_rows(data, filename)
-    headers = [[_header_key(_cell(v)) for v in row] for row in table[:HEADER_SEARCH_ROWS]]
-    index = next((i for i, keys in enumerate(headers) if all(k in keys for k in REQUIRED)), None)
-    if index is None:
+    rows = spreadsheet.read_rows(data, file_name=filename, limits=LIMITS)
+    found = spreadsheet.find_header(rows, ALIASES, anchor=REQUIRED)
+    if found is None:
         missing = "、".join(COLUMN_NAMES.values())
         raise AppError(
-            "bad_header", f"找不到表头：前 {HEADER_SEARCH_ROWS} 行中没有同时包含“{missing}”的一行"
+            "bad_header",
+            f"找不到表头：前 {spreadsheet.HEADER_ROWS} 行中没有同时包含“{missing}”的一行",
         )
-    keys = headers[index]
+    index, keys = found
     data_rows = []
-    for offset, row in enumerate(table[index + 1 :], start=index + 2):
-        values = {
-            key: _cell(value) for key, value in zip(keys, row, strict=False) if key is not None
-        }
+    for row in rows[index + 1 :]:
+        values = {key: value for key, value in zip(keys, row.cells, strict=False) if key}
         if any(values.values()):
-            data_rows.append((offset, values))
+            data_rows.append((row.number, values))
     if len(data_rows) > MAX_ROWS:
         raise AppError("bad_file", f"一次最多导入 {MAX_ROWS} 道试题，请拆分后导入")
     return data_rows

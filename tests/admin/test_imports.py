@@ -15,12 +15,16 @@ from app.audit.models import AuditEntry
 from app.config import ROOT
 from app.errors import AppError
 from app.learning.models import Enrolment
+from app.lib import spreadsheet
+from app.lib.spreadsheet import Sheet
 from tests.admin.conftest import BATCH, HEADER, person_id, xlsx
 from tests.factories import Factory
+from tests.spreadsheets import HOSTILE
+from workers.imports import run_import
 
 
 async def run(svc, data, actor_id=None):
-    return await imports.import_learners(svc, data, file_name="名单.xlsx", actor_id=actor_id)
+    return await run_import(svc, data, file_name="名单.xlsx", actor_id=actor_id)
 
 
 async def user_by(svc, id_number):
@@ -226,7 +230,7 @@ async def test_import__valid_rows_are_imported_and_invalid_ones_change_nothing(s
 async def test_import__audit_log_has_the_import_and_every_row(svc, factory, batch):
     admin = await factory.user(roles=("admin",))
     rows = [(person_id(), "张三", "男", "", BATCH), ("1", "坏行", "男", "", BATCH)]
-    report = await imports.import_learners(
+    report = await run_import(
         svc, xlsx(rows), file_name="名单.xlsx", actor_id=admin.id, ip="10.0.0.9"
     )
     async with svc.db.read() as db:
@@ -320,18 +324,6 @@ async def test_import__file_over_the_size_limit_is_refused(svc):
         await run(svc, b"PK" + b"\0" * imports.MAX_BYTES)
 
 
-async def test_import_learners_file__reads_a_file_from_disk(svc, batch, tmp_path):
-    path = tmp_path / "学员.xlsx"
-    path.write_bytes(xlsx([(person_id(), "张三", "男", "", BATCH)]))
-    report = await imports.import_learners_file(svc, path, actor_id=None)
-    assert report.file_name == "学员.xlsx" and report.created == 1
-
-
-async def test_import_learners_file__missing_file_says_so(svc, tmp_path):
-    with pytest.raises(AppError, match="找不到文件"):
-        await imports.import_learners_file(svc, tmp_path / "nope.xlsx", actor_id=None)
-
-
 async def test_report__summary_and_error_lines_for_the_cli(svc, batch):
     rows = [(person_id(), "张三", "男", "", BATCH), ("123", "", "男", "", BATCH)]
     report = await run(svc, xlsx(rows))
@@ -351,6 +343,36 @@ async def test_error_workbook__lists_the_refused_rows_with_reasons(svc, batch):
     assert rows[0] == ("原行号", *HEADER, "错误原因")
     assert rows[1][:6] == (2, "123", "张三", "男", "甲公司", BATCH)
     assert "18位" in rows[1][6]
+
+
+async def test_error_workbook__formula_looking_user_data_is_written_as_text(svc, batch):
+    name, unit = '=HYPERLINK("http://x","y")', "+86 @公司"
+    rows = [("123", name, "男", unit, "-1+2")]
+    report = await run(svc, spreadsheet.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)]))
+    assert report.errors[0].values["name"] == name
+    sheet = load_workbook(io.BytesIO(imports.error_workbook(report))).active
+    for cell, value in ((sheet["C2"], name), (sheet["E2"], unit), (sheet["F2"], "-1+2")):
+        assert cell.data_type == "s" and cell.value == value
+    assert sheet["B2"].data_type == "s" and sheet["B2"].number_format == "@"
+
+
+async def test_import__id_number_column_stays_text(svc, batch):
+    man = person_id()
+    report = await run(
+        svc, xlsx([(man, "张三", "男", "", BATCH), ("0" + man[1:], "李四", "男", "", BATCH)])
+    )
+    assert report.created == 1
+    assert report.errors[0].values["id_number"] == "0" + man[1:]
+    assert (await user_by(svc, man)).id_number == man
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_import__hostile_file_is_refused_and_changes_nothing(svc, batch, name):
+    build, message = HOSTILE[name]
+    with pytest.raises(AppError) as error:
+        await run(svc, build())
+    assert message in error.value.message
+    assert await count(svc, User) == 0 and await count(svc, AuditEntry) == 0
 
 
 async def test_template_workbook__filled_in_imports_cleanly(svc, batch):

@@ -15,9 +15,12 @@ from app.accounts.models import User
 from app.admin import imports
 from app.audit.models import AuditEntry
 from app.learning.models import Enrolment
+from app.lib import spreadsheet
+from app.lib.spreadsheet import Sheet
 from app.profile import service as profile
-from tests.admin.conftest import BATCH, PASSWORD, jpeg, person_id, xlsx
+from tests.admin.conftest import BATCH, HEADER, PASSWORD, jpeg, person_id, xlsx
 from tests.factories import csrf_of, login, session_cookie
+from tests.spreadsheets import HOSTILE
 
 
 async def text(response) -> str:
@@ -385,6 +388,30 @@ async def test_import_page__bad_file_shows_the_reason(admin_client, svc, data, f
     assert message in page and 'id="import-form"' in page
     async with svc.db.read() as db:
         assert await db.scalar(select(AuditEntry.id)) is None
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_import_page__hostile_file_is_refused_with_the_reason(admin_client, svc, name):
+    build, message = HOSTILE[name]
+    response = await import_file(admin_client, build(), "名单.xlsx", wait=False)
+    assert response.status_code == 400
+    page = await text(response)
+    assert html.escape(message, quote=False) in page and 'id="import-form"' in page
+    async with svc.db.read() as db:
+        assert await db.scalar(select(AuditEntry.id)) is None
+    assert not (svc.config.data_dir / "imports").exists() or not any(
+        (svc.config.data_dir / "imports").iterdir()
+    )
+
+
+async def test_import_errors__formula_looking_names_download_as_text(admin_client, batch, worker):
+    name = '=HYPERLINK("http://x","y")'
+    rows = [("123", name, "男", "", BATCH)]
+    data = spreadsheet.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)])
+    response = await import_file(admin_client, data)
+    download = await admin_client.get(response.headers["Location"] + "/errors.xlsx")
+    cell = load_workbook(io.BytesIO(await download.get_data())).active["C2"]
+    assert cell.data_type == "s" and cell.value == name
 
 
 async def test_import_page__no_file_chosen_says_so(admin_client):

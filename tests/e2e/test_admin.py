@@ -6,6 +6,7 @@ from app.profile import service as profile
 from tests.admin.conftest import BATCH, jpeg, person_id, xlsx
 from tests.e2e.conftest import browser_login, shot
 from tests.factories import Factory
+from tests.spreadsheets import far_row
 
 ADMIN_PASSWORD = "Guanli#2026-Test"
 
@@ -100,3 +101,13 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
     await page.click(".admin-nav >> text=操作日志")
     assert "导入学员" in await page.locator("#audit-table").inner_text()
     await shot(page, "admin-07-audit")
+
+    # A 5 KB file whose one row is numbered 20,000,000 is refused at once, with the reason.
+    bomb = tmp_path / "两千万行.xlsx"
+    bomb.write_bytes(far_row())
+    await page.click(".admin-nav >> text=导入学员")
+    await page.set_input_files("#import-file", str(bomb))
+    await page.click("#import-submit")
+    refusal = await page.locator("#import-error").inner_text()
+    assert "超过单次导入上限 20000 行" in refusal and "20000000" in refusal
+    await shot(page, "admin-08-import-refused")

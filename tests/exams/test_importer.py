@@ -11,7 +11,8 @@ from app.cli import cmd_import_questions
 from app.errors import AppError
 from app.exams import demo as exams_demo
 from app.exams import importer
-from app.exams.models import Question
+from app.exams.models import Question, QuestionBank
+from tests.spreadsheets import HOSTILE
 
 HEADER = ["题型", "题干", "选项A", "选项B", "选项C", "选项D", "答案", "解析", "章节"]
 GOOD = [
@@ -141,14 +142,37 @@ async def test_import__gbk_csv_from_excel_is_read():
 @pytest.mark.parametrize(
     ("data", "name", "message"),
     [
-        (b"whatever", "题库.txt", "只支持 .xlsx 或 .csv"),
-        (b"not a zip", "题库.xlsx", "无法读取该 Excel 文件"),
+        (b"whatever", "题库.txt", r"请上传 Excel 2007 及以上版本的 \.xlsx 文件或 \.csv 文件"),
+        (b"not a zip", "题库.xlsx", "无法读取该文件"),
         (_csv(GOOD, header=["题目类别", "内容", "A", "B"]), "题库.csv", "找不到表头"),
     ],
 )
 async def test_import__unreadable_files_are_refused_as_a_whole(data, name, message):
     with pytest.raises(AppError, match=message):
         importer.read_rows(data, name)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_import__hostile_file_is_refused_and_changes_nothing(
+    svc, config, tmp_path, capsys, name
+):
+    build, message = HOSTILE[name]
+    path = tmp_path / "题库.xlsx"
+    path.write_bytes(build())
+    args = argparse.Namespace(file=str(path), bank="CLI 题库")
+    code = await asyncio.to_thread(cmd_import_questions, args, config)
+    assert code == 1 and message in capsys.readouterr().err
+    async with svc.db.read() as db:
+        assert await db.scalar(select(func.count()).select_from(QuestionBank)) == 0
+    assert await _questions(svc) == []
+
+
+async def test_import__gbk_csv_and_xlsx_with_numbers_and_too_many_columns():
+    rows = [["判断题", "数字答案。", "", "", "", "", 1, "", 2026]]
+    assert importer.read_rows(_xlsx(rows), "x.xlsx")[0][1]["answer"] == "1"
+    wide = _csv(GOOD, header=[*HEADER, *(f"备注{n}" for n in range(50))])
+    with pytest.raises(AppError, match="超过上限 50 列"):
+        importer.read_rows(wide, "x.csv")
 
 
 async def test_import__demo_bank_file_is_clean_and_big_enough(svc):
@@ -184,4 +208,4 @@ async def test_cli__import_questions_missing_file_says_so(config, tmp_path, caps
     args = argparse.Namespace(file=str(tmp_path / "no.csv"), bank="x")
     code = await asyncio.to_thread(cmd_import_questions, args, config)
     assert code == 1
-    assert "导入失败：无法读取文件" in capsys.readouterr().err
+    assert "导入失败：找不到文件" in capsys.readouterr().err
