@@ -1,11 +1,12 @@
-"""People and their roles. Every role logs in with an ID number."""
+"""People and their roles. Everyone logs in with a document type and number (居民身份证 by
+default; see ``documents``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime
@@ -17,6 +18,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     REVIEWER = "reviewer"
     FINAL_REVIEWER = "final_reviewer"
+    REGISTRANT = "registrant"
 
 
 ROLE_LABELS = {
@@ -25,14 +27,18 @@ ROLE_LABELS = {
     Role.ADMIN: "管理员",
     Role.REVIEWER: "注册初审",
     Role.FINAL_REVIEWER: "注册终审",
+    Role.REGISTRANT: "注册申请人",
 }
 
 
 class User(Base):
     __tablename__ = "users"
+    # The username is the pair: the same number under two types is two people.
+    __table_args__ = (UniqueConstraint("id_type", "id_number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    id_type: Mapped[str] = mapped_column(String(20), default="id_card", server_default="id_card")
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
     name: Mapped[str] = mapped_column(String(50))
     gender: Mapped[str] = mapped_column(String(2))
     work_unit: Mapped[str] = mapped_column(String(200), default="")
