@@ -23,8 +23,8 @@ bp = Blueprint("accounts", __name__)
 
 # Links under the login form: (label, endpoint, element id). One shows once its page exists.
 ACCOUNT_LINKS = (
-    ("设置密码", "registration.setup_password", "link-setup-password"),
-    ("忘了密码？", "registration.forgot_password", "link-forgot-password"),
+    ("设置密码", "registration_access.setup_password", "link-setup-password"),
+    ("忘了密码？", "registration_access.forgot_password", "link-forgot-password"),
 )
 
 
