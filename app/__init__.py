@@ -14,6 +14,7 @@ def load_areas() -> None:
     """Import every area's event handlers, so that each registers itself (app.events)."""
     from app.certificates import events as certificate_events  # noqa: F401
     from app.exams import events as exam_events  # noqa: F401
+    from app.registration import events as registration_events  # noqa: F401
 
 
 def start_services(config: Config) -> Services:
@@ -46,6 +47,10 @@ def create_app(config: Config | None = None) -> Quart:
     from app.exams.routes import bp as exams_bp
     from app.learning.routes import bp as learning_bp
     from app.profile.routes import bp as profile_bp
+    from app.registration.access_routes import bp as registration_access_bp
+    from app.registration.admin_routes import bp as registration_admin_bp
+    from app.registration.review_routes import bp as review_bp
+    from app.registration.routes import bp as registration_bp
 
     web.install(app)
     for blueprint in (core_bp, accounts_bp, profile_bp, admin_bp):
@@ -53,6 +58,13 @@ def create_app(config: Config | None = None) -> Quart:
     app.register_blueprint(exams_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(certificates_bp)
+    for blueprint in (
+        registration_bp,
+        registration_access_bp,
+        review_bp,
+        registration_admin_bp,
+    ):
+        app.register_blueprint(blueprint)
 
     @app.after_serving
     async def _close() -> None:

@@ -57,6 +57,8 @@ class Config:
     # Profile.
     # SMS gateway used by the worker's send_sms job; the web process only queues messages.
     sms_gateway: str = "app.messaging:LogSender"
+    # Mail sender used by the worker's send_mail job (password reset links, notices).
+    mail_sender: str = "app.messaging:LogMailSender"
     sms_code_ttl_seconds: int = 600
     sms_resend_seconds: int = 60
     sms_max_tries: int = 5
@@ -102,6 +104,7 @@ class Config:
             cookie_secure=_env("COOKIE_SECURE", cls.cookie_secure),
             trust_proxy=_env_bool("TRUST_PROXY", cls.trust_proxy),
             sms_gateway=_env("SMS_GATEWAY", cls.sms_gateway),
+            mail_sender=_env("MAIL_SENDER", cls.mail_sender),
             public_url=_env("PUBLIC_URL", cls.public_url).rstrip("/"),
             study_beat_seconds=float(_env("STUDY_BEAT_SECONDS", str(cls.study_beat_seconds))),
             study_flusher=_env_bool("STUDY_FLUSHER", cls.study_flusher),

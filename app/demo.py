@@ -13,6 +13,7 @@ from app.exams import demo as exams_demo
 from app.learning import demo as learning_demo
 from app.learning import service as learning
 from app.learning.models import Batch, Course, Enrolment, Video, VideoProgress
+from app.registration import demo as registration_demo
 from app.services import Services
 
 BATCH_NAME = "注册安全工程师继续教育 2026年第一期"
@@ -38,8 +39,26 @@ ACCOUNTS = (
     ),
     DemoAccount("监考员", idcard.make("12010319850615002"), "李监考", "Jiankao#2026"),
     DemoAccount("管理员", idcard.make("12010419800512003"), "王管理", "Guanli#2026"),
+    DemoAccount(
+        "注册申请人",
+        idcard.make("12010619880916271"),
+        "孙注册",
+        "Zhuce#2026",
+        "资格证书编号 ZA20240001，登录后先做注册资格信息验证",
+    ),
+    DemoAccount(
+        "注册初审", idcard.make("12010719820303004"), "周初审", "Chushen#2026", "天津市应急管理局"
+    ),
+    DemoAccount("注册终审", idcard.make("12010819790404005"), "吴终审", "Zhongshen#2026"),
 )
-ROLES = {"学员": (Role.LEARNER,), "监考员": (Role.INVIGILATOR,), "管理员": (Role.ADMIN,)}
+ROLES = {
+    "学员": (Role.LEARNER,),
+    "监考员": (Role.INVIGILATOR,),
+    "管理员": (Role.ADMIN,),
+    "注册申请人": (Role.REGISTRANT,),
+    "注册初审": (Role.REVIEWER,),
+    "注册终审": (Role.FINAL_REVIEWER,),
+}
 
 
 async def seed(svc: Services) -> list[DemoAccount]:
@@ -62,6 +81,7 @@ async def seed(svc: Services) -> list[DemoAccount]:
             await db.flush()
         await learning_demo.seed(session=db, config=svc.config, batch=batch, now=now)
         await exams_demo.seed(session=db, batch=batch, now=now)
+        users = {}
         for account in ACCOUNTS:
             user = await service.get_by_id_number(session=db, id_number=account.id_number)
             if user is None:
@@ -75,6 +95,7 @@ async def seed(svc: Services) -> list[DemoAccount]:
                     roles=ROLES[account.role],
                     password=account.password or None,
                 )
+            users[account.name] = user
             if account.role == "学员":
                 enrolled = await db.scalar(
                     select(Enrolment.id).where(
@@ -85,6 +106,16 @@ async def seed(svc: Services) -> list[DemoAccount]:
                     db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=now))
                 if account.password:
                     await _study_everything(db, user_id=user.id, batch_id=batch.id, now=now)
+        today = now.date()
+        await registration_demo.seed(
+            session=db,
+            now=now,
+            reviewer=users["周初审"],
+            records=[
+                (users["孙注册"], "ZA20240001", "化工安全", today - dt.timedelta(days=300)),
+                (users["张安全"], "ZA20240002", "建筑施工安全", today - dt.timedelta(days=200)),
+            ],
+        )
     return [dataclasses.replace(a, password=a.password or a.id_number[-6:]) for a in ACCOUNTS]
 
 

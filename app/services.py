@@ -35,6 +35,7 @@ class Services:
     redis: aioredis.Redis
     clock: object
     sms: object
+    mail: object
     _queue: ArqRedis | None = None
     emitter: object | None = None
 
@@ -86,6 +87,7 @@ def build_services(config: Config) -> Services:
         redis=redis,
         clock=config.clock or SystemClock(),
         sms=gateway(redis),
+        mail=load_object(config.mail_sender)(redis),
     )
     svc.db.dispatch = lambda events: dispatch(svc, events)
     return svc

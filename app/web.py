@@ -22,11 +22,13 @@ NAVIGATION = (
     (
         "我的资料",
         "profile.index",
-        ("learner", "invigilator", "admin", "reviewer", "final_reviewer"),
+        ("learner", "invigilator", "admin", "reviewer", "final_reviewer", "registrant"),
     ),
     ("我的课程", "learning.courses", ("learner",)),
     ("我的考试", "exams.index", ("learner",)),
     ("考试记录", "exams.records", ("learner",)),
+    ("注册管理", "registration.home", ("registrant", "learner")),
+    ("审核", "review.queue", ("reviewer", "final_reviewer")),
     ("监考", "invigilate.index", ("invigilator", "admin")),
     ("管理", "admin.index", ("admin",)),
 )

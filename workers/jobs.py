@@ -7,7 +7,16 @@ from workers.certificates import FUNCTIONS as CERTIFICATE_FUNCTIONS
 from workers.exams import CRON_JOBS as EXAM_CRON_JOBS
 from workers.exams import sweep_exam_deadlines
 from workers.imports import FUNCTIONS as IMPORT_FUNCTIONS
-from workers.notifications import send_sms
+from workers.notifications import send_mail, send_sms
+from workers.registration import CRON_JOBS as REGISTRATION_CRON_JOBS
+from workers.registration import send_registration_reminders
 
-FUNCTIONS: list = [send_sms, sweep_exam_deadlines, *IMPORT_FUNCTIONS, *CERTIFICATE_FUNCTIONS]
-CRON_JOBS: list = [*EXAM_CRON_JOBS, *CERTIFICATE_CRON_JOBS]
+FUNCTIONS: list = [
+    send_sms,
+    send_mail,
+    send_registration_reminders,
+    sweep_exam_deadlines,
+    *IMPORT_FUNCTIONS,
+    *CERTIFICATE_FUNCTIONS,
+]
+CRON_JOBS: list = [*EXAM_CRON_JOBS, *CERTIFICATE_CRON_JOBS, *REGISTRATION_CRON_JOBS]

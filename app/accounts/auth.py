@@ -6,7 +6,7 @@ import functools
 import secrets
 from collections.abc import Callable
 
-from quart import g, redirect, request, url_for
+from quart import current_app, g, redirect, request, url_for
 
 from app.accounts import sessions
 from app.accounts.models import User
@@ -105,4 +105,6 @@ def landing_url(user: User) -> str:
         return url_for("profile.index")
     if user.has_role("admin"):
         return url_for("admin.index")
+    if user.has_role("registrant") and "registration.home" in current_app.view_functions:
+        return url_for("registration.home")
     return url_for("profile.index")

@@ -1,10 +1,11 @@
-"""People and their roles. Every role logs in with an ID number."""
+"""People and their roles. Everyone logs in with a document type and number (居民身份证 by
+default; see ``documents``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.roles import ROLE_LABELS, Role  # noqa: F401 - the vocabulary of roles
@@ -13,9 +14,12 @@ from app.db import Base, UTCDateTime
 
 class User(Base):
     __tablename__ = "users"
+    # The username is the pair: the same number under two types is two people.
+    __table_args__ = (UniqueConstraint("id_type", "id_number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    id_type: Mapped[str] = mapped_column(String(20), default="id_card", server_default="id_card")
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
     name: Mapped[str] = mapped_column(String(50))
     gender: Mapped[str] = mapped_column(String(2))
     work_unit: Mapped[str] = mapped_column(String(200), default="")

@@ -9,7 +9,6 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app.accounts.idcard import IdNumber
 from app.errors import AppError
 
 MIN_LENGTH = 8
@@ -43,8 +42,11 @@ async def verify_password(stored_hash: str, password: str) -> bool:
     return await asyncio.to_thread(_verify)
 
 
-def check_new_password(password: str, confirm: str, id_number: IdNumber) -> None:
-    """Raise AppError with the first rule a new password breaks."""
+def check_new_password(password: str, confirm: str, id_number) -> None:
+    """Raise AppError with the first rule a new password breaks.
+
+    ``id_number`` is the username as parsed (``idcard.IdNumber`` or ``documents.Document``):
+    its last six characters and, when the number tells it, the birth date are refused."""
     if password != confirm:
         raise AppError("password_mismatch", "两次输入的新密码不一致")
     if len(password) < MIN_LENGTH:
@@ -53,9 +55,10 @@ def check_new_password(password: str, confirm: str, id_number: IdNumber) -> None
         raise AppError("password_long", "新密码不能超过 64 个字符")
     upper = password.upper()
     if id_number.last_six in upper:
-        raise AppError("password_id", "新密码不能包含身份证号后六位")
+        label = getattr(id_number, "number_label", "身份证号")
+        raise AppError("password_id", f"新密码不能包含{label}后六位")
     birth = id_number.birth_date
-    if birth.strftime("%Y%m%d") in password or birth.strftime("%y%m%d") in password:
+    if birth and (birth.strftime("%Y%m%d") in password or birth.strftime("%y%m%d") in password):
         raise AppError("password_birth", "新密码不能包含您的出生日期")
     if password.lower() in common_passwords() or len(set(password)) <= 2:
         raise AppError("password_common", "新密码过于常见，容易被猜中，请换一个")

@@ -11,6 +11,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     REVIEWER = "reviewer"
     FINAL_REVIEWER = "final_reviewer"
+    REGISTRANT = "registrant"
 
 
 ROLE_LABELS = {
@@ -19,4 +20,5 @@ ROLE_LABELS = {
     Role.ADMIN: "管理员",
     Role.REVIEWER: "注册初审",
     Role.FINAL_REVIEWER: "注册终审",
+    Role.REGISTRANT: "注册申请人",
 }

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, g, jsonify, redirect, render_template, request, url_for
+from quart import (
+    Blueprint,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from app.accounts import auth, captcha, service, sessions
+from app.accounts import auth, captcha, documents, service, sessions
 from app.accounts.models import User
 from app.errors import AppError
 from app.services import services
 
 bp = Blueprint("accounts", __name__)
+
+# Links under the login form: (label, endpoint, element id). One shows once its page exists.
+ACCOUNT_LINKS = (
+    ("设置密码", "registration_access.setup_password", "link-setup-password"),
+    ("忘了密码？", "registration_access.forgot_password", "link-forgot-password"),
+)
+
+
+def _account_links() -> list[tuple[str, str, str]]:
+    endpoints = current_app.view_functions
+    return [(label, url_for(ep), id_) for label, ep, id_ in ACCOUNT_LINKS if ep in endpoints]
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -27,7 +47,7 @@ async def _new_captcha() -> dict[str, str]:
 
 @bp.get("/login")
 async def login():
-    """The login form: ID number, password, image captcha."""
+    """The login form: document type, number, password, image captcha."""
     if auth.current_user() is not None:
         return redirect(auth.landing_url(auth.current_user()))
     await auth.ensure_session()
@@ -35,6 +55,9 @@ async def login():
         "accounts/login.html",
         captcha=await _new_captcha(),
         username="",
+        id_type=documents.ID_CARD,
+        id_types=documents.LABELS,
+        account_links=_account_links(),
         error=None,
         next=_safe_next(request.args.get("next")) or "",
     )
@@ -46,6 +69,7 @@ async def login_post():
     svc = services()
     form = await request.form
     username = form.get("username", "")
+    id_type = form.get("id_type", "")
     try:
         async with svc.db.write() as db:
             user = await service.login(
@@ -58,6 +82,7 @@ async def login_post():
                 captcha_id=form.get("captcha_id", ""),
                 captcha_answer=form.get("captcha", ""),
                 ip=auth.client_ip(svc.config.trust_proxy),
+                id_type=id_type,
             )
     except AppError as error:
         await auth.ensure_session()
@@ -65,6 +90,9 @@ async def login_post():
             "accounts/login.html",
             captcha=await _new_captcha(),
             username=username.strip(),
+            id_type=id_type if id_type in documents.LABELS else documents.ID_CARD,
+            id_types=documents.LABELS,
+            account_links=_account_links(),
             error=error.message,
             next=_safe_next(form.get("next")) or "",
         )

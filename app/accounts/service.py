@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts import captcha, idcard, passwords, throttle
+from app.accounts import captcha, documents, idcard, passwords, throttle
 from app.accounts.models import Role, User, UserRole
 from app.config import Config
 from app.errors import AppError
@@ -26,11 +26,25 @@ async def get(*, session: AsyncSession, user_id: int) -> User | None:
 
 
 async def get_by_id_number(*, session: AsyncSession, id_number: str) -> User | None:
-    """Return the user whose username is this ID number, or None."""
+    """Return the user whose username is this 居民身份证 number, or None."""
+    return await get_by_document(
+        session=session, id_type=documents.ID_CARD, number=idcard.normalise(id_number)
+    )
+
+
+async def get_by_document(*, session: AsyncSession, id_type: str, number: str) -> User | None:
+    """Return the user whose username is this (document type, number), or None."""
     result = await session.execute(
-        select(User).where(User.id_number == idcard.normalise(id_number))
+        select(User).where(User.id_type == id_type, User.id_number == number)
     )
     return result.scalar_one_or_none()
+
+
+def bad_credentials(id_type: str) -> str:
+    """The one answer to a wrong number or password, named after the document typed."""
+    if id_type == documents.ID_CARD:
+        return BAD_CREDENTIALS
+    return f"{documents.NUMBER_LABELS[id_type]}或密码错误"
 
 
 async def create(
@@ -44,23 +58,28 @@ async def create(
     gender: str | None = None,
     roles: tuple[str, ...] = (Role.LEARNER,),
     password: str | None = None,
+    id_type: str = documents.ID_CARD,
 ) -> User:
     """Create a user; without a password the initial one (last six of the ID) is issued."""
-    parsed = idcard.parse(id_number, today=now.date())
+    parsed = documents.parse(id_type, id_number, today=now.date())
     name = (name or "").strip()
     if not name or len(name) > 50:
         raise AppError("name_invalid", "姓名不能为空且不超过50个字符")
     if gender not in (None, "男", "女"):
         raise AppError("gender_invalid", "性别只能是“男”或“女”")
-    if await get_by_id_number(session=session, id_number=parsed.value):
-        raise AppError("user_exists", f"身份证号 {idcard.mask(parsed.value)} 的账号已存在")
+    if password is None and parsed.type != documents.ID_CARD:
+        raise AppError("password_required", "非居民身份证账号须设置密码，没有初始密码")
+    if await get_by_document(session=session, id_type=parsed.type, number=parsed.value):
+        masked = documents.mask(parsed.type, parsed.value)
+        raise AppError("user_exists", f"{parsed.number_label} {masked} 的账号已存在")
     unknown = set(roles) - {r.value for r in Role}
     if unknown:
         raise AppError("role_invalid", f"未知角色：{'、'.join(sorted(unknown))}")
     user = User(
+        id_type=parsed.type,
         id_number=parsed.value,
         name=name,
-        gender=gender or parsed.gender,
+        gender=gender or parsed.gender or "",
         work_unit=(work_unit or "").strip()[:200],
         password_hash=await _hash(config, password) if password else INITIAL_PASSWORD,
         must_change_password=password is None,
@@ -84,9 +103,12 @@ async def login(
     captcha_id: str,
     captcha_answer: str,
     ip: str,
+    id_type: str = documents.ID_CARD,
 ) -> User:
     """Check captcha, throttling and password; return the user or raise AppError."""
-    parsed = idcard.parse(username, today=now.date())
+    parsed = documents.parse(id_type, username, today=now.date())
+    # Throttle counters of 居民身份证 accounts are keyed by the bare number, as before.
+    counter = parsed.value if parsed.type == documents.ID_CARD else f"{parsed.type}:{parsed.value}"
     stamp = now.timestamp()
     await captcha.verify(
         redis, captcha_id, captcha_answer, now=stamp, ttl=config.captcha_ttl_seconds
@@ -97,8 +119,8 @@ async def login(
         ip_lock_after=config.login_ip_lock_after,
         lock_seconds=config.login_lock_minutes * 60,
     )
-    await throttle.check(redis, parsed.value, ip, now=stamp, limits=limits)
-    user = await get_by_id_number(session=session, id_number=parsed.value)
+    await throttle.check(redis, counter, ip, now=stamp, limits=limits)
+    user = await get_by_document(session=session, id_type=parsed.type, number=parsed.value)
     if user is None or not user.is_active:
         # Spend the same time as a real check so timing does not reveal the account.
         await passwords.verify_password(await _get_dummy_hash(config), password or "")
@@ -106,9 +128,9 @@ async def login(
     else:
         ok = await check_password(user, password)
     if not ok:
-        await throttle.record_failure(redis, parsed.value, ip, now=stamp, limits=limits)
-        raise AppError("bad_credentials", BAD_CREDENTIALS, 401)
-    await throttle.reset(redis, parsed.value)
+        await throttle.record_failure(redis, counter, ip, now=stamp, limits=limits)
+        raise AppError("bad_credentials", bad_credentials(parsed.type), 401)
+    await throttle.reset(redis, counter)
     if user.must_change_password and initial_password_expired(user, config=config, now=now):
         raise AppError(
             "initial_password_expired",
@@ -125,6 +147,22 @@ async def check_password(user: User, password: str) -> bool:
     if user.password_hash == INITIAL_PASSWORD:
         return secrets.compare_digest(password.upper(), user.id_number[-6:])
     return await passwords.verify_password(user.password_hash, password)
+
+
+def document_of(user: User) -> documents.Document:
+    """The user's username as a checked document (for the password rules)."""
+    return documents.parse(user.id_type, user.id_number)
+
+
+async def set_password(
+    *, session: AsyncSession, config: Config, now: dt.datetime, user: User, new: str, confirm: str
+) -> None:
+    """Set a password without the old one (first use or a reset link); the rules apply."""
+    passwords.check_new_password(new or "", confirm or "", document_of(user))
+    user.password_hash = await _hash(config, new)
+    user.must_change_password = False
+    user.password_issued_at = now
+    await session.flush()
 
 
 def initial_password_expired(user: User, *, config: Config, now: dt.datetime) -> bool:
@@ -145,7 +183,7 @@ async def change_password(
     """Replace the password after checking the old one and the rules for new ones."""
     if not await check_password(user, old or ""):
         raise AppError("old_password_wrong", "原密码不正确")
-    passwords.check_new_password(new or "", confirm or "", idcard.parse(user.id_number))
+    passwords.check_new_password(new or "", confirm or "", document_of(user))
     if new == old:
         raise AppError("password_same", "新密码不能与原密码相同")
     user.password_hash = await _hash(config, new)

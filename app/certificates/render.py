@@ -9,7 +9,6 @@ so a template can never reach outside.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 import functools
@@ -24,23 +23,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from app.config import ROOT
+from app.lib import pdf
 
-# Debian's fonts-wqy-microhei (installed by the Makefile); index 0 of the collection.
-FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-FONT_NAME = "WQYMicroHei"
+FONT_FILE, FONT_NAME, BASE_CSS = pdf.FONT_FILE, pdf.FONT_NAME, pdf.BASE_CSS
 TEMPLATE = "certificates/certificate.html"
 # 1 学时 = 40 分钟: the programme tiers 16/32/48 学时 are 640/1280/1920 minutes.
 MINUTES_PER_HOUR = 40
 SEAL_RED = (196, 30, 36)
-# Replaces xhtml2pdf's default stylesheet, whose parse cost a tenth of each render; the
-# certificate template styles everything else itself.
-BASE_CSS = """
-html { font-family: cjk; font-size: 10pt; font-weight: normal; color: #000; margin: 0;
-  padding: 0; line-height: 150%; border: 1px none; display: inline; width: auto;
-  height: auto; white-space: normal; }
-body, div, p, h1 { display: block; }
-p, h1 { margin: 1em 0; }
-"""
 
 _setup_lock = threading.Lock()
 
@@ -85,32 +74,10 @@ def date_text(day: dt.date) -> str:
 def _template():
     """Register the font with ReportLab and compile the template, once per process."""
     with _setup_lock:
-        if not FONT_FILE.is_file():
-            raise RenderError(
-                f"找不到中文字体 {FONT_FILE}：请安装 Debian 软件包 fonts-wqy-microhei（make run 会自动安装）"
-            )
-        from reportlab import rl_config
-        from reportlab.lib.fonts import addMapping
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.ttfonts import TTFont
-        from xhtml2pdf import default
-
-        pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_FILE), subfontIndex=0))
-        # The collection has no bold or italic face: every style draws with the one face.
-        for bold in (0, 1):
-            for italic in (0, 1):
-                addMapping(FONT_NAME, bold, italic, FONT_NAME)
-        # Binary streams: ReportLab's pure-Python ASCII85 encoder alone doubled the render
-        # time, and the file is a quarter smaller without it.
-        rl_config.useA85 = 0
-        # Chinese line breaking: ReportLab's no-line-start set is Japanese and lacks the
-        # full-width comma and friends, so a line could begin with "，".
-        from xhtml2pdf import reportlab_paragraph
-
-        if "，" not in reportlab_paragraph.ALL_CANNOT_START:
-            reportlab_paragraph.ALL_CANNOT_START += "，；：！？》”’"
-        # xhtml2pdf copies this table into each document; the CSS then says "cjk".
-        default.DEFAULT_FONT["cjk"] = FONT_NAME
+        try:
+            pdf.register_cjk_font()
+        except pdf.PdfError as error:
+            raise RenderError(str(error)) from None
         env = Environment(
             loader=FileSystemLoader(str(ROOT / "templates")),
             autoescape=select_autoescape(["html"]),
@@ -119,15 +86,7 @@ def _template():
         return env.get_template(TEMPLATE)
 
 
-def _policy():
-    from xhtml2pdf.config.resources import ResourceAccessPolicy
-
-    # Only data: URIs: no file (base_dir=None) and no network.
-    return ResourceAccessPolicy(allow_remote=False, base_dir=None, max_render_seconds=30)
-
-
-def _data_uri(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+_data_uri = pdf.data_uri
 
 
 def photo_uri(photo: bytes) -> str:
@@ -227,31 +186,20 @@ def render_html(content: CertificateContent) -> str:
 
 def render_pdf(content: CertificateContent, photo: bytes) -> bytes:
     """Render the certificate to PDF bytes, or raise RenderError saying why not."""
-    from xhtml2pdf import pisa
-
     images = {
         "cert:photo": photo_uri(photo),
         "cert:qr": _data_uri("image/png", qr_png(content.verify_url)),
         "cert:seal": _data_uri("image/jpeg", seal_jpeg(content.centre_name)),
     }
-    out = io.BytesIO()
-    status = pisa.CreatePDF(
-        render_html(content),
-        dest=out,
-        encoding="utf-8",
-        default_css=BASE_CSS,
-        # Anything else the markup names stays what it is, and the policy refuses it.
-        link_callback=lambda uri, _relative: images.get(uri, uri),
-        resource_policy=_policy(),
-        context_meta={
-            "title": f"合格证书 {content.number}",
-            "author": content.centre_name,
-            "subject": content.batch_name,
-        },
-    )
-    if status.err:
-        raise RenderError(f"PDF 生成失败（{status.err} 个错误）")
-    return out.getvalue()
+    meta = {
+        "title": f"合格证书 {content.number}",
+        "author": content.centre_name,
+        "subject": content.batch_name,
+    }
+    try:
+        return pdf.html_to_pdf(render_html(content), images=images, meta=meta)
+    except pdf.PdfError as error:
+        raise RenderError(str(error)) from None
 
 
 def write_certificate(content: CertificateContent, photo_path: Path, dest: Path) -> int:

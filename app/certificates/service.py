@@ -318,3 +318,40 @@ async def revoke(
         ip=ip,
     )
     return certificate
+
+
+# ---------------------------------------------------------------------------- other areas
+
+
+@dataclasses.dataclass(frozen=True)
+class EarnedCertificate:
+    """An issued certificate as continuing-education credit (for registration renewal)."""
+
+    number: str
+    batch_name: str
+    minutes: int
+    issued_at: dt.datetime
+
+    @property
+    def hours(self) -> str:
+        return render.hours_text(self.minutes)
+
+
+MINUTES_PER_HOUR = render.MINUTES_PER_HOUR
+
+
+async def certificates_in(
+    *, session: AsyncSession, user_id: int, start: dt.datetime, end: dt.datetime
+) -> list[EarnedCertificate]:
+    """A person's issued (not revoked) certificates issued in [start, end), oldest first."""
+    rows = await session.scalars(
+        select(Certificate)
+        .where(
+            Certificate.user_id == user_id,
+            Certificate.state == CertificateState.ISSUED,
+            Certificate.issued_at >= start,
+            Certificate.issued_at < end,
+        )
+        .order_by(Certificate.issued_at, Certificate.id)
+    )
+    return [EarnedCertificate(c.number, c.batch_name, c.minutes, c.issued_at) for c in rows]

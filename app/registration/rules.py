@@ -1,0 +1,175 @@
+"""Registration rules as data: versioned rule sets, the current one chosen by an admin and
+recorded on every application, and the date arithmetic they imply."""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.errors import AppError, NotFound
+from app.registration.models import RuleSet
+
+audit.ACTION_LABELS.update(
+    {"registration.rules_version": "新增注册规则版本", "registration.rules_select": "启用注册规则"}
+)
+
+# field -> (label, lowest, highest)
+FIELDS = {
+    "initial_window_months": ("初始注册期限（取得资格后，月）", 1, 240),
+    "validity_months": ("注册有效期（月）", 1, 240),
+    "renewal_window_months": ("延续注册申请期（有效期届满前，月）", 1, 24),
+    "ce_hours_per_cycle": ("每个注册周期继续教育学时", 0, 500),
+    "age_limit": ("年龄上限（周岁）", 18, 100),
+    "fraud_bar_years": ("以欺骗等手段注册的禁止申请年限", 0, 20),
+}
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day of the month so many months later (clamped to the month's end)."""
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def add_years(day: dt.date, years: int) -> dt.date:
+    return add_months(day, 12 * years)
+
+
+def months_text(months: int) -> str:
+    """36 -> 3年, 3 -> 3个月, 18 -> 18个月."""
+    return f"{months // 12}年" if months % 12 == 0 else f"{months}个月"
+
+
+@dataclasses.dataclass(frozen=True)
+class RenewalWindow:
+    opens: dt.date
+    closes: dt.date  # the last day of validity
+
+    def contains(self, day: dt.date) -> bool:
+        return self.opens <= day <= self.closes
+
+
+def renewal_window(rules: RuleSet, valid_until: dt.date) -> RenewalWindow:
+    """延续注册 may be applied for in the last N months of validity."""
+    opens = add_months(valid_until, -rules.renewal_window_months) + dt.timedelta(days=1)
+    return RenewalWindow(opens=opens, closes=valid_until)
+
+
+def validity(rules: RuleSet, start: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of a registration issued (or extended) from ``start``."""
+    return start, add_months(start, rules.validity_months) - dt.timedelta(days=1)
+
+
+def initial_deadline(rules: RuleSet, qualified_on: dt.date) -> dt.date:
+    """The last day an initial registration may be submitted."""
+    return add_months(qualified_on, rules.initial_window_months)
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+async def current(*, session: AsyncSession) -> RuleSet:
+    """The rule set new applications run under."""
+    rules = await session.scalar(select(RuleSet).where(RuleSet.is_current.is_(True)))
+    if rules is None:
+        rules = await session.scalar(select(RuleSet).order_by(RuleSet.id))
+    if rules is None:
+        raise AppError("rules_missing", "尚未设置注册规则，请联系管理员", 503)
+    return rules
+
+
+async def get(*, session: AsyncSession, rule_set_id: int) -> RuleSet:
+    rules = await session.get(RuleSet, rule_set_id)
+    if rules is None:
+        raise NotFound("注册规则不存在")
+    return rules
+
+
+async def get_all(*, session: AsyncSession) -> list[RuleSet]:
+    """Every version, by family and newest version first."""
+    return list(
+        await session.scalars(select(RuleSet).order_by(RuleSet.code, RuleSet.version.desc()))
+    )
+
+
+def check_fields(form: dict[str, str]) -> dict[str, int]:
+    """The numeric fields of a rule set form, or AppError naming the first wrong one."""
+    values: dict[str, int] = {}
+    for field, (label, low, high) in FIELDS.items():
+        raw = (form.get(field) or "").strip()
+        if not raw.isdigit():
+            raise AppError("rules_invalid", f"“{label}”须填写整数")
+        value = int(raw)
+        if not low <= value <= high:
+            raise AppError("rules_invalid", f"“{label}”须在 {low} 至 {high} 之间（现为 {value}）")
+        values[field] = value
+    if values["renewal_window_months"] >= values["validity_months"]:
+        raise AppError("rules_invalid", "延续注册申请期须短于注册有效期")
+    return values
+
+
+async def new_version(
+    *,
+    session: AsyncSession,
+    base_id: int,
+    form: dict[str, str],
+    now: dt.datetime,
+    actor_id: int | None,
+    ip: str = "",
+) -> RuleSet:
+    """Save edited values as the next version of a rule set's family (versions in use by
+    applications never change)."""
+    base = await get(session=session, rule_set_id=base_id)
+    values = check_fields(form)
+    name = (form.get("name") or "").strip() or base.name
+    if len(name) > 100:
+        raise AppError("rules_invalid", "规则名称不能超过100个字符")
+    version = (
+        await session.scalar(select(func.max(RuleSet.version)).where(RuleSet.code == base.code))
+    ) + 1
+    rules = RuleSet(
+        code=base.code,
+        version=version,
+        name=name,
+        level=base.level,
+        note=(form.get("note") or "").strip()[:500],
+        is_current=False,
+        created_at=now,
+        **values,
+    )
+    session.add(rules)
+    await session.flush()
+    await audit.record(
+        session=session,
+        now=now,
+        actor_id=actor_id,
+        action="registration.rules_version",
+        detail=f"{rules.name} 第{rules.version}版",
+        ip=ip,
+    )
+    return rules
+
+
+async def select_current(
+    *, session: AsyncSession, rule_set_id: int, now: dt.datetime, actor_id: int | None, ip: str = ""
+) -> RuleSet:
+    """Make a version the one new applications run under."""
+    rules = await get(session=session, rule_set_id=rule_set_id)
+    await session.execute(update(RuleSet).values(is_current=False))
+    rules.is_current = True
+    await session.flush()
+    await audit.record(
+        session=session,
+        now=now,
+        actor_id=actor_id,
+        action="registration.rules_select",
+        detail=f"{rules.name} 第{rules.version}版",
+        ip=ip,
+    )
+    return rules
