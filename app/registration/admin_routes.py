@@ -144,15 +144,8 @@ async def qualifications_import():
         if upload is None or not upload.filename:
             raise AppError("import_no_file", "请选择要导入的资格信息 Excel 文件（.xlsx）")
         data = upload.read(qualifications.MAX_BYTES + 1)
-        if not data:
-            raise AppError("import_empty", "上传的文件是空的")
-        rows = await asyncio.to_thread(
-            qualifications.read_rows,
-            data,
-            max_rows=qualifications.MAX_ROWS + 10,
-            max_columns=qualifications.MAX_COLUMNS,
-        )
         name = PurePath(upload.filename.replace("\\", "/")).name[:100]
+        rows = await asyncio.to_thread(qualifications.read_rows, data, file_name=name)
         async with svc.db.write() as db:
             report = await qualifications.import_rows(
                 session=db, rows=rows, file_name=name, now=svc.now(), actor_id=actor_id, ip=ip

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import re
-import zipfile
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts import documents
 from app.audit import service as audit
 from app.errors import AppError
+from app.lib import spreadsheet
 from app.lib.paging import Page
 from app.registration.models import Qualification
 
@@ -55,45 +54,12 @@ BAD_FILE = "无法读取该文件：请上传 Excel 2007 及以上版本的 .xls
 CERTIFICATE_SHAPE = re.compile(r"^[0-9A-Z\-]{6,40}$")
 
 
-def read_rows(data: bytes, *, max_rows: int, max_columns: int) -> list[list[str]]:
-    """The first worksheet's rows as text (dates as YYYY-MM-DD), at most max_rows rows of
-    max_columns cells. The one place this area reads a spreadsheet file."""
-    from openpyxl import load_workbook
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(i.file_size for i in archive.infolist()) > 40 * MAX_BYTES:
-                raise AppError("import_too_big", "文件解压后过大，请删除多余的工作表后导入")
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except AppError:
-        raise
-    except Exception:
-        raise AppError("import_format", BAD_FILE) from None
-    rows: list[list[str]] = []
-    try:
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()
-        for cells in sheet.iter_rows(values_only=True, max_col=max_columns):
-            if len(rows) > max_rows:
-                raise AppError(
-                    "import_too_many", f"文件超过单次导入上限 {MAX_ROWS} 行，请拆分后分批导入"
-                )
-            rows.append([_text(c) for c in cells])
-    finally:
-        workbook.close()
-    return rows
+LIMITS = spreadsheet.Limits(max_bytes=MAX_BYTES, max_rows=MAX_ROWS, max_columns=MAX_COLUMNS)
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return " ".join(str(value).replace("\u3000", " ").split())
+def read_rows(data: bytes, *, file_name: str = "") -> list[spreadsheet.Row]:
+    """The sheet's non-empty rows as text (the shared reader: bombs and bounds refused)."""
+    return spreadsheet.read_rows(data, file_name=file_name, formats=("xlsx",), limits=LIMITS)
 
 
 def parse_date(raw: str) -> dt.date | None:
@@ -139,20 +105,22 @@ class ImportReport:
         )
 
 
-def _columns(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
-    for number, cells in enumerate(rows[:10], start=1):
-        keys = [_header_key(c) for c in cells]
-        if "certificate_no" in keys:
-            missing = [HEADERS[f] for f in FIELDS if f not in keys]
-            if missing:
-                raise AppError(
-                    "import_header",
-                    f"表头缺少列：{'、'.join(missing)}。表头须包含 {'、'.join(HEADERS.values())}",
-                )
-            return number, {f: keys.index(f) for f in FIELDS}
-    raise AppError(
-        "import_header", f"找不到表头：第一个工作表的表头须包含 {'、'.join(HEADERS.values())}"
-    )
+def _columns(rows: list[spreadsheet.Row]) -> tuple[int, dict[str, int]]:
+    """Where the header is among the rows, and each field's column."""
+    found = spreadsheet.find_header(rows, ALIASES, anchor=("certificate_no",))
+    if found is None:
+        raise AppError(
+            "import_header",
+            f"找不到表头：第一个工作表的表头须包含 {'、'.join(HEADERS.values())}",
+        )
+    position, fields = found
+    missing = [HEADERS[f] for f in FIELDS if f not in fields]
+    if missing:
+        raise AppError(
+            "import_header",
+            f"表头缺少列：{'、'.join(missing)}。表头须包含 {'、'.join(HEADERS.values())}",
+        )
+    return position, {f: fields.index(f) for f in FIELDS}
 
 
 def check_row(values: dict[str, str], *, today: dt.date) -> tuple[dict[str, object], list[str]]:
@@ -191,7 +159,7 @@ def check_row(values: dict[str, str], *, today: dt.date) -> tuple[dict[str, obje
 async def import_rows(
     *,
     session: AsyncSession,
-    rows: list[list[str]],
+    rows: list[spreadsheet.Row],
     file_name: str,
     now: dt.datetime,
     actor_id: int | None,
@@ -199,11 +167,12 @@ async def import_rows(
 ) -> ImportReport:
     """Check every row and add the good ones; a certificate number already on file with the
     same data is counted, with different data refused."""
-    header_row, index = _columns(rows)
+    header, index = _columns(rows)
     report = ImportReport(file_name=file_name)
     seen: dict[str, int] = {}
-    for number, cells in enumerate(rows[header_row:], start=header_row + 1):
-        values = {f: (cells[i] if i < len(cells) else "") for f, i in index.items()}
+    for row in rows[header + 1 :]:
+        number = row.number
+        values = {f: " ".join(row.get(i).replace("\u3000", " ").split()) for f, i in index.items()}
         if not any(values.values()):
             continue
         report.rows += 1
@@ -243,32 +212,27 @@ async def import_rows(
 
 
 def template_workbook() -> bytes:
-    """An empty qualification list with the expected header."""
-    from openpyxl import Workbook
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "资格信息"
-    sheet.append(list(HEADERS.values()))
-    sheet.append(
+    """An empty qualification list with the expected header (and one example row)."""
+    example = (
+        "张安全",
+        "居民身份证",
+        "120102199003074512",
+        "0123456789",
+        "中级",
+        "化工安全",
+        "2024-05-10",
+    )
+    return spreadsheet.xlsx_bytes(
         [
-            "张安全",
-            "居民身份证",
-            "120102199003074512",
-            "0123456789",
-            "中级",
-            "化工安全",
-            "2024-05-10",
+            spreadsheet.Sheet(
+                title="资格信息",
+                header=list(HEADERS.values()),
+                rows=[example],
+                widths=(12, 22, 24, 18, 8, 26, 14),
+                text_columns=(2, 3),
+            )
         ]
     )
-    for row in range(2, 2001):
-        sheet.cell(row=row, column=3).number_format = "@"
-        sheet.cell(row=row, column=4).number_format = "@"
-    for column, width in zip("ABCDEFG", (12, 22, 24, 18, 8, 26, 14), strict=True):
-        sheet.column_dimensions[column].width = width
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
 
 
 async def search(
