@@ -7,7 +7,6 @@ Set SAFECE_DATABASE_URL to run the same tests against PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import shutil
@@ -182,12 +181,10 @@ async def live_svc(live_server):
 @pytest.fixture
 async def worker(config):
     """A real arq worker consuming this test's queue inside the test process."""
+    from workers import base
     from workers.settings import build_worker
 
     w = build_worker(config, handle_signals=False, poll_delay=0.05)
-    task = asyncio.create_task(w.async_run())
+    task = base.start(w)
     yield w
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    await w.close()
+    await base.stop(w, task)
