@@ -1,5 +1,7 @@
 """An admin finds a learner, resets the photo and imports a list, in a real browser."""
 
+from playwright.async_api import expect
+
 from app.accounts.models import User
 from app.learning.models import Enrolment
 from app.profile import service as profile
@@ -38,11 +40,12 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
     await page.fill("#q", "张安全")
     await page.click("#search-btn")
     rows = page.locator("#learner-table tbody tr")
-    assert await rows.count() == 1
+    # The search is a form: the results are a new page, read once it has arrived.
+    await expect(rows).to_have_count(1)
     assert learner.id_number in await rows.first.inner_text()
     await page.fill("#q", "")
     await page.click("#search-btn")
-    assert await rows.count() == 5  # every account, the admin included
+    await expect(rows).to_have_count(5)  # every account, the admin included
     await shot(page, "admin-02-learners")
 
     await page.click(f"#learner-table >> text={learner.name}")
