@@ -66,30 +66,36 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
     job_try = ctx.get("job_try", 1)
     started = time.perf_counter()
     now = svc.now()
-    async with svc.db.write() as db:
-        attempt = await db.get(Attempt, attempt_id)
-        if attempt is None or attempt.passed is not True:
-            return "not_passed"
-        certificate, mine = await issuing.take_for_rendering(session=db, attempt=attempt, now=now)
-        if not mine:
-            return certificate.state if certificate.state in DONE else "busy"
-        try:
-            content, photo_path = await issuing.certificate_content(
-                session=db, certificate=certificate, config=svc.config, now=now
-            )
-        except issuing.PhotoMissing:
-            await issuing.mark_needs_photo(session=db, certificate=certificate, now=now)
-            return CertificateState.NEEDS_PHOTO
+    claimed = None
     try:
+        async with svc.db.write() as db:
+            attempt = await db.get(Attempt, attempt_id)
+            if attempt is None or attempt.passed is not True:
+                return "not_passed"
+            certificate, mine = await issuing.take_for_rendering(
+                session=db, attempt=attempt, now=now
+            )
+            if not mine:
+                return certificate.state if certificate.state in DONE else "busy"
+            claimed = certificate
+            try:
+                content, photo_path = await issuing.certificate_content(
+                    session=db, certificate=certificate, config=svc.config, now=now
+                )
+            except issuing.PhotoMissing:
+                await issuing.mark_needs_photo(session=db, certificate=certificate, now=now)
+                return CertificateState.NEEDS_PHOTO
         return await _render(svc, certificate, content, photo_path, job_try, started, now)
     except asyncio.CancelledError:
         # The worker is stopping and arq will run this job again: give the row back so
-        # that the next try renders it at once instead of waiting out the lease. (If the
-        # certificate was recorded as issued already, the row is no longer ours to give.)
-        async with svc.db.write() as db:
-            await issuing.release(
-                session=db, certificate_id=certificate.id, tries=certificate.tries, now=svc.now()
-            )
+        # that the next try renders it at once instead of waiting out the lease. The claim
+        # may have committed even if the cancel came while the transaction ended; if it
+        # did not, or the certificate was recorded meanwhile, the row is not ours to give.
+        if claimed is not None:
+            async with svc.db.write() as db:
+                await issuing.release(
+                    session=db, certificate_id=claimed.id, tries=claimed.tries, now=svc.now()
+                )
         raise
 
 

@@ -81,3 +81,17 @@ async def choose(page, qid: int, values: str) -> None:
     """Tick the options of a question on the exam page, as a person clicks them."""
     for value in values:
         await page.locator(f'#paper input[name="q{qid}"][value="{value}"]').check()
+
+
+async def loaded_image_size(page, selector: str) -> list[int]:
+    """The natural size of an image once the browser has loaded it (it loads after the
+    element appears, so reading it at once may find nothing yet)."""
+    handle = await page.wait_for_function(
+        """(selector) => {
+            const img = document.querySelector(selector);
+            return img && img.complete && img.naturalWidth > 0
+                && [img.naturalWidth, img.naturalHeight];
+        }""",
+        arg=selector,
+    )
+    return await handle.json_value()

@@ -6,7 +6,7 @@ from app.accounts.models import User
 from app.learning.models import Enrolment
 from app.profile import service as profile
 from tests.admin.conftest import BATCH, jpeg, make_batch, person_id, xlsx
-from tests.e2e.conftest import browser_login, shot
+from tests.e2e.conftest import browser_login, loaded_image_size, shot
 from tests.factories import Factory
 
 ADMIN_PASSWORD = "Guanli#2026-Test"
@@ -50,9 +50,7 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
 
     await page.click(f"#learner-table >> text={learner.name}")
     assert page.url.endswith(f"/admin/learners/{learner.id}")
-    photo = page.locator("#learner-photo")
-    await photo.wait_for()
-    assert await photo.evaluate("img => img.complete && img.naturalWidth") == 295
+    assert await loaded_image_size(page, "#learner-photo") == [295, 412]
     assert BATCH in await page.locator("#enrolments").inner_text()
     await shot(page, "admin-03-learner")
 

@@ -10,7 +10,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from app.accounts.models import User
 from app.messaging import read_outbox
-from tests.e2e.conftest import browser_login, shot
+from tests.e2e.conftest import browser_login, loaded_image_size, shot
 from tests.factories import Factory
 
 NEW_PASSWORD = "Anquan-Xuexi-88"
@@ -119,11 +119,7 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     await page.locator("#crop-zoom").fill("130")
     await shot(page, "04-profile-cropper")
     await page.click("#photo-upload")
-    await page.locator("#my-photo").wait_for()
-    size = await page.evaluate(
-        "() => { const i = document.getElementById('my-photo'); return [i.naturalWidth, i.naturalHeight]; }"
-    )
-    assert size == [295, 412]
+    assert await loaded_image_size(page, "#my-photo") == [295, 412]
     await shot(page, "05-profile-done")
 
     await page.set_viewport_size({"width": 375, "height": 812})

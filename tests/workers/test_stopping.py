@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 
 from app.certificates import issuing
 from app.certificates.models import CertificateState
@@ -17,6 +18,7 @@ from app.exams.models import AttemptStatus
 from tests.certificates.conftest import Certs
 from tests.exams.conftest import Exams
 from workers import base
+from workers import certificates as certificate_jobs
 from workers.settings import build_worker
 
 TIMEOUT = 30  # seconds: a guard against hanging, never expected to be reached
@@ -105,36 +107,45 @@ async def test_stop__during_a_certificate_job_gives_it_back_for_the_next_worker(
         for phase in ("starting", "rendering", "finishing"):
             _, attempt = await certs.passed()
             attempts[attempt.id] = phase
-            # Earlier stopped jobs are still queued; the moments are this attempt's.
+            # The moments of this attempt's job (not of a sweep or another job).
             moments = Moments(issuing.job_id(attempt.id))
             worker, task = await started_worker(config)
             await until(lambda w=worker: _async("certificate_worker" in w.ctx), "startup")
             moments.hook(worker.ctx["certificate_worker"])
-            assert await issuing.queue_certificates(svc, [attempt.id]) == 1
-            async with asyncio.timeout(TIMEOUT):
-                if phase == "finishing":
-                    await moments.ended.wait()
-                else:
-                    await moments.started.wait()
+            # In the rendering phase the render thread is kept busy, so that the job is
+            # surely waiting for its drawing when the worker stops.
+            gate = threading.Event()
             if phase == "rendering":
-                await until(lambda a=attempt: _rendering(certs, a.id), "the claim")
-            await stop_cleanly(worker, task)
+                blocker = certificate_jobs._render_thread().submit(gate.wait)
+            try:
+                assert await issuing.queue_certificates(svc, [attempt.id]) == 1
+                async with asyncio.timeout(TIMEOUT):
+                    if phase == "finishing":
+                        await moments.ended.wait()
+                    else:
+                        await moments.started.wait()
+                if phase == "rendering":
+                    await until(lambda a=attempt: _rendering(certs, a.id), "the claim")
+                await stop_cleanly(worker, task)
+            finally:
+                gate.set()
+            if phase == "rendering":
+                blocker.result()
             certificate = await certs.certificate(attempt.id)
+            # Whenever it stopped, the row is never left leased to the stopped job.
+            assert certificate is None or certificate.state in ("queued", "issued")
             if phase == "rendering":
-                assert certificate.state == CertificateState.QUEUED  # given back, not leased
+                assert certificate.state == CertificateState.QUEUED  # given back
             elif phase == "finishing":
                 assert certificate.state == CertificateState.ISSUED
-            else:
-                assert certificate is None or certificate.state == CertificateState.QUEUED
+            # A stopped job is still queued: the next worker renders it at once (the frozen
+            # clock never lets a lease run out, so it cannot be waiting for one).
+            worker, task = await started_worker(config)
+            try:
+                await certs.wait_for(attempt.id, CertificateState.ISSUED, timeout=TIMEOUT)
+            finally:
+                await stop_cleanly(worker, task)
     assert asyncio.all_tasks() - before == set()  # no task left behind
-    # The stopped jobs are still queued: the next worker renders each at once (the frozen
-    # clock never lets a lease run out, so none of them can be waiting for one).
-    worker, task = await started_worker(config)
-    try:
-        for attempt_id in attempts:
-            await certs.wait_for(attempt_id, CertificateState.ISSUED, timeout=TIMEOUT)
-    finally:
-        await stop_cleanly(worker, task)
     numbers = [c.number for c in await certs.all()]
     assert len(numbers) == len(set(numbers)) == len(attempts)
 
