@@ -43,5 +43,7 @@ system-deps:
 test-system-deps:
 	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TEST); }
 
+# Resets the demo: everything `make run` and `make test` leave behind (not .venv).
 clean:
-	rm -rf var tests/e2e/screenshots .pytest_cache
+	rm -rf var tests/e2e/screenshots .pytest_cache .ruff_cache bench/out
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

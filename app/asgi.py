@@ -14,7 +14,7 @@ from quart import Quart
 from app import create_app
 from app.config import Config
 from app.learning.writer import CreditFlusher
-from realtime.server import create_sio
+from realtime.server import create_sio, stop_sio
 
 # A server process holding thousands of sockets keeps close to a million tracked objects
 # alive, and with CPython's default thresholds (700, 10, 10) a full collection of them ran
@@ -63,6 +63,11 @@ def create_asgi(config: Config | None = None) -> socketio.ASGIApp:
     app = create_app(config)
     run_study_flusher(app)
     sio = create_sio(app.extensions["safece"])
+
+    @app.after_serving
+    async def _stop_sio() -> None:
+        await stop_sio(sio)
+
     return socketio.ASGIApp(sio, app)
 
 

@@ -157,16 +157,21 @@ def cmd_worker(args: argparse.Namespace, config: Config) -> int:
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
-    port = int(os.environ.get("PORT", "8000"))
     uvicorn.run(
         "app.asgi:serve",
         factory=True,
         host=args.host,
-        port=port,
+        port=config.port,
         log_level="info",
         proxy_headers=config.trust_proxy,
     )
     return 0
+
+
+def _spawn(command: list[str], **options: object) -> subprocess.Popen:
+    # In a session of its own: a Ctrl-C in the terminal reaches only `run`, which then
+    # stops its children in order (Redis must outlive the processes that write to it).
+    return subprocess.Popen(command, start_new_session=True, **options)
 
 
 def _start_redis(config: Config) -> subprocess.Popen:
@@ -177,7 +182,7 @@ def _start_redis(config: Config) -> subprocess.Popen:
     redis_dir.mkdir(parents=True, exist_ok=True)
     sock = config.data_dir / "redis.sock"
     sock.unlink(missing_ok=True)
-    proc = subprocess.Popen(
+    proc = _spawn(
         [
             server,
             "--port",
@@ -206,41 +211,50 @@ def _start_redis(config: Config) -> subprocess.Popen:
     return proc
 
 
+def _stop(children: list[subprocess.Popen], timeout: float = 30) -> None:
+    """Ask each child to stop (SIGTERM), then wait for all of them; kill what hangs."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    children: list[subprocess.Popen] = []
-    env = dict(os.environ)
     stopping = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stopping.append(True))
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("SAFECE_REDIS_URL"):
-        children.append(_start_redis(config))
-        env["SAFECE_REDIS_URL"] = config.redis_url
+    env = dict(os.environ)
+    redis: list[subprocess.Popen] = []
+    apps: list[subprocess.Popen] = []
     try:
+        if not os.environ.get("SAFECE_REDIS_URL"):
+            redis.append(_start_redis(config))
+            env["SAFECE_REDIS_URL"] = config.redis_url
         cmd_db(argparse.Namespace(action="upgrade"), config)
         cmd_seed_demo(args, config)
-        python = sys.executable
-        children.append(subprocess.Popen([python, "-m", "app", "worker"], env=env))
-        children.append(subprocess.Popen([python, "-m", "app", "serve"], env=env))
-        port = os.environ.get("PORT", "8000")
-        print(f"\nSafeCE 已启动：http://127.0.0.1:{port}/login   （按 Ctrl-C 停止）\n", flush=True)
-        while not stopping and all(child.poll() is None for child in children):
+        for command in ("worker", "serve"):
+            apps.append(_spawn([sys.executable, "-m", "app", command], env=env))
+        print(
+            f"\nSafeCE 已启动：http://127.0.0.1:{config.port}/login   （按 Ctrl-C 停止）\n",
+            flush=True,
+        )
+        while not stopping and all(child.poll() is None for child in [*redis, *apps]):
             time.sleep(0.3)
-        time.sleep(0.3)  # a Ctrl-C reaches the children too; let its flag arrive here
         if not stopping:
             print("有进程意外退出，正在停止……", file=sys.stderr)
             return 1
-        print("\n正在停止……")
+        print("\n正在停止……", flush=True)
         return 0
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # The server and the worker first (they write to Redis as they stop), then Redis.
+        _stop(apps)
+        _stop(redis)
 
 
 def main(argv: list[str] | None = None) -> None:

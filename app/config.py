@@ -65,8 +65,11 @@ class Config:
     photo_max_bytes: int = 500 * 1024
     photo_width: int = 295
     photo_height: int = 412
-    # Certificates: the site's public address (for the QR code and /verify links) and the
-    # first retry delay of a failed certificate job (doubled on each further try).
+    # The port `serve` and `run` listen on (PORT, as hosting platforms set it).
+    port: int = 8000
+    # Certificates: the site's public address (for the QR code and /verify links; by
+    # default this machine at ``port``) and the first retry delay of a failed certificate
+    # job (doubled on each further try).
     public_url: str = "http://127.0.0.1:8000"
     certificate_retry_seconds: float = 30.0
     # Study: the heartbeat interval the page uses and the server enforces, and whether this
@@ -92,6 +95,7 @@ class Config:
         """Build the configuration from the process environment."""
         data_dir = Path(_env("DATA_DIR", str(ROOT / "var")))
         helpdesk = os.environ.get("SAFECE_HELPDESK")
+        port = int(os.environ.get("PORT", str(cls.port)))
         return cls(
             data_dir=data_dir,
             database_url=_env("DATABASE_URL", ""),
@@ -105,7 +109,8 @@ class Config:
             trust_proxy=_env_bool("TRUST_PROXY", cls.trust_proxy),
             sms_gateway=_env("SMS_GATEWAY", cls.sms_gateway),
             mail_sender=_env("MAIL_SENDER", cls.mail_sender),
-            public_url=_env("PUBLIC_URL", cls.public_url).rstrip("/"),
+            port=port,
+            public_url=_env("PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
             study_beat_seconds=float(_env("STUDY_BEAT_SECONDS", str(cls.study_beat_seconds))),
             study_flusher=_env_bool("STUDY_FLUSHER", cls.study_flusher),
         )

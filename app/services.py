@@ -67,6 +67,8 @@ class Services:
     async def close(self) -> None:
         if self._queue is not None:
             await self._queue.aclose()
+        if isinstance(self.emitter, socketio.AsyncRedisManager) and self.emitter.redis:
+            await self.emitter.redis.aclose()
         await self.redis.aclose()
         await self.db.dispose()
 

@@ -8,7 +8,7 @@ import logging
 from quart import Quart, current_app, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from app.accounts import auth, sessions
+from app.accounts import auth, sessions, tour
 from app.accounts.models import User
 from app.clock import duration_text, shanghai_text
 from app.errors import AppError
@@ -152,4 +152,6 @@ async def _template_context() -> dict[str, object]:
         "current_user": user,
         "nav": nav,
         "csrf_token": session.csrf if session else "",
+        "tour": tour.state(user, request.cookies),
+        "tour_cookie": tour.COOKIE,
     }

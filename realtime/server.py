@@ -6,6 +6,8 @@ Events emitted in one process reach sockets held by another through Redis
 
 from __future__ import annotations
 
+import asyncio
+
 import socketio
 
 from app.services import SIO_CHANNEL, Services
@@ -39,3 +41,19 @@ def create_sio(svc: Services) -> socketio.AsyncServer:
     # Events told after a commit in this process reach pages through this server.
     svc.emitter = sio
     return sio
+
+
+async def stop_sio(sio: socketio.AsyncServer) -> None:
+    """Stop what the server runs in the background once the web server stopped serving:
+    engine.io's ping checker and the Redis listener, which python-socketio leaves running
+    (in the tests' shared event loop, one more of each per server that ever ran)."""
+    await sio.shutdown()
+    manager = sio.manager
+    listener = getattr(manager, "thread", None)
+    if listener is not None:
+        listener.cancel()
+        await asyncio.wait([listener])
+    if manager.pubsub is not None:
+        await manager.pubsub.aclose()
+    if manager.redis is not None:
+        await manager.redis.aclose()

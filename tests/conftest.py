@@ -199,15 +199,22 @@ async def live_svc(live_server):
     return live_server.quart.extensions["safece"]
 
 
-@pytest.fixture
-async def worker(config):
-    """A real arq worker consuming this test's queue inside the test process."""
+@contextlib.asynccontextmanager
+async def running_worker(config):
+    """A real arq worker consuming this configuration's queues inside the test process."""
+    from workers import base
     from workers.settings import build_worker
 
     w = build_worker(config, handle_signals=False, poll_delay=0.05)
-    task = asyncio.create_task(w.async_run())
-    yield w
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    await w.close()
+    task = base.start(w)
+    try:
+        yield w
+    finally:
+        await base.stop(w, task)
+
+
+@pytest.fixture
+async def worker(config):
+    """A real arq worker for the whole test (``running_worker`` to start it later)."""
+    async with running_worker(config) as w:
+        yield w

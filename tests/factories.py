@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import itertools
 import json
-import random
 import re
 
-from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 
 from app.accounts import idcard, service
 from app.accounts.models import User
 from app.exams.models import Attempt, AttemptStatus, EndedBy
 from app.learning.models import Batch, Course, CourseKind, Enrolment, Video
+from app.profile.demo import id_photo  # noqa: F401 - tests take the demo photo from here
 from app.services import Services
 
 _serial = itertools.count(1)
@@ -24,25 +22,6 @@ _serial = itertools.count(1)
 def new_id_number(birth: str = "19900307") -> str:
     """A fresh valid ID number (Tianjin Heping district) with a unique sequence."""
     return idcard.make(f"120101{birth}{next(_serial) % 1000:03d}")
-
-
-def id_photo(seed: int = 7) -> bytes:
-    """A 295×412 blue-background portrait with camera-like texture (about 40 KB)."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", (295, 412), (61, 133, 214))
-    draw = ImageDraw.Draw(image)
-    for y in range(412):
-        draw.line((0, y, 295, y), fill=(61, 133 - y // 12, 214 - y // 10))
-    draw.ellipse((88, 70, 207, 225), fill=(238, 196, 165))
-    draw.ellipse((80, 50, 215, 140), fill=(35, 30, 28))
-    draw.rectangle((50, 270, 245, 412), fill=(28, 36, 52))
-    draw.polygon([(120, 270), (147, 330), (175, 270)], fill=(245, 245, 245))
-    noise = Image.effect_noise((295, 412), 18).convert("RGB")
-    image = Image.blend(image, noise, 0.16)
-    image.putpixel((rng.randrange(295), rng.randrange(412)), (0, 0, 0))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=92)
-    return out.getvalue()
 
 
 # A course spec: (name, kind, required, [video seconds], deadline or None).

@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import signal
 import time
 import weakref
 
-from arq import Retry, Worker, cron
+from arq import Retry, cron
 from arq.connections import RedisSettings
 from arq.worker import func
 
 from app.certificates import issuing, render
 from app.certificates.models import DONE, CertificateState
 from app.exams.models import Attempt
+from workers import base
 
 log = logging.getLogger("safece.certificates")
 
@@ -66,20 +66,41 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
     job_try = ctx.get("job_try", 1)
     started = time.perf_counter()
     now = svc.now()
-    async with svc.db.write() as db:
-        attempt = await db.get(Attempt, attempt_id)
-        if attempt is None or attempt.passed is not True:
-            return "not_passed"
-        certificate, mine = await issuing.take_for_rendering(session=db, attempt=attempt, now=now)
-        if not mine:
-            return certificate.state if certificate.state in DONE else "busy"
-        try:
-            content, photo_path = await issuing.certificate_content(
-                session=db, certificate=certificate, config=svc.config, now=now
+    claimed = None
+    try:
+        async with svc.db.write() as db:
+            attempt = await db.get(Attempt, attempt_id)
+            if attempt is None or attempt.passed is not True:
+                return "not_passed"
+            certificate, mine = await issuing.take_for_rendering(
+                session=db, attempt=attempt, now=now
             )
-        except issuing.PhotoMissing:
-            await issuing.mark_needs_photo(session=db, certificate=certificate, now=now)
-            return CertificateState.NEEDS_PHOTO
+            if not mine:
+                return certificate.state if certificate.state in DONE else "busy"
+            claimed = certificate
+            try:
+                content, photo_path = await issuing.certificate_content(
+                    session=db, certificate=certificate, config=svc.config, now=now
+                )
+            except issuing.PhotoMissing:
+                await issuing.mark_needs_photo(session=db, certificate=certificate, now=now)
+                return CertificateState.NEEDS_PHOTO
+        return await _render(svc, certificate, content, photo_path, job_try, started, now)
+    except asyncio.CancelledError:
+        # The worker is stopping and arq will run this job again: give the row back so
+        # that the next try renders it at once instead of waiting out the lease. The claim
+        # may have committed even if the cancel came while the transaction ended; if it
+        # did not, or the certificate was recorded meanwhile, the row is not ours to give.
+        if claimed is not None:
+            async with svc.db.write() as db:
+                await issuing.release(
+                    session=db, certificate_id=claimed.id, tries=claimed.tries, now=svc.now()
+                )
+        raise
+
+
+async def _render(svc, certificate, content, photo_path, job_try: int, started, now) -> str:
+    """Draw the claimed certificate off the event loop and record the outcome."""
     dest = issuing.file_path(svc.config, certificate)
     loop = asyncio.get_running_loop()
     try:
@@ -131,9 +152,9 @@ CRON_JOBS = [
 FUNCTIONS = [func(issue_certificate, keep_result=0, max_tries=issuing.MAX_TRIES)]
 
 
-def build_certificate_worker(svc) -> Worker:
+def build_certificate_worker(svc) -> base.Worker:
     """The arq worker of the certificate queue, sharing the process's Services."""
-    return Worker(
+    return base.Worker(
         functions=FUNCTIONS,
         queue_name=issuing.QUEUE,
         redis_settings=RedisSettings.from_dsn(svc.config.redis_url),
@@ -152,18 +173,14 @@ async def start_certificate_worker(ctx: dict) -> None:
     """Start serving the certificate queue in this process (from the main worker's startup)."""
     worker = build_certificate_worker(ctx["svc"])
     ctx["certificate_worker"] = worker
-    ctx["certificate_worker_task"] = asyncio.create_task(worker.async_run())
+    ctx["certificate_worker_task"] = base.start(worker)
 
 
 async def stop_certificate_worker(ctx: dict) -> None:
     """Stop it again (from the main worker's shutdown), before the Services close."""
     worker = ctx.pop("certificate_worker", None)
     task = ctx.pop("certificate_worker_task", None)
-    if worker is None:
-        return
-    # Cancel its polling and any job in hand (arq runs such a job again later; its lease
-    # lets the next try take the row over), wait for them, then let arq close the rest.
-    worker.handle_sig(signal.SIGUSR1)
-    await asyncio.gather(task, *worker.tasks.values(), return_exceptions=True)
-    worker.tasks.clear()
-    await worker.close()
+    if worker is not None:
+        # A job in hand is cancelled and run again later; its lease on the certificate
+        # row lets the next try take the row over.
+        await base.stop(worker, task)

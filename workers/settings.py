@@ -1,17 +1,19 @@
-"""arq worker settings. Run with ``python -m app worker`` (or ``arq workers.settings.WorkerSettings``).
+"""arq worker settings. Run with ``python -m app worker``.
 
 Jobs are plain async functions named ``verb_noun`` that receive the arq context; the
 context holds a ``Services`` container built by the same factory as the web app.
+The worker is ``workers.base.Worker``, which stops cleanly whatever job is running; arq's
+own command line (``WorkerSettings``) builds arq's plain Worker, which does not.
 """
 
 from __future__ import annotations
 
-from arq import Worker
 from arq.connections import RedisSettings
 
 from app import start_services
 from app.config import Config
 from workers import jobs
+from workers.base import Worker
 from workers.certificates import start_certificate_worker, stop_certificate_worker
 
 FUNCTIONS = jobs.FUNCTIONS
@@ -49,7 +51,7 @@ def build_worker(config: Config, **options: object) -> Worker:
 
 
 class WorkerSettings:
-    """For the ``arq`` command line."""
+    """For the ``arq`` command line (prefer ``python -m app worker``: see above)."""
 
     functions = FUNCTIONS
     cron_jobs = jobs.CRON_JOBS

@@ -288,6 +288,18 @@ async def mark_issued(
     return result.rowcount == 1
 
 
+async def release(
+    *, session: AsyncSession, certificate_id: int, tries: int, now: dt.datetime
+) -> None:
+    """Give back a claim whose job was stopped mid-render, so its next try takes it at once."""
+    await session.execute(
+        update(Certificate)
+        .where(_still_mine(certificate_id, tries))
+        .values(state=CertificateState.QUEUED, lease_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def mark_failed(
     *, session: AsyncSession, certificate_id: int, tries: int, error: str, now: dt.datetime
 ) -> None:

@@ -27,6 +27,13 @@ async def _close_expired(user_id: int) -> None:
             await grading.close_expired_for(session=db, user_id=user_id, now=svc.now())
 
 
+@bp.context_processor
+def _exam_pages() -> dict[str, str]:
+    # The one wording of the computer-only rule, for the guide and (as a data attribute)
+    # for exam.js, which says it when it recognises a tablet the server could not.
+    return {"computer_only": schemas.COMPUTER_ONLY}
+
+
 @bp.get("/exams")
 @auth.require_role(LEARNER)
 async def index():
@@ -42,7 +49,6 @@ async def index():
         now=svc.now(),
         fmt_points=papers.fmt_points,
         mobile=schemas.is_mobile(request.headers.get("User-Agent")),
-        computer_only=schemas.COMPUTER_ONLY,
     )
 
 

@@ -3,8 +3,9 @@
   "use strict";
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
 
-  /* POST JSON or FormData; resolves to {ok, status, data}; never throws on HTTP errors. */
-  async function api(url, body) {
+  /* POST JSON or FormData; resolves to {ok, status, data}; never throws on HTTP errors.
+     options.keepalive: the request completes even if the page is left meanwhile. */
+  async function api(url, body, options) {
     const isForm = body instanceof FormData;
     const headers = { "X-CSRF-Token": csrf(), Accept: "application/json" };
     if (!isForm) headers["Content-Type"] = "application/json";
@@ -12,6 +13,7 @@
       const res = await fetch(url, {
         method: "POST", headers, credentials: "same-origin",
         body: isForm ? body : JSON.stringify(body || {}),
+        keepalive: Boolean(options && options.keepalive),
       });
       let data = {};
       try { data = await res.json(); } catch (e) { data = { message: "服务器返回了无法识别的内容" }; }
@@ -41,6 +43,10 @@
     });
   }
 
+  /* The guided tour (app/accounts/tour.py). Its dismissal is recorded with a keepalive
+     request, and a page rendered before that landed asks for it again. */
+  const recordTourDone = () => api("/api/tour/done", {}, { keepalive: true });
+  if (document.getElementById("tour-unsaved")) recordTourDone();
   const tour = document.getElementById("tour");
   if (tour) {
     const steps = Array.from(tour.querySelectorAll(".tour-step")).filter(
@@ -58,9 +64,14 @@
       next.textContent = at === steps.length - 1 ? "开始使用" : "下一步";
     }
     function finish() {
+      // The cookie first, at once: the next page honours it even if the learner goes on
+      // before the request below has been answered.
+      const secure = location.protocol === "https:" ? "; Secure" : "";
+      document.cookie = tour.dataset.cookie + "=" + tour.dataset.user +
+        "; path=/; max-age=31536000; SameSite=Lax" + secure;
       tour.remove();
       document.querySelectorAll(".tour-highlight").forEach((e) => e.classList.remove("tour-highlight"));
-      api("/api/tour/done", {});
+      recordTourDone();
     }
     next.addEventListener("click", () => { if (at < steps.length - 1) { at += 1; show(); } else finish(); });
     tour.querySelector('[data-tour="skip"]').addEventListener("click", finish);

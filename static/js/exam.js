@@ -8,7 +8,6 @@
  */
 (function () {
   "use strict";
-  const COMPUTER_ONLY = "学员只能使用电脑参加考试，不能使用手机、平板电脑（iPad）等移动设备。";
   const SYNC_MS = 30000;
   const RETRY_MS = 5000;
   const ACK_TIMEOUT_MS = 10000;
@@ -25,7 +24,7 @@
     let batch = null;
     document.querySelectorAll(".start-exam").forEach((btn) => {
       btn.addEventListener("click", () => {
-        if (isTablet()) { alert(COMPUTER_ONLY); return; }
+        if (isTablet()) { alert(startDialog.dataset.computerOnly); return; }
         batch = btn.dataset.batch;
         document.getElementById("start-number").textContent = btn.dataset.number;
         agree.checked = false;
@@ -74,7 +73,7 @@
     showResult(JSON.parse(root.dataset.result));
     return;
   }
-  if (isTablet()) { block(COMPUTER_ONLY); return; }
+  if (isTablet()) { block(root.dataset.computerOnly); return; }
 
   const key = (name) => "safece.exam." + attemptId + "." + name;
   function load(name, fallback) {

@@ -1,7 +1,7 @@
 import datetime as dt
 import json
 
-from app.accounts import sessions
+from app.accounts import sessions, tour
 from tests.factories import CSRF, captcha_answer, csrf_of, login, login_form, session_cookie
 
 PASSWORD = "Str0ng-Pass!"
@@ -303,3 +303,35 @@ async def test_session__expires_after_idle_time(client, svc, factory):
 async def test_cookie__is_secure_when_served_over_https(client):
     response = await client.get("/login", scheme="https")
     assert "Secure" in response.headers["Set-Cookie"]
+
+
+async def test_tour__shown_until_dismissed_then_never_again(client, svc, factory):
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+    assert 'id="tour"' in await _page(await client.get("/profile"))
+    response = await client.post(
+        "/api/tour/done", json={}, headers={"X-CSRF-Token": await csrf_of(client)}
+    )
+    assert response.status_code == 200
+    page = await _page(await client.get("/profile"))
+    assert 'id="tour"' not in page and 'id="tour-unsaved"' not in page
+
+
+async def test_tour__dismissed_in_this_browser_is_hidden_before_it_is_recorded(
+    client, svc, factory
+):
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+    # The page sets this cookie as the learner dismisses the tour, before its request lands.
+    client.set_cookie("localhost", tour.COOKIE, str(user.id))
+    page = await _page(await client.get("/profile"))
+    assert 'id="tour"' not in page
+    assert 'id="tour-unsaved"' in page  # the page sends the record again
+
+
+async def test_tour__someone_elses_dismissal_does_not_hide_it(client, svc, factory):
+    other = await factory.user()
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+    client.set_cookie("localhost", tour.COOKIE, str(other.id))
+    assert 'id="tour"' in await _page(await client.get("/profile"))

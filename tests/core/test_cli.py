@@ -1,8 +1,13 @@
 """The command line as `make run` and an operator use it, in real subprocesses."""
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -58,3 +63,51 @@ async def test_migrations__match_the_models(db_template):
         )
     await engine.dispose()
     assert diff == []
+
+
+def test_run__ctrl_c_stops_everything_cleanly(tmp_path):
+    """`make run`, then Ctrl-C: the server and the worker stop before Redis, no traceback."""
+    port = _free_port()
+    env = dict(os.environ, SAFECE_DATA_DIR=str(tmp_path / "var"), PORT=str(port))
+    for name in ("SAFECE_REDIS_URL", "SAFECE_DATABASE_URL", "SAFECE_PUBLIC_URL"):
+        env.pop(name, None)
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        # In a session of its own, as a terminal runs a command in the foreground.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "run"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_healthy(proc, f"http://127.0.0.1:{port}/healthz", log)
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+            proc.wait(timeout=90)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    output = log.read_text()
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert "正在停止" in output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(proc, url: str, log) -> None:
+    """Wait until the server answers /healthz with everything up (the demo seeds first)."""
+    deadline = time.monotonic() + 180  # a guard; seeding the demo takes a while
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError("the server never answered /healthz\n" + log.read_text())

@@ -57,3 +57,41 @@ async def browser_login(page, redis, id_number: str, password: str) -> None:
     await page.fill("#captcha", await captcha_answer(redis, captcha_id))
     await page.click("#login-submit")
     await page.wait_for_load_state()
+
+
+async def view(page, name: str, *, top: bool = True) -> Path:
+    """What the person sees in the window (1366×768 by default), scrolled to the top."""
+    if top:
+        await page.evaluate("window.scrollTo(0, 0)")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path))
+    return path
+
+
+async def answers_saved(page) -> None:
+    """Wait until the exam page says every answer is saved and the connection is up."""
+    await page.wait_for_function(
+        "document.getElementById('save-state').dataset.state === 'saved'"
+        " && document.getElementById('conn-state').hidden"
+    )
+
+
+async def choose(page, qid: int, values: str) -> None:
+    """Tick the options of a question on the exam page, as a person clicks them."""
+    for value in values:
+        await page.locator(f'#paper input[name="q{qid}"][value="{value}"]').check()
+
+
+async def loaded_image_size(page, selector: str) -> list[int]:
+    """The natural size of an image once the browser has loaded it (it loads after the
+    element appears, so reading it at once may find nothing yet)."""
+    handle = await page.wait_for_function(
+        """(selector) => {
+            const img = document.querySelector(selector);
+            return img && img.complete && img.naturalWidth > 0
+                && [img.naturalWidth, img.naturalHeight];
+        }""",
+        arg=selector,
+    )
+    return await handle.json_value()

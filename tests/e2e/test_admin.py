@@ -1,10 +1,12 @@
 """An admin finds a learner, resets the photo and imports a list, in a real browser."""
 
+from playwright.async_api import expect
+
 from app.accounts.models import User
 from app.learning.models import Enrolment
 from app.profile import service as profile
 from tests.admin.conftest import BATCH, jpeg, person_id, xlsx
-from tests.e2e.conftest import browser_login, shot
+from tests.e2e.conftest import browser_login, loaded_image_size, shot
 from tests.factories import Factory
 from tests.spreadsheets import far_row
 
@@ -39,18 +41,17 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
     await page.fill("#q", "张安全")
     await page.click("#search-btn")
     rows = page.locator("#learner-table tbody tr")
-    assert await rows.count() == 1
+    # The search is a form: the results are a new page, read once it has arrived.
+    await expect(rows).to_have_count(1)
     assert learner.id_number in await rows.first.inner_text()
     await page.fill("#q", "")
     await page.click("#search-btn")
-    assert await rows.count() == 5  # every account, the admin included
+    await expect(rows).to_have_count(5)  # every account, the admin included
     await shot(page, "admin-02-learners")
 
     await page.click(f"#learner-table >> text={learner.name}")
     assert page.url.endswith(f"/admin/learners/{learner.id}")
-    photo = page.locator("#learner-photo")
-    await photo.wait_for()
-    assert await photo.evaluate("img => img.complete && img.naturalWidth") == 295
+    assert await loaded_image_size(page, "#learner-photo") == [295, 412]
     assert BATCH in await page.locator("#enrolments").inner_text()
     await shot(page, "admin-03-learner")
 

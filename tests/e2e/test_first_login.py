@@ -1,16 +1,29 @@
 """A new learner's first visit, in a real browser: the foundation flow of issue 2."""
 
 import asyncio
+import contextlib
 import io
 import re
 
 from PIL import Image, ImageDraw
+from playwright.async_api import Error as PlaywrightError
 
+from app.accounts.models import User
 from app.messaging import read_outbox
-from tests.e2e.conftest import browser_login, shot
+from tests.e2e.conftest import browser_login, loaded_image_size, shot
 from tests.factories import Factory
 
 NEW_PASSWORD = "Anquan-Xuexi-88"
+
+
+async def until_tour_done(svc, user_id: int) -> None:
+    """Wait until the account records the tour as done (the page's request has landed)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with svc.db.read() as db:
+                if (await db.get(User, user_id)).tour_done:
+                    return
+            await asyncio.sleep(0.05)
 
 
 def large_photo(path) -> None:
@@ -57,10 +70,28 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     for _ in range(3):
         await page.click('[data-tour="next"]')
     assert await page.locator('[data-tour="next"]').inner_text() == "开始使用"
+    # Dismiss and go on at once, with the request that records the dismissal held back
+    # until the next page has been rendered (a slow network, a busy server).
+    release = asyncio.Event()
+    held = []
+
+    async def hold_the_first(route):
+        if not held:
+            held.append(route)
+            await release.wait()
+        with contextlib.suppress(PlaywrightError):  # its page may be gone by then
+            await route.continue_()
+
+    await page.route("**/api/tour/done", hold_the_first)
     await page.click('[data-tour="next"]')
-    await tour.wait_for(state="detached")
+    await page.goto("/profile")
+    assert held, "the dismissal was not sent"
+    assert await page.locator("#tour").count() == 0  # the next page honours the dismissal
+    await until_tour_done(live_svc, user.id)  # and has it recorded on the account
+    release.set()
+    await page.unroute("**/api/tour/done")
     await page.reload()
-    assert await page.locator("#tour").count() == 0  # remembered
+    assert await page.locator("#tour, #tour-unsaved").count() == 0  # remembered
 
     assert (
         await page.locator("#p-id #id-text").inner_text()
@@ -71,14 +102,10 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     await page.wait_for_function(
         "document.getElementById('phone-msg').textContent.includes('已发送')"
     )
-    code = None
-    for _ in range(100):
-        texts = await read_outbox(live_svc.redis, "13912345678")
-        if texts:
-            code = re.search(r"验证码为(\d{6})", texts[0]).group(1)
-            break
-        await asyncio.sleep(0.05)
-    assert code, "the worker did not send the SMS"
+    async with asyncio.timeout(15):  # a guard: the worker sends it
+        while not (texts := await read_outbox(live_svc.redis, "13912345678")):
+            await asyncio.sleep(0.05)
+    code = re.search(r"验证码为(\d{6})", texts[0]).group(1)
     assert "秒后重新获取" in await page.locator("#send-code").inner_text()
     await page.fill("#sms-code", code)
     await page.click("#bind-phone")
@@ -92,11 +119,7 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     await page.locator("#crop-zoom").fill("130")
     await shot(page, "04-profile-cropper")
     await page.click("#photo-upload")
-    await page.locator("#my-photo").wait_for()
-    size = await page.evaluate(
-        "() => { const i = document.getElementById('my-photo'); return [i.naturalWidth, i.naturalHeight]; }"
-    )
-    assert size == [295, 412]
+    assert await loaded_image_size(page, "#my-photo") == [295, 412]
     await shot(page, "05-profile-done")
 
     await page.set_viewport_size({"width": 375, "height": 812})

@@ -1,4 +1,4 @@
-from app.exams import grading
+from app.exams import grading, schemas
 from tests.exams.conftest import paper_of
 from tests.factories import csrf_of, login
 
@@ -58,6 +58,23 @@ async def test_index__phone_sees_the_computer_only_notice(client, svc, exams):
     page = await _text(await client.get("/exams", headers={"User-Agent": PHONE}))
     assert "学员只能使用电脑参加考试" in page
     assert f'id="start-{batch.batch.id}"' not in page
+
+
+async def test_computer_only__one_wording_in_the_guide_the_dialog_and_the_exam_page(
+    client, svc, exams
+):
+    batch = await exams.batch()
+    user = await exams.eligible(batch)
+    await login(client, svc, user.id_number, PASSWORD)
+    page = await _text(await client.get("/exams"))
+    attribute = f'data-computer-only="{schemas.COMPUTER_ONLY}"'
+    assert page.count(schemas.COMPUTER_ONLY) == 3  # the guide twice (page, dialog), exam.js
+    assert attribute in page and f"注意：{schemas.COMPUTER_ONLY}" in page
+    response = await _post(client, f"/api/exams/{batch.batch.id}/start")
+    exam_page = await _text(await client.get((await response.get_json())["url"]))
+    assert attribute in exam_page
+    refused = await _post(client, f"/api/exams/{batch.batch.id}/start", **{"User-Agent": PHONE})
+    assert (await refused.get_json())["message"] == schemas.COMPUTER_ONLY
 
 
 async def test_start__returns_the_exam_page_address(client, svc, exams):

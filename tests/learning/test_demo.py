@@ -57,3 +57,26 @@ async def test_demo__studied_learner_may_sit_the_exam_at_once(svc):
     assert ready.study_days == batch.min_study_days
     assert ready.credited_minutes >= batch.required_minutes
     assert not_ready.reasons and not_ready.study_days == 0
+
+
+async def test_demo__studied_learner_has_an_id_photo_for_the_certificate(svc):
+    from PIL import Image
+
+    from app.accounts import service as accounts
+    from app.profile import service as profile
+
+    await demo.seed(svc)
+    studied = next(a for a in demo.ACCOUNTS if a.studied)
+    async with svc.db.read() as db:
+        user = await accounts.get_by_id_number(session=db, id_number=studied.id_number)
+    first = user.photo_file
+    await demo.seed(svc)  # idempotent: the photo is uploaded once
+    async with svc.db.read() as db:
+        user = await accounts.get_by_id_number(session=db, id_number=studied.id_number)
+        newcomer = await accounts.get_by_id_number(session=db, id_number=demo.ACCOUNTS[0].id_number)
+    assert user.photo_file == first and newcomer.photo_file is None
+    data = profile.photo_path(svc.config, user).read_bytes()
+    image = profile.check_photo(data, svc.config)  # what an upload must pass
+    assert image.format == "JPEG" and image.size == (295, 412)
+    red, green, blue = Image.open(profile.photo_path(svc.config, user)).getpixel((5, 5))
+    assert blue > 150 and blue > red + 60  # an ID photo's blue background
