@@ -95,24 +95,59 @@ def db_template(tmp_path_factory, request):
         external = request.getfixturevalue("postgres").create_database("safece_test")
     if external:
         migrate.upgrade(external)
+        asyncio.run(_keep_seeded_rows(external))
         return external
     path = tmp_path_factory.mktemp("db") / "template.db"
     migrate.upgrade(f"sqlite+aiosqlite:///{path}")
     return path
 
 
-async def _empty_tables(url: str) -> None:
+_TABLES = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+    "AND tablename <> 'alembic_version'"
+)
+
+
+async def _keep_seeded_rows(url: str) -> None:
+    """After migrating: copy the rows migrations seeded (reference data such as the
+    registration rule sets) into schema `seeded`, so that every test starts with them."""
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                "AND tablename <> 'alembic_version'"
-            )
-        )
-        names = ", ".join(f'"{name}"' for (name,) in rows)
+        await conn.execute(text("DROP SCHEMA IF EXISTS seeded CASCADE"))
+        await conn.execute(text("CREATE SCHEMA seeded"))
+        for (name,) in list(await conn.execute(text(_TABLES))):
+            if await conn.scalar(text(f'SELECT EXISTS (SELECT 1 FROM "{name}")')):
+                await conn.execute(text(f'CREATE TABLE seeded."{name}" AS TABLE "{name}"'))
+    await engine.dispose()
+
+
+async def _empty_tables(url: str) -> None:
+    """Every table back to what the migrations left (PostgreSQL: one database per run)."""
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        names = [name for (name,) in await conn.execute(text(_TABLES))]
         if names:
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            listed = ", ".join(f'"{name}"' for name in names)
+            await conn.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
+        seeded = await conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'seeded'")
+        )
+        for (name,) in list(seeded):
+            await conn.execute(text(f'INSERT INTO "{name}" SELECT * FROM seeded."{name}"'))
+            # Ids the seeded rows took must not be handed out again.
+            sequence = await conn.scalar(
+                text(
+                    "SELECT pg_get_serial_sequence(quote_ident(table_name), 'id') "
+                    "FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND table_name = :name AND column_name = 'id'"
+                ),
+                {"name": name},
+            )
+            if sequence:
+                await conn.execute(
+                    text(f'SELECT setval(:sequence, (SELECT max(id) FROM "{name}"))'),
+                    {"sequence": sequence},
+                )
     await engine.dispose()
 
 
