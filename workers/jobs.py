@@ -8,6 +8,14 @@ from workers.exams import CRON_JOBS as EXAM_CRON_JOBS
 from workers.exams import sweep_exam_deadlines
 from workers.imports import FUNCTIONS as IMPORT_FUNCTIONS
 from workers.notifications import send_sms
+from workers.reports import CRON_JOBS as REPORT_CRON_JOBS
+from workers.reports import FUNCTIONS as REPORT_FUNCTIONS
 
-FUNCTIONS: list = [send_sms, sweep_exam_deadlines, *IMPORT_FUNCTIONS, *CERTIFICATE_FUNCTIONS]
-CRON_JOBS: list = [*EXAM_CRON_JOBS, *CERTIFICATE_CRON_JOBS]
+FUNCTIONS: list = [
+    send_sms,
+    sweep_exam_deadlines,
+    *IMPORT_FUNCTIONS,
+    *CERTIFICATE_FUNCTIONS,
+    *REPORT_FUNCTIONS,
+]
+CRON_JOBS: list = [*EXAM_CRON_JOBS, *CERTIFICATE_CRON_JOBS, *REPORT_CRON_JOBS]

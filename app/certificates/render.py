@@ -24,10 +24,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from app.config import ROOT
+from app.lib import pdf
 
-# Debian's fonts-wqy-microhei (installed by the Makefile); index 0 of the collection.
-FONT_FILE = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-FONT_NAME = "WQYMicroHei"
+FONT_FILE, FONT_NAME = pdf.FONT_FILE, pdf.FONT_NAME
 TEMPLATE = "certificates/certificate.html"
 # 1 学时 = 40 分钟: the programme tiers 16/32/48 学时 are 640/1280/1920 minutes.
 MINUTES_PER_HOUR = 40
@@ -85,32 +84,10 @@ def date_text(day: dt.date) -> str:
 def _template():
     """Register the font with ReportLab and compile the template, once per process."""
     with _setup_lock:
-        if not FONT_FILE.is_file():
-            raise RenderError(
-                f"找不到中文字体 {FONT_FILE}：请安装 Debian 软件包 fonts-wqy-microhei（make run 会自动安装）"
-            )
-        from reportlab import rl_config
-        from reportlab.lib.fonts import addMapping
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.ttfonts import TTFont
-        from xhtml2pdf import default
-
-        pdfmetrics.registerFont(TTFont(FONT_NAME, str(FONT_FILE), subfontIndex=0))
-        # The collection has no bold or italic face: every style draws with the one face.
-        for bold in (0, 1):
-            for italic in (0, 1):
-                addMapping(FONT_NAME, bold, italic, FONT_NAME)
-        # Binary streams: ReportLab's pure-Python ASCII85 encoder alone doubled the render
-        # time, and the file is a quarter smaller without it.
-        rl_config.useA85 = 0
-        # Chinese line breaking: ReportLab's no-line-start set is Japanese and lacks the
-        # full-width comma and friends, so a line could begin with "，".
-        from xhtml2pdf import reportlab_paragraph
-
-        if "，" not in reportlab_paragraph.ALL_CANNOT_START:
-            reportlab_paragraph.ALL_CANNOT_START += "，；：！？》”’"
-        # xhtml2pdf copies this table into each document; the CSS then says "cjk".
-        default.DEFAULT_FONT["cjk"] = FONT_NAME
+        try:
+            pdf.setup()
+        except pdf.PdfError as error:
+            raise RenderError(str(error)) from None
         env = Environment(
             loader=FileSystemLoader(str(ROOT / "templates")),
             autoescape=select_autoescape(["html"]),
@@ -120,10 +97,7 @@ def _template():
 
 
 def _policy():
-    from xhtml2pdf.config.resources import ResourceAccessPolicy
-
-    # Only data: URIs: no file (base_dir=None) and no network.
-    return ResourceAccessPolicy(allow_remote=False, base_dir=None, max_render_seconds=30)
+    return pdf.resource_policy()
 
 
 def _data_uri(mime: str, data: bytes) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -38,6 +39,11 @@ class Batch(Base):
     attention_min_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     attention_max_minutes: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Closed (结束) by an admin: no more enrolments; its study and exam ended no later than this.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class Enrolment(Base):
@@ -73,6 +79,11 @@ class Course(Base):
     deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A course reused in another batch is copied there (its own progress per batch, the same
+    # media files); every copy names the first course, so the copies know each other.
+    origin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("courses.id", ondelete="SET NULL"), default=None, index=True
+    )
 
     videos: Mapped[list[Video]] = relationship(
         back_populates="course",
@@ -103,6 +114,9 @@ class Video(Base):
     file: Mapped[str] = mapped_column(String(255))
     mimetype: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A still frame (JPEG, relative to the media directory) shown before playing.
+    poster: Mapped[str | None] = mapped_column(String(255), default=None)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     course: Mapped[Course] = relationship(back_populates="videos", lazy="raise")
 

@@ -553,3 +553,13 @@ async def _complete_courses(
         for user, course, count in done
         if (user, course) in pairs and count == totals.get(course)
     }
+
+
+async def study_days(*, session: AsyncSession, user_id: int) -> list[StudyDay]:
+    """Every study day of a learner (all batches), newest first."""
+    rows = await session.scalars(
+        select(StudyDay)
+        .where(StudyDay.user_id == user_id, StudyDay.credited_ms > 0)
+        .order_by(StudyDay.day.desc(), StudyDay.batch_id)
+    )
+    return list(rows)
