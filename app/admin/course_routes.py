@@ -89,7 +89,10 @@ async def course_create():
     svc = services()
     data = await request.form
     values = course_input(data)
-    batch_id = Form(data).integer("batch_id", "批次", low=1, high=2**31 - 1)
+    reader = Form(data)
+    batch_id = reader.integer("batch_id", "批次", low=1, high=2**31 - 1)
+    if reader.errors:
+        raise Invalid({"batch_id": "请选择批次"})
     async with svc.db.write() as db:
         try:
             batch = await batches.get(session=db, batch_id=batch_id)

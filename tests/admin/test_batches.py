@@ -36,15 +36,27 @@ async def test_create__a_sensible_batch_is_saved_and_audited(admin_client, svc):
 BAD = [
     ({"name": ""}, "name", "请填写批次名称"),
     ({"required_minutes": "abc"}, "required_minutes", "应学总时长应为整数"),
-    ({"required_public_minutes": "2000"}, "required_public_minutes", "公共课应学时长不能超过应学总时长"),
+    (
+        {"required_public_minutes": "2000"},
+        "required_public_minutes",
+        "公共课应学时长不能超过应学总时长",
+    ),
     ({"min_study_days": "-1"}, "min_study_days", "最少学习天数应在 0 到 365 之间"),
     ({"study_deadline": "明天"}, "study_deadline", "学习截止时间格式不正确"),
     ({"study_deadline": "d-1"}, "study_deadline", "学习截止时间必须晚于现在"),
     ({"study_deadline": "d+5"}, "study_deadline", "学员无法达到最少学习天数 10 天"),
     ({"exam_closes_at": "d+10"}, "exam_closes_at", "考试结束时间必须晚于考试开始时间"),
     ({"exam_closes_at": "d+40"}, "exam_closes_at", "考试结束时间不能早于学习截止时间"),
-    ({"exam_opens_at": "d+200", "exam_closes_at": "d+230"}, "exam_opens_at", "学习截止后 90 天内开始"),
-    ({"attention_min_minutes": "30", "attention_max_minutes": "20"}, "attention_max_minutes", "防挂机最长间隔不能小于最短间隔"),
+    (
+        {"exam_opens_at": "d+200", "exam_closes_at": "d+230"},
+        "exam_opens_at",
+        "学习截止后 90 天内开始",
+    ),
+    (
+        {"attention_min_minutes": "30", "attention_max_minutes": "20"},
+        "attention_max_minutes",
+        "防挂机最长间隔不能小于最短间隔",
+    ),
     ({"attention_min_minutes": "0"}, "attention_min_minutes", "防挂机最短间隔应在 1 到 120 之间"),
 ]
 
@@ -69,7 +81,9 @@ async def test_create__bad_values_are_refused_next_to_the_field(
 
 async def test_create__a_taken_name_is_refused(admin_client, svc):
     await make_batch(svc, name="重名批次")
-    response = await post(admin_client, "/admin/batches/new", **batch_form(svc.now(), name="重名批次"))
+    response = await post(
+        admin_client, "/admin/batches/new", **batch_form(svc.now(), name="重名批次")
+    )
     assert response.status_code == 400
     assert "已有名为《重名批次》的批次" in field_error(await text(response), "name")
     assert await batch_count(svc) == 1
@@ -98,7 +112,9 @@ async def test_update__a_bad_value_changes_nothing(admin_client, svc, batch):
         assert (await db.get(Batch, batch.id)).required_public_minutes == 320
 
 
-async def test_close__stops_study_and_exams_and_refuses_enrolment(admin_client, svc, batch, factory):
+async def test_close__stops_study_and_exams_and_refuses_enrolment(
+    admin_client, svc, batch, factory
+):
     response = await post(admin_client, f"/admin/batches/{batch.id}/close")
     assert response.status_code == 302
     async with svc.db.read() as db:
@@ -106,7 +122,9 @@ async def test_close__stops_study_and_exams_and_refuses_enrolment(admin_client, 
     assert closed.closed_at == svc.now()
     assert closed.study_deadline == svc.now() and closed.exam_closes_at == svc.now()
     learner = await factory.user(name="晚报名")
-    response = await post(admin_client, f"/admin/batches/{batch.id}/enrol", id_numbers=learner.id_number)
+    response = await post(
+        admin_client, f"/admin/batches/{batch.id}/enrol", id_numbers=learner.id_number
+    )
     assert response.status_code == 400
     assert "已结束，不能再报名" in field_error(await text(response), "id_numbers")
     response = await post(admin_client, f"/admin/batches/{batch.id}/reopen")
@@ -127,7 +145,9 @@ async def test_enrol__many_id_numbers_with_a_report_per_line(admin_client, svc, 
     assert "第 3 行 123：身份证号应为18位" in page
     assert f"第 4 行 {unknown}：系统中没有该身份证号的账号" in page
     async with svc.db.read() as db:
-        enrolled = set(await db.scalars(select(Enrolment.user_id).where(Enrolment.batch_id == batch.id)))
+        enrolled = set(
+            await db.scalars(select(Enrolment.user_id).where(Enrolment.batch_id == batch.id))
+        )
     assert enrolled == {one.id, two.id}
 
 
