@@ -362,7 +362,7 @@ async def question_stats(
         rows = await session.execute(
             select(Question.id, Question.answer).where(Question.id.in_(wanted[start : start + 500]))
         )
-        keys.update(dict(rows.tuples()))
+        keys.update(dict(rows.all()))
     for (qid, letters), n in chosen.items():
         if keys.get(qid) == letters:
             stats[qid].correct += n

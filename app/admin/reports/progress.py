@@ -163,7 +163,7 @@ async def incomplete_required(
                 .where(Video.course_id.in_([c.id for c in required]))
                 .group_by(Video.course_id)
             )
-        ).tuples()
+        ).all()
     )
     done = await session.execute(
         select(VideoProgress.user_id, Video.course_id, func.count())
