@@ -66,7 +66,9 @@ async def test_bank__created_imported_with_a_row_report_and_browsed(admin_client
         await text(await admin_client.get(f"/admin/banks/{bank_id}?type=multiple"))
     )
     assert "灭火的基本方法" in only_multiple and "安全带应高挂低用" not in only_multiple
-    by_chapter = plain(await text(await admin_client.get(f"/admin/banks/{bank_id}?chapter=%E6%96%BD%E5%B7%A5")))
+    by_chapter = plain(
+        await text(await admin_client.get(f"/admin/banks/{bank_id}?chapter=%E6%96%BD%E5%B7%A5"))
+    )
     assert "安全带应高挂低用" in by_chapter and "灭火" not in by_chapter
     listing = plain(await text(await admin_client.get("/admin/banks")))
     assert "测试题库" in listing
