@@ -288,15 +288,19 @@ def resume_ms(state: VideoState) -> int:
 
 
 async def video_file(
-    *, session: AsyncSession, config: Config, user_id: int, video_id: int
+    *, session: AsyncSession, config: Config, user_id: int, video_id: int, poster: bool = False
 ) -> tuple[Path, str]:
-    """The file and type of a video the learner may watch."""
+    """The file and type of a video the learner may watch (or of its poster frame)."""
     video = await session.get(Video, video_id)
     if video is None:
         raise NotFound("视频不存在")
     course = await session.get(Course, video.course_id)
     if not await is_enrolled(session=session, user_id=user_id, batch_id=course.batch_id):
         raise AppError("not_enrolled", NOT_ENROLLED, 403)
+    if poster:
+        if not video.poster:
+            raise NotFound("该视频没有封面")
+        return media_path(config, video.poster), "image/jpeg"
     return media_path(config, video.file), video.mimetype
 
 

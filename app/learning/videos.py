@@ -155,7 +155,7 @@ async def poster(path: Path, dest: Path, *, duration_ms: int) -> bool:
         "-frames:v",
         "1",
         "-vf",
-        "scale=640:-2",
+        "scale=min(640\\,iw):-2",
         "-q:v",
         "4",
         str(dest),
