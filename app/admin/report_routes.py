@@ -55,12 +55,33 @@ async def reports_page():
         units = await results.work_units(session=db, batch_id=batch.id)
         context = {}
         if tab == "progress":
-            rows, courses = await progress.learner_progress(session=db, batch=batch, work_unit=unit)
-            required = sum(c.required for c in courses)
-            summary = progress.summarise(rows, batch, required)
-            listed = [r for r in rows if r.short(batch, required)] if only_short else rows
-            page = Page.of(int_arg("page", 1), PER_PAGE, len(listed))
-            page.items = listed[page.offset : page.offset + PER_PAGE]
+            snap = await progress.snapshot(
+                session=db,
+                redis=svc.redis,
+                batch=batch,
+                now=svc.now().timestamp(),
+                refresh=request.args.get("refresh") == "1",
+            )
+            required = snap.required
+            number = int_arg("page", 1)
+            if unit or not only_short:
+                rows = (
+                    list(snap.rows.values())
+                    if snap.rows is not None
+                    else await progress.all_rows(svc.redis, batch.id)
+                )
+                if unit:
+                    rows = [r for r in rows if r.work_unit == unit]
+                summary = progress.summarise(rows, batch, required) if unit else snap.summary
+                listed = [r for r in rows if r.short(batch, required)] if only_short else rows
+                page = Page.of(number, PER_PAGE, len(listed))
+                page.items = listed[page.offset : page.offset + PER_PAGE]
+            else:
+                summary = snap.summary
+                page = Page.of(number, PER_PAGE, len(snap.short))
+                page.items = await progress.rows_of(
+                    svc.redis, batch.id, snap.short[page.offset : page.offset + PER_PAGE]
+                )
             names = await progress.incomplete_required(
                 session=db, batch=batch, user_ids=[r.user_id for r in page.items]
             )
@@ -69,6 +90,7 @@ async def reports_page():
                 page=page,
                 names=names,
                 required=required,
+                taken_at=dt.datetime.fromtimestamp(snap.taken_at, dt.UTC),
                 short=lambda r: r.short(batch, required),
                 charts=[
                     _chart("bar", "已计入学时占要求的比例（人数）", summary.histogram),

@@ -1,4 +1,4 @@
-"""administration: closing batches, course copies across batches, video posters, audit changes
+"""administration: closing batches, course copies, video posters, audit changes, completion index
 
 Revision ID: 0008
 Revises: 0006
@@ -38,9 +38,18 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("audit_log") as batch_op:
         batch_op.add_column(sa.Column("changes", sa.Text(), nullable=True))
+    op.create_index(
+        "ix_video_progress_completed",
+        "video_progress",
+        ["video_id", "user_id"],
+        unique=False,
+        sqlite_where=sa.text("completed_at IS NOT NULL"),
+        postgresql_where=sa.text("completed_at IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_video_progress_completed", table_name="video_progress")
     with op.batch_alter_table("audit_log") as batch_op:
         batch_op.drop_column("changes")
     with op.batch_alter_table("videos") as batch_op:
