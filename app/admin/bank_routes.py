@@ -11,7 +11,6 @@ from app.admin.common import actor, admin_page, bp, int_arg, render, with_form_e
 from app.errors import AppError
 from app.exams import banks, importer
 from app.exams import paper as papers
-from app.exams.models import TYPE_LABELS
 from app.services import services
 
 DONE = {
@@ -29,7 +28,7 @@ async def _banks_page(errors=None, form=None):
     async with services().db.read() as db:
         rows = await banks.get_all(session=db)
     return await render(
-        "admin/banks.html", rows=rows, type_labels=TYPE_LABELS, errors=errors or {}, form=form
+        "admin/banks.html", rows=rows, type_labels=banks.TYPE_LABELS, errors=errors or {}, form=form
     )
 
 
@@ -56,7 +55,7 @@ def _filters() -> banks.QuestionFilter:
     qtype = request.args.get("type", "")
     state = request.args.get("state", "")
     return banks.QuestionFilter(
-        type=qtype if qtype in TYPE_LABELS else "",
+        type=qtype if qtype in banks.TYPE_LABELS else "",
         chapter=request.args.get("chapter", "").strip()[:100],
         state=state if state in STATES else "",
         q=request.args.get("q", "").strip()[:50],
@@ -84,7 +83,7 @@ async def _bank_page(bank_id: int, *, report=None, import_error=None):
         stats=stats,
         filters=filters,
         states=STATES,
-        type_labels=TYPE_LABELS,
+        type_labels=banks.TYPE_LABELS,
         report=report,
         import_error=import_error,
         max_mb=importer.MAX_BYTES // 1024**2,
@@ -147,7 +146,7 @@ async def _question_page(question_id: int, errors=None, form=None):
         letters=papers.LETTERS[: importer.MAX_OPTIONS],
         values=form if form is not None else banks.form_values(question),
         errors=errors or {},
-        type_labels=TYPE_LABELS,
+        type_labels=banks.TYPE_LABELS,
         done=DONE.get(request.args.get("done", "")),
     )
 

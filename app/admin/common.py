@@ -13,48 +13,18 @@ from app.accounts import auth
 from app.accounts.models import ROLE_LABELS
 from app.audit import service as audit
 from app.errors import Invalid
+from app.lib.admin_menu import SECTIONS
 from app.lib.forms import local_input
 from app.services import services
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-# The admin side menu: (label, endpoint, what it is for). An entry shows once its
-# endpoint exists, so other areas add their admin pages here with one line.
-SECTIONS = [
-    ("概览", "admin.index", ""),
-    (
-        "批次管理",
-        "admin.batches",
-        "建立培训批次：学时要求、学习天数、截止时间、考试时间和考试规则；报名学员、导学资料。",
-    ),
-    (
-        "课程管理",
-        "admin.courses",
-        "课程、主讲人、公共课/专业课、必修、下架与重新上架；上传视频；在多个批次复用课程。",
-    ),
-    (
-        "题库管理",
-        "admin.banks",
-        "导入试题（Excel/CSV），按题型和章节浏览、预览、修改、停用；每题的正确率。",
-    ),
-    (
-        "学员管理",
-        "admin.learners",
-        "按身份证号、姓名、工作单位查找学员；学员档案；重置照片、手机号、初始密码，解锁账号，转批次。",
-    ),
-    ("导入学员", "admin.import_form", "从 Excel 名单批量建立账号并报名批次，逐行报告错误原因。"),
-    (
-        "统计报表",
-        "admin.reports",
-        "学习进度、考试成绩、试题难度，图表展示，导出 Excel 和合格人员名册。",
-    ),
-    ("证书管理", "certificates.admin_list", "证书生成失败重试与撤销。"),
-    (
-        "操作日志",
-        "admin.audit_log",
-        "每一次管理操作：时间、操作人、对象、修改前后的值和 IP；可导出。",
-    ),
-]
+# Pages whose address is not under their section's: the section they belong to.
+SECTION_OF = {
+    "/admin/questions/": "admin.banks",
+    "/admin/videos/": "admin.courses",
+    "/admin/exports/": "admin.reports",
+}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -62,8 +32,14 @@ async def render(template: str, **context):
     """An admin page with the side menu."""
     endpoints = current_app.view_functions
     sections = [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
+    section = next((ep for prefix, ep in SECTION_OF.items() if request.path.startswith(prefix)), "")
     return await render_template(
-        template, sections=sections, role_labels=ROLE_LABELS, local_input=local_input, **context
+        template,
+        sections=sections,
+        section_href=url_for(section) if section else "",
+        role_labels=ROLE_LABELS,
+        local_input=local_input,
+        **context,
     )
 
 

@@ -10,7 +10,6 @@ from app.admin.common import actor, admin_page, bp, int_arg, render, with_form_e
 from app.errors import AppError, Invalid, NotFound
 from app.learning import batches, catalog, videos
 from app.learning.files import stream_file
-from app.learning.models import KIND_LABELS
 from app.learning.service import media_path
 from app.lib.forms import Form
 from app.services import services
@@ -33,7 +32,7 @@ def course_input(data) -> catalog.CourseInput:
     values = catalog.CourseInput(
         name=form.text("name", "课程名称", max_len=200),
         lecturer=form.text("lecturer", "主讲人", max_len=50),
-        kind=form.choice("kind", "课程类型", KIND_LABELS),
+        kind=form.choice("kind", "课程类型", catalog.KIND_LABELS),
         required=form.flag("required"),
         deadline=form.when("deadline", "截止日期", required=False),
     )
@@ -70,7 +69,7 @@ async def _new_page(errors=None, form=None):
         form=form,
         defaults=defaults,
         batch_rows=batch_rows,
-        kinds=list(KIND_LABELS.items()),
+        kinds=list(catalog.KIND_LABELS.items()),
     )
 
 
@@ -124,7 +123,7 @@ async def _course_page(course_id: int, *, errors=None, form=None, which="", stat
         errors=errors or {},
         form=form,
         which=which,
-        kinds=list(KIND_LABELS.items()),
+        kinds=list(catalog.KIND_LABELS.items()),
         done=DONE.get(request.args.get("done", "")),
         now=svc.now(),
         max_mb=svc.config.video_max_bytes // 1024**2,

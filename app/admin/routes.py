@@ -14,7 +14,6 @@ from app.accounts import auth, sessions
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
 from app.admin import imports, record, service
-from app.admin.common import SECTIONS as SECTIONS  # other areas' admin pages use it
 from app.admin.common import actor as _actor
 from app.admin.common import bp, download, with_form_errors
 from app.admin.common import int_arg as _int_arg

@@ -15,10 +15,10 @@ from quart import (
 )
 
 from app.accounts import auth
-from app.admin.routes import SECTIONS
 from app.certificates import issuing, numbers, service
 from app.certificates.models import STATE_LABELS
 from app.errors import AppError, NotFound
+from app.lib.admin_menu import SECTIONS
 from app.services import services
 
 bp = Blueprint("certificates", __name__)

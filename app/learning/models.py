@@ -7,10 +7,10 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
-    Index,
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,

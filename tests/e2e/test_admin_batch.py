@@ -186,6 +186,20 @@ async def test_admin__runs_a_batch_and_the_learner_earns_credit(
     await page.click(".admin-nav >> text=操作日志")
     assert "上传视频" in await page.inner_text("#audit-table")
     await shot(page, "admin-24-audit")
+    # The remaining admin pages, photographed for review.
+    for path, name in [
+        ("/admin/batches", "admin-25-batches"),
+        ("/admin/batches/new", "admin-26-batch-new"),
+        ("/admin/courses", "admin-27-courses"),
+        ("/admin/banks", "admin-28-banks"),
+        ("/admin/learners", "admin-29-learners"),
+        ("/admin/learners/new", "admin-30-learner-new"),
+        ("/admin/reports?tab=difficulty", "admin-31-report-difficulty"),
+        ("/admin", "admin-32-home"),
+    ]:
+        await page.goto(path)
+        await page.evaluate("window.scrollTo(0, 0)")
+        await shot(page, name)
     async with live_svc.db.read() as db:
         video = await db.scalar(select(Video))
     assert abs(video.duration_ms - 20_000) < 200 and video.poster
