@@ -12,7 +12,6 @@ from quart import Response, redirect, request, url_for
 
 from app.accounts import auth, sessions
 from app.accounts import service as accounts
-from app.accounts.models import Role, User
 from app.admin import imports, record, service
 from app.admin.common import actor as _actor
 from app.admin.common import bp, download, with_form_errors
@@ -64,7 +63,7 @@ async def learners():
     filters = {
         "q": request.args.get("q", "").strip()[:50],
         "batch": _int_arg("batch"),
-        "role": request.args.get("role", "") if request.args.get("role") in set(Role) else "",
+        "role": request.args.get("role", "") if request.args.get("role") in set(service.Role) else "",
         "status": s if (s := request.args.get("status", "")) in service.STATUS_FILTERS else "",
     }
     async with services().db.read() as db:
@@ -120,7 +119,7 @@ async def _detail_page(
         error=error,
         errors=errors or {},
         form=form,
-        roles=list(Role),
+        roles=list(service.Role),
     )
     return page, status
 
@@ -468,9 +467,7 @@ async def import_template():
 async def user_photo(user_id: int):
     """Any learner's photo, for admins."""
     async with services().db.read() as db:
-        user = await db.get(User, user_id)
-    if user is None:
-        raise NotFound("学员不存在")
+        user = await service.get_user(session=db, user_id=user_id)
     return await send_photo(user)
 
 
