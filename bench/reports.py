@@ -122,9 +122,7 @@ async def build(config: Config, *, learners: int, courses: int, seed: int = 7) -
                         name="压测管理员",
                         gender="男",
                         work_unit="",
-                        password_hash=(
-                            await db.scalar(select(User.password_hash).limit(1))
-                        ),
+                        password_hash=(await db.scalar(select(User.password_hash).limit(1))),
                         must_change_password=False,
                         password_issued_at=NOW,
                         tour_done=True,

@@ -63,7 +63,9 @@ async def learners():
     filters = {
         "q": request.args.get("q", "").strip()[:50],
         "batch": _int_arg("batch"),
-        "role": request.args.get("role", "") if request.args.get("role") in set(service.Role) else "",
+        "role": request.args.get("role", "")
+        if request.args.get("role") in set(service.Role)
+        else "",
         "status": s if (s := request.args.get("status", "")) in service.STATUS_FILTERS else "",
     }
     async with services().db.read() as db:
