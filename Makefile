@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
-APT_RUN := redis-server fonts-wqy-microhei
+APT_RUN := redis-server fonts-wqy-microhei ffmpeg
 APT_TEST := chromium poppler-utils zbar-tools postgresql libreoffice-writer-nogui
 # `make test` runs the whole suite on each database in turn; DB=sqlite (or postgresql)
 # runs one only, for local work.

@@ -76,6 +76,11 @@ class Config:
     # server process writes acknowledged study credits from Redis to the database.
     study_beat_seconds: float = 15.0
     study_flusher: bool = True
+    # Administration uploads: one video, one study material, and everything being uploaded
+    # at once (unfinished uploads are removed after a day).
+    video_max_bytes: int = 2 * 1024**3
+    material_max_bytes: int = 300 * 1024**2
+    upload_quota_bytes: int = 20 * 1024**3
     # Extension point for tests and deployments: a clock object with now() -> aware UTC.
     clock: object | None = None
 
@@ -113,4 +118,7 @@ class Config:
             public_url=_env("PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
             study_beat_seconds=float(_env("STUDY_BEAT_SECONDS", str(cls.study_beat_seconds))),
             study_flusher=_env_bool("STUDY_FLUSHER", cls.study_flusher),
+            video_max_bytes=_env_int("VIDEO_MAX_MB", cls.video_max_bytes // 1024**2) * 1024**2,
+            upload_quota_bytes=_env_int("UPLOAD_QUOTA_MB", cls.upload_quota_bytes // 1024**2)
+            * 1024**2,
         )

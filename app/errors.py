@@ -25,3 +25,11 @@ class NotFound(AppError):
 class Forbidden(AppError):
     def __init__(self, message: str = "您没有权限访问该页面") -> None:
         super().__init__("forbidden", message, 403)
+
+
+class Invalid(AppError):
+    """Bad form input: one Chinese message per field, shown next to that field."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("invalid", "；".join(fields.values()), 400, fields=fields)
+        self.fields = fields

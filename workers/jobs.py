@@ -10,6 +10,8 @@ from workers.imports import FUNCTIONS as IMPORT_FUNCTIONS
 from workers.notifications import send_mail, send_sms
 from workers.registration import CRON_JOBS as REGISTRATION_CRON_JOBS
 from workers.registration import send_registration_reminders
+from workers.reports import CRON_JOBS as REPORT_CRON_JOBS
+from workers.reports import FUNCTIONS as REPORT_FUNCTIONS
 
 FUNCTIONS: list = [
     send_sms,
@@ -18,5 +20,11 @@ FUNCTIONS: list = [
     sweep_exam_deadlines,
     *IMPORT_FUNCTIONS,
     *CERTIFICATE_FUNCTIONS,
+    *REPORT_FUNCTIONS,
 ]
-CRON_JOBS: list = [*EXAM_CRON_JOBS, *CERTIFICATE_CRON_JOBS, *REGISTRATION_CRON_JOBS]
+CRON_JOBS: list = [
+    *EXAM_CRON_JOBS,
+    *CERTIFICATE_CRON_JOBS,
+    *REGISTRATION_CRON_JOBS,
+    *REPORT_CRON_JOBS,
+]

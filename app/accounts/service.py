@@ -92,6 +92,31 @@ async def create(
     return user
 
 
+def login_limits(config: Config) -> throttle.Limits:
+    """The failed-login limits of a deployment."""
+    return throttle.Limits(
+        slow_after=config.login_slow_after,
+        lock_after=config.login_lock_after,
+        ip_lock_after=config.login_ip_lock_after,
+        lock_seconds=config.login_lock_minutes * 60,
+    )
+
+
+async def locked_until(
+    redis, *, config: Config, user: User, now: dt.datetime
+) -> dt.datetime | None:
+    """When the lock of an account after too many failed logins ends, if it is locked."""
+    until = await throttle.locked_until(
+        redis, user.id_number, now=now.timestamp(), limits=login_limits(config)
+    )
+    return None if until is None else dt.datetime.fromtimestamp(until, dt.UTC)
+
+
+async def unlock(redis, *, user: User) -> None:
+    """Forget an account's failed logins, so that it may log in again at once."""
+    await throttle.reset(redis, user.id_number)
+
+
 async def login(
     *,
     session: AsyncSession,
@@ -113,12 +138,7 @@ async def login(
     await captcha.verify(
         redis, captcha_id, captcha_answer, now=stamp, ttl=config.captcha_ttl_seconds
     )
-    limits = throttle.Limits(
-        slow_after=config.login_slow_after,
-        lock_after=config.login_lock_after,
-        ip_lock_after=config.login_ip_lock_after,
-        lock_seconds=config.login_lock_minutes * 60,
-    )
+    limits = login_limits(config)
     await throttle.check(redis, counter, ip, now=stamp, limits=limits)
     user = await get_by_document(session=session, id_type=parsed.type, number=parsed.value)
     if user is None or not user.is_active:

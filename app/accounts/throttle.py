@@ -78,3 +78,9 @@ async def record_failure(redis, username: str, ip: str, *, now: float, limits: L
 async def reset(redis, username: str) -> None:
     """Forget an account's failures after a successful login."""
     await redis.delete(_account_key(username))
+
+
+async def locked_until(redis, username: str, *, now: float, limits: Limits) -> float | None:
+    """When an account's lock after too many failed logins ends (None: not locked)."""
+    count, last = await _state(redis, _account_key(username), now=now, window=limits.lock_seconds)
+    return last + limits.lock_seconds if count >= limits.lock_after else None

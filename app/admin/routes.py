@@ -7,28 +7,24 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import PurePath
-from urllib.parse import quote
 
-from quart import (
-    Blueprint,
-    Response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from quart import Response, redirect, request, url_for
 
 from app.accounts import auth, sessions
 from app.accounts import service as accounts
-from app.accounts.roles import ROLE_LABELS, Role
-from app.admin import imports, service
-from app.admin import sections as admin_sections
-from app.audit import service as audit
-from app.errors import AppError, NotFound
+from app.admin import imports, record, service
+from app.admin.common import actor as _actor
+from app.admin.common import bp, download, with_form_errors
+from app.admin.common import int_arg as _int_arg
+from app.admin.common import render as _render
+from app.errors import AppError, Invalid, NotFound
+from app.exams import records as exam_records
+from app.learning import batches
+from app.lib.forms import Form
+from app.profile import service as profile_service
 from app.profile.photos import send_photo
 from app.services import services
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger("safece.admin")
 
 DONE_MESSAGES = {
@@ -39,39 +35,16 @@ DONE_MESSAGES = {
     "activate": "账号已启用。",
     "deactivate": "账号已停用，已登录的会话已全部退出。",
     "roles": "角色已更新。",
+    "unlock": "账号已解锁，学员可立即重新登录。",
+    "enrolled": "已报名。",
+    "moved": "已转入新批次；原批次的学习记录保留在原批次。",
+    "created": "学员账号已建立，初始密码为身份证号后六位。",
 }
 IMPORT_ERRORS_SHOWN = 500
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-async def _render(template: str, **context):
-    return await render_template(
-        template,
-        sections=admin_sections.visible(),
-        role_labels=ROLE_LABELS,
-        **context,
-    )
-
-
-def _int_arg(name: str, default: int | None = None) -> int | None:
-    try:
-        return int(request.args.get(name, ""))
-    except ValueError:
-        return default
-
-
-def _actor() -> service.Actor:
-    return service.Actor(auth.current_user().id, auth.client_ip(services().config.trust_proxy))
 
 
 def _xlsx(data: bytes, filename: str, fallback: str) -> Response:
-    response = Response(data, mimetype=XLSX)
-    # The Chinese name goes in RFC 5987 filename*; old clients get a fixed ASCII name.
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return download(data, filename, fallback)
 
 
 @bp.get("")
@@ -90,7 +63,9 @@ async def learners():
     filters = {
         "q": request.args.get("q", "").strip()[:50],
         "batch": _int_arg("batch"),
-        "role": request.args.get("role", "") if request.args.get("role") in set(Role) else "",
+        "role": request.args.get("role", "")
+        if request.args.get("role") in set(service.Role)
+        else "",
         "status": s if (s := request.args.get("status", "")) in service.STATUS_FILTERS else "",
     }
     async with services().db.read() as db:
@@ -114,12 +89,22 @@ async def learners():
     )
 
 
-async def _detail_page(user_id: int, *, error: str | None = None, status: int = 200):
+async def _detail_page(
+    user_id: int, *, error: str | None = None, status: int = 200, errors=None, form=None
+):
     svc = services()
     async with svc.db.read() as db:
         user = await service.get_user(session=db, user_id=user_id)
         enrolments = await service.enrolments_of(session=db, user_id=user_id)
-        history = await audit.get_all(session=db, target_user_id=user_id, per_page=15)
+        learner_record = await record.build(
+            session=db,
+            redis=svc.redis,
+            config=svc.config,
+            user=user,
+            enrolments=enrolments,
+            now=svc.now(),
+        )
+        open_batches = await batches.get_all(session=db, include_closed=False)
     initial_expired = user.must_change_password and accounts.initial_password_expired(
         user, config=svc.config, now=svc.now()
     )
@@ -127,12 +112,16 @@ async def _detail_page(user_id: int, *, error: str | None = None, status: int = 
         "admin/learner.html",
         user=user,
         enrolments=enrolments,
-        history=history,
+        record=learner_record,
+        event_labels=exam_records.EVENT_LABELS,
+        open_batches=[r.batch for r in open_batches],
         initial_expired=initial_expired,
         is_self=user.id == auth.current_user().id,
         done=DONE_MESSAGES.get(request.args.get("done", "")),
         error=error,
-        roles=list(Role),
+        errors=errors or {},
+        form=form,
+        roles=list(service.Role),
     )
     return page, status
 
@@ -140,8 +129,38 @@ async def _detail_page(user_id: int, *, error: str | None = None, status: int = 
 @bp.get("/learners/<int:user_id>")
 @auth.require_role("admin")
 async def learner(user_id: int):
-    """One account: photo, enrolments, roles, recent audit entries and the admin actions."""
+    """学员档案: profile, photo, per-course progress, study days, attempts with their
+    history, certificates, the audit trail, and the admin actions."""
     return await _detail_page(user_id)
+
+
+@bp.get("/learners/<int:user_id>/record.pdf")
+@auth.require_role("admin")
+async def learner_pdf(user_id: int):
+    """The learner record as a PDF, for a dispute."""
+    svc = services()
+    async with svc.db.read() as db:
+        user = await service.get_user(session=db, user_id=user_id)
+        enrolments = await service.enrolments_of(session=db, user_id=user_id)
+        learner_record = await record.build(
+            session=db,
+            redis=svc.redis,
+            config=svc.config,
+            user=user,
+            enrolments=enrolments,
+            now=svc.now(),
+        )
+    photo = profile_service.photo_path(svc.config, user) if user.photo_file else None
+    data = await asyncio.to_thread(
+        record.render_pdf,
+        learner_record,
+        photo=photo,
+        centre_name=svc.config.centre_name,
+        now=svc.now(),
+    )
+    return download(
+        data, f"学员档案-{user.name}.pdf", f"learner-{user.id}.pdf", mimetype="application/pdf"
+    )
 
 
 def _action(view: Callable) -> Callable:
@@ -153,6 +172,9 @@ def _action(view: Callable) -> Callable:
             return await view(user_id)
         except NotFound:
             raise
+        except Invalid as error:
+            form = dict((await request.form).items())
+            return await _detail_page(user_id, errors=error.fields, form=form, status=400)
         except AppError as error:
             return await _detail_page(user_id, error=error.message, status=error.status)
 
@@ -240,6 +262,120 @@ async def set_roles(user_id: int):
         user = await service.get_user(session=db, user_id=user_id)
         await service.set_roles(session=db, now=svc.now(), actor=_actor(), user=user, roles=roles)
     return _done(user_id, "roles")
+
+
+@bp.post("/learners/<int:user_id>/unlock")
+@auth.require_role("admin")
+@_action
+async def unlock(user_id: int):
+    """Clear the failed logins that locked an account."""
+    svc = services()
+    async with svc.db.write() as db:
+        user = await service.get_user(session=db, user_id=user_id)
+        await service.unlock(
+            session=db, redis=svc.redis, config=svc.config, now=svc.now(), actor=_actor(), user=user
+        )
+    return _done(user_id, "unlock")
+
+
+@bp.post("/learners/<int:user_id>/enrol")
+@auth.require_role("admin")
+@_action
+async def enrol(user_id: int):
+    """Enrol the learner in a batch."""
+    svc = services()
+    batch_id = _form_int(await request.form, "batch_id", "批次")
+    async with svc.db.write() as db:
+        user = await service.get_user(session=db, user_id=user_id)
+        batch = await batches.get(session=db, batch_id=batch_id)
+        if not await batches.enrol(
+            session=db, now=svc.now(), actor=_actor(), batch=batch, user=user
+        ):
+            raise AppError("already_enrolled", f"该学员已报名《{batch.name}》")
+    return _done(user_id, "enrolled")
+
+
+@bp.post("/learners/<int:user_id>/move")
+@auth.require_role("admin")
+@_action
+async def move(user_id: int):
+    """Move the learner from one batch to another."""
+    svc = services()
+    form = await request.form
+    source_id = _form_int(form, "source_id", "原批次")
+    target_id = _form_int(form, "target", "转入批次")
+    async with svc.db.write() as db:
+        user = await service.get_user(session=db, user_id=user_id)
+        source = await batches.get(session=db, batch_id=source_id)
+        target = await batches.get(session=db, batch_id=target_id)
+        sat = await exam_records.attempt_count(session=db, user_id=user_id, batch_id=source_id)
+        await batches.move(
+            session=db,
+            now=svc.now(),
+            actor=_actor(),
+            user=user,
+            source=source,
+            target=target,
+            attempts_in_source=sat,
+        )
+    return _done(user_id, "moved")
+
+
+def _form_int(form, name: str, label: str) -> int:
+    reader = Form(form)
+    value = reader.integer(name, label, low=1, high=2**31 - 1)
+    if reader.errors:
+        raise Invalid({name: f"请选择{label}"})
+    return value
+
+
+async def _new_learner_page(errors=None, form=None):
+    async with services().db.read() as db:
+        open_batches = await batches.get_all(session=db, include_closed=False)
+    defaults = {"batch_id": request.args.get("batch", "")}
+    return await _render(
+        "admin/learner_new.html",
+        errors=errors or {},
+        form=form if form is not None else defaults,
+        open_batches=[r.batch for r in open_batches],
+    )
+
+
+@bp.get("/learners/new")
+@auth.require_role("admin")
+async def learner_new():
+    """The form to create one learner by hand."""
+    return await _new_learner_page()
+
+
+@bp.post("/learners/new")
+@auth.require_role("admin")
+@with_form_errors(lambda errors, form: _new_learner_page(errors, form))
+async def learner_create():
+    """Create one learner (initial password: last six of the ID) and enrol them."""
+    svc = services()
+    form = await request.form
+    batch_id = form.get("batch_id") or ""
+    async with svc.db.write() as db:
+        user = await service.create_learner(
+            session=db,
+            config=svc.config,
+            now=svc.now(),
+            actor=_actor(),
+            fields={k: form.get(k, "") for k in ("id_number", "name", "gender", "work_unit")},
+        )
+        if batch_id:
+            try:
+                batch = await batches.get(session=db, batch_id=int(batch_id))
+            except (ValueError, NotFound):
+                raise Invalid({"batch_id": "请选择批次"}) from None
+            try:
+                await batches.enrol(
+                    session=db, now=svc.now(), actor=_actor(), batch=batch, user=user
+                )
+            except AppError as error:
+                raise Invalid({"batch_id": error.message}) from None
+    return _done(user.id, "created")
 
 
 @bp.get("/learners/import")
@@ -340,33 +476,20 @@ async def import_template():
     return _xlsx(data, "学员导入模板.xlsx", "learner-import-template.xlsx")
 
 
-@bp.get("/audit")
-@auth.require_role("admin")
-async def audit_log():
-    """Every admin action, newest first, filterable by action."""
-    action = request.args.get("action", "").strip()[:50]
-    async with services().db.read() as db:
-        actions = await audit.filter_actions(session=db)
-        page = await audit.get_all(
-            session=db, action=action or None, page=_int_arg("page", 1), per_page=30
-        )
-    return await _render(
-        "admin/audit.html",
-        page=page,
-        action=action,
-        actions=[(code, audit.label(code)) for code in actions],
-        page_url=lambda n: url_for(
-            "admin.audit_log", **({"action": action} if action else {}), page=n
-        ),
-    )
-
-
 @bp.get("/users/<int:user_id>/photo")
 @auth.require_role("admin")
 async def user_photo(user_id: int):
     """Any learner's photo, for admins."""
     async with services().db.read() as db:
-        user = await accounts.get(session=db, user_id=user_id)
-    if user is None:
-        raise NotFound("学员不存在")
+        user = await service.get_user(session=db, user_id=user_id)
     return await send_photo(user)
+
+
+# The other admin pages register themselves on the same blueprint.
+from app.admin import (  # noqa: E402, F401
+    bank_routes,
+    batch_routes,
+    course_routes,
+    report_routes,
+    upload_routes,
+)

@@ -13,11 +13,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts import idcard
 from app.accounts import service as accounts
 from app.accounts.models import ROLE_LABELS, Role, User, UserRole
 from app.audit import service as audit
+from app.clock import local_date
 from app.config import Config
-from app.errors import AppError, NotFound
+from app.errors import AppError, Invalid, NotFound
 from app.learning.models import Batch, Enrolment
 from app.lib.paging import Page
 from app.profile import service as profile
@@ -31,12 +33,7 @@ STATUS_FILTERS = {
 }
 
 
-@dataclasses.dataclass
-class Actor:
-    """Who performs an admin action, and from where (for the audit log)."""
-
-    id: int | None
-    ip: str = ""
+Actor = audit.Actor
 
 
 @dataclasses.dataclass
@@ -256,5 +253,75 @@ async def set_roles(
         action="learner.roles",
         target_user_id=user.id,
         detail=f"角色由 {role_text(before)} 改为 {role_text(wanted)}",
+        ip=actor.ip,
+    )
+
+
+audit.ACTION_LABELS.update({"learner.create": "新建学员", "learner.unlock": "解锁账号"})
+
+
+async def create_learner(
+    *, session: AsyncSession, config: Config, now: dt.datetime, actor: Actor, fields: dict
+) -> User:
+    """Create one learner by hand; every bad field is reported next to it."""
+    errors: dict[str, str] = {}
+    parsed = None
+    try:
+        parsed = idcard.parse(fields.get("id_number", ""), today=local_date(now))
+    except AppError as error:
+        errors["id_number"] = error.message
+    name = " ".join((fields.get("name") or "").split())
+    if not name or len(name) > 50:
+        errors["name"] = "请填写姓名（不超过 50 个字）"
+    gender = (fields.get("gender") or "").strip()
+    if gender not in ("男", "女"):
+        errors["gender"] = "请选择性别"
+    elif parsed is not None and parsed.gender != gender:
+        errors["gender"] = f"性别与身份证号不符（身份证号显示为{parsed.gender}）"
+    work_unit = " ".join((fields.get("work_unit") or "").split())
+    if len(work_unit) > 200:
+        errors["work_unit"] = "工作单位不能超过 200 个字"
+    if parsed is not None and await accounts.get_by_id_number(
+        session=session, id_number=parsed.value
+    ):
+        errors["id_number"] = "该身份证号的账号已存在，请在学员管理中查找"
+    if errors:
+        raise Invalid(errors)
+    user = await accounts.create(
+        session=session,
+        config=config,
+        now=now,
+        id_number=parsed.value,
+        name=name,
+        gender=gender,
+        work_unit=work_unit,
+        roles=(Role.LEARNER,),
+    )
+    await audit.record(
+        session=session,
+        now=now,
+        actor_id=actor.id,
+        action="learner.create",
+        target_user_id=user.id,
+        detail="新建学员账号（初始密码为身份证号后六位）",
+        ip=actor.ip,
+    )
+    return user
+
+
+async def unlock(
+    *, session: AsyncSession, redis, config: Config, now: dt.datetime, actor: Actor, user: User
+) -> None:
+    """Clear the failed logins that locked an account."""
+    if await accounts.locked_until(redis, config=config, user=user, now=now) is None:
+        raise AppError("not_locked", "该账号未被锁定，无需解锁")
+    await accounts.unlock(redis, user=user)
+    await audit.record(
+        session=session,
+        now=now,
+        actor_id=actor.id,
+        action="learner.unlock",
+        target_user_id=user.id,
+        detail="解除登录失败次数过多造成的锁定",
         ip=actor.ip,
     )

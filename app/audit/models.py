@@ -22,3 +22,5 @@ class AuditEntry(Base):
     )
     detail: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
+    # JSON {field label: [before, after]} for edits, so the log shows what changed.
+    changes: Mapped[str | None] = mapped_column(Text, default=None)

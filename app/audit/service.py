@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,7 @@ from sqlalchemy.orm import aliased
 
 from app.accounts.models import User
 from app.audit.models import AuditEntry
+from app.clock import shanghai_text
 from app.lib.paging import Page
 
 # Action code -> Chinese label. Other areas add their own codes with ACTION_LABELS.update().
@@ -27,6 +29,14 @@ ACTION_LABELS: dict[str, str] = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who performs an admin action, and from where (for the audit log)."""
+
+    id: int | None
+    ip: str = ""
+
+
 def label(action: str) -> str:
     """The Chinese label of an action code (the code itself when unknown)."""
     return ACTION_LABELS.get(action, action)
@@ -41,8 +51,11 @@ async def record(
     target_user_id: int | None = None,
     detail: str = "",
     ip: str = "",
+    changes: dict[str, tuple[object, object]] | None = None,
 ) -> AuditEntry:
-    """Add an entry to the audit log; it commits or rolls back with the caller's action."""
+    """Add an entry to the audit log; it commits or rolls back with the caller's action.
+
+    ``changes`` maps a field's Chinese label to its (before, after) values."""
     entry = AuditEntry(
         at=now,
         actor_id=actor_id,
@@ -50,10 +63,32 @@ async def record(
         target_user_id=target_user_id,
         detail=detail,
         ip=(ip or "")[:64],
+        changes=json.dumps(
+            {k: [_plain(b), _plain(a)] for k, (b, a) in changes.items()}, ensure_ascii=False
+        )
+        if changes
+        else None,
     )
     # No flush of its own: the entry goes out with the action's next flush or commit.
     session.add(entry)
     return entry
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return shanghai_text(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def diff(before: dict[str, object], after: dict[str, object], labels: dict[str, str]):
+    """The (before, after) pairs of the fields that changed, keyed by their labels."""
+    return {
+        labels.get(name, name): (before.get(name), after.get(name))
+        for name in after
+        if before.get(name) != after.get(name)
+    }
 
 
 @dataclasses.dataclass
@@ -67,6 +102,82 @@ class EntryView:
     @property
     def label(self) -> str:
         return label(self.entry.action)
+
+    @property
+    def changes(self) -> list[tuple[str, object, object]]:
+        """What an edit changed: (field, before, after)."""
+        if not self.entry.changes:
+            return []
+        return [(k, b, a) for k, (b, a) in json.loads(self.entry.changes).items()]
+
+
+@dataclasses.dataclass
+class Search:
+    """The audit log's search: who acted, on whom, what, and when (Shanghai dates)."""
+
+    actor: str = ""
+    target: str = ""
+    action: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def conditions(self, actor, target) -> list:
+        found = []
+        if self.action:
+            found.append(AuditEntry.action == self.action)
+        for text, person in ((self.actor, actor), (self.target, target)):
+            if text:
+                found.append(
+                    person.name.contains(text, autoescape=True)
+                    | person.id_number.contains(text.upper(), autoescape=True)
+                )
+        if self.since is not None:
+            found.append(AuditEntry.at >= self.since)
+        if self.until is not None:
+            found.append(AuditEntry.at < self.until)
+        return found
+
+
+async def search(
+    *, session: AsyncSession, query: Search, page: int = 1, per_page: int = 30
+) -> Page[EntryView]:
+    """Audit entries matching a search, newest first."""
+    actor, target = aliased(User), aliased(User)
+    conditions = query.conditions(actor, target)
+    base = (
+        select(AuditEntry.id)
+        .outerjoin(actor, actor.id == AuditEntry.actor_id)
+        .outerjoin(target, target.id == AuditEntry.target_user_id)
+        .where(*conditions)
+    )
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    page_ = Page.of(page, per_page, total or 0)
+    rows = await session.execute(
+        select(AuditEntry, actor.name, target.name)
+        .outerjoin(actor, actor.id == AuditEntry.actor_id)
+        .outerjoin(target, target.id == AuditEntry.target_user_id)
+        .where(*conditions)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .offset(page_.offset)
+        .limit(per_page)
+    )
+    page_.items = [EntryView(e, a, t) for e, a, t in rows]
+    return page_
+
+
+async def stream(*, session: AsyncSession, query: Search, chunk: int = 2000):
+    """Every entry matching a search, newest first, in chunks (for the Excel export)."""
+    actor, target = aliased(User), aliased(User)
+    result = await session.stream(
+        select(AuditEntry, actor.name, actor.id_number, target.name, target.id_number)
+        .outerjoin(actor, actor.id == AuditEntry.actor_id)
+        .outerjoin(target, target.id == AuditEntry.target_user_id)
+        .where(*query.conditions(actor, target))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .execution_options(yield_per=chunk)
+    )
+    async for rows in result.partitions(chunk):
+        yield rows
 
 
 async def get_all(

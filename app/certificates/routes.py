@@ -14,10 +14,10 @@ from quart import (
 )
 
 from app.accounts import auth
-from app.admin import sections as admin_sections
 from app.certificates import issuing, numbers, service
 from app.certificates.models import STATE_LABELS
 from app.errors import AppError, NotFound
+from app.lib import admin_menu
 from app.services import services
 
 bp = Blueprint("certificates", __name__)
@@ -128,7 +128,7 @@ async def _admin_page(*, error: str | None = None, status: int = 200):
     async with svc.db.read() as db:
         page = await service.admin_list(session=db, state=state, query=query, page=number)
         counts = await service.admin_counts(session=db)
-    sections = admin_sections.visible()
+    sections = admin_menu.visible()
     shown = {k: v for k, v in {"state": state, "q": query}.items() if v}
     body = await render_template(
         "certificates/admin.html",

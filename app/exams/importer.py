@@ -27,6 +27,7 @@ from app.lib import spreadsheet
 
 LIMITS = spreadsheet.Limits()
 MAX_ROWS = LIMITS.max_rows
+MAX_BYTES = LIMITS.max_bytes
 MAX_OPTIONS = 8
 OPTION_LETTERS = LETTERS[:MAX_OPTIONS]
 

@@ -7,9 +7,19 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import AppError
+from app.audit import service as audit
+from app.errors import AppError, Invalid
 from app.exams import paper as papers
-from app.exams.models import ExamPolicy, Question, QuestionBank
+from app.exams.models import (
+    Attempt,
+    AttemptStatus,
+    ExamPolicy,
+    Question,
+    QuestionBank,
+    QuestionType,
+)
+
+audit.ACTION_LABELS.update({"policy.update": "设置考试规则"})
 
 
 async def get_or_create_bank(*, session: AsyncSession, name: str, now: dt.datetime) -> QuestionBank:
@@ -111,3 +121,123 @@ async def paper_problems(*, session: AsyncSession, policy: ExamPolicy) -> list[s
     """What stops the bank from filling this policy (empty when papers can be drawn)."""
     counts = await available_counts(session=session, bank_id=policy.bank_id)
     return papers.shortfalls(papers.Rules.from_policy(policy), counts)
+
+
+# ---------------------------------------------------------------------------- admin edits
+
+POLICY_LABELS = {
+    "bank_id": "题库",
+    "single_count": "单选题数",
+    "single_points": "单选题每题分值",
+    "multiple_count": "多选题数",
+    "multiple_points": "多选题每题分值",
+    "judge_count": "判断题数",
+    "judge_points": "判断题每题分值",
+    "duration_minutes": "考试时长（分钟）",
+    "pass_mark": "合格分数",
+    "max_attempts": "考试次数",
+    "multiple_all_or_nothing": "多选题全对才得分",
+    "shuffle_options": "选项乱序",
+    "disconnect_policy": "断线规则",
+    "second_device": "多设备规则",
+    "focus_warn_at": "离开页面提醒次数",
+    "focus_submit_at": "离开页面自动交卷次数",
+    "void_uses_attempt": "作废计入考试次数",
+}
+# What a paper is made of: changing these while papers are being answered would leave
+# those learners with a paper that no longer matches the batch's rules.
+PAPER_FIELDS = (
+    "bank_id",
+    "single_count",
+    "single_points",
+    "multiple_count",
+    "multiple_points",
+    "judge_count",
+    "judge_points",
+    "duration_minutes",
+    "pass_mark",
+    "multiple_all_or_nothing",
+    "shuffle_options",
+)
+COUNT_FIELD = {
+    QuestionType.SINGLE: "single_count",
+    QuestionType.MULTIPLE: "multiple_count",
+    QuestionType.JUDGE: "judge_count",
+}
+
+
+async def open_attempts(*, session: AsyncSession, batch_id: int) -> int:
+    """How many papers of a batch are being answered now."""
+    return await session.scalar(
+        select(func.count(Attempt.id)).where(
+            Attempt.batch_id == batch_id, Attempt.status == AttemptStatus.OPEN
+        )
+    )
+
+
+async def batches_with_policy(*, session: AsyncSession) -> set[int]:
+    """The batches that have an exam policy."""
+    return set(await session.scalars(select(ExamPolicy.batch_id)))
+
+
+def _policy_values(policy: ExamPolicy | None) -> dict[str, object]:
+    if policy is None:
+        return {}
+    return {name: getattr(policy, name) for name in POLICY_LABELS}
+
+
+async def change_policy(
+    *,
+    session: AsyncSession,
+    now: dt.datetime,
+    actor,
+    batch_id: int,
+    bank_id: int,
+    fields: dict[str, object],
+) -> dict:
+    """Set a batch's policy from the admin form: refused (changing nothing) when it makes
+    no sense, when the bank cannot fill it, or when it would change papers being answered."""
+    policy = await get_policy(session=session, batch_id=batch_id)
+    before = _policy_values(policy)
+    wanted = {"bank_id": bank_id, **fields}
+    if policy is not None:
+        changing = [n for n in PAPER_FIELDS if n in wanted and wanted[n] != before[n]]
+        running = await open_attempts(session=session, batch_id=batch_id) if changing else 0
+        if running:
+            names = "、".join(POLICY_LABELS[n] for n in changing)
+            raise Invalid(
+                {
+                    "policy": f"本批次有 {running} 场考试正在进行，修改{names}会使正在答题学员的试卷与规则不一致；"
+                    "请在这些考试结束后再修改（考试次数、断线和离开页面等规则可以现在修改）"
+                }
+            )
+    try:
+        policy = await set_policy(
+            session=session, batch_id=batch_id, bank_id=bank_id, now=now, **fields
+        )
+    except AppError as error:
+        raise Invalid({"policy": error.message}) from None
+    counts = await available_counts(session=session, bank_id=bank_id)
+    rules = papers.Rules.from_policy(policy)
+    problems = {
+        COUNT_FIELD[qtype]: message
+        for qtype, message in zip(
+            [t for t in COUNT_FIELD if rules.counts[t] > counts.get(t, 0)],
+            papers.shortfalls(rules, counts),
+            strict=True,
+        )
+    }
+    if problems:
+        raise Invalid(problems)
+    changes = audit.diff(before, _policy_values(policy), POLICY_LABELS)
+    if changes:
+        await audit.record(
+            session=session,
+            now=now,
+            actor_id=actor.id,
+            action="policy.update",
+            detail=f"设置考试规则：{rules.summary()}",
+            ip=actor.ip,
+            changes=changes,
+        )
+    return changes

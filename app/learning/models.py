@@ -6,13 +6,16 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -38,6 +41,11 @@ class Batch(Base):
     attention_min_minutes: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     attention_max_minutes: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Closed (结束) by an admin: no more enrolments; its study and exam ended no later than this.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class Enrolment(Base):
@@ -73,6 +81,11 @@ class Course(Base):
     deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A course reused in another batch is copied there (its own progress per batch, the same
+    # media files); every copy names the first course, so the copies know each other.
+    origin_id: Mapped[int | None] = mapped_column(
+        ForeignKey("courses.id", ondelete="SET NULL"), default=None, index=True
+    )
 
     videos: Mapped[list[Video]] = relationship(
         back_populates="course",
@@ -103,6 +116,9 @@ class Video(Base):
     file: Mapped[str] = mapped_column(String(255))
     mimetype: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # A still frame (JPEG, relative to the media directory) shown before playing.
+    poster: Mapped[str | None] = mapped_column(String(255), default=None)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     course: Mapped[Course] = relationship(back_populates="videos", lazy="raise")
 
@@ -128,7 +144,17 @@ class VideoProgress(Base):
     """The watched segments of one video by one learner; re-watching adds nothing."""
 
     __tablename__ = "video_progress"
-    __table_args__ = (UniqueConstraint("user_id", "video_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "video_id"),
+        # Who completed which video, read without touching the rows (batch reports).
+        Index(
+            "ix_video_progress_completed",
+            "video_id",
+            "user_id",
+            sqlite_where=text("completed_at IS NOT NULL"),
+            postgresql_where=text("completed_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -91,6 +91,22 @@ async def video_file(video_id: int):
     return await stream_file(path, mimetype=mimetype)
 
 
+@bp.get("/courses/video/<int:video_id>/poster")
+@auth.require_role("learner")
+async def video_poster(video_id: int):
+    """The still shown in the player before the video plays."""
+    svc = services()
+    async with svc.db.read() as db:
+        path, mimetype = await service.video_file(
+            session=db,
+            config=svc.config,
+            user_id=auth.current_user().id,
+            video_id=video_id,
+            poster=True,
+        )
+    return await stream_file(path, mimetype=mimetype)
+
+
 @bp.get("/courses/materials/<int:material_id>")
 @auth.require_role("learner")
 async def material(material_id: int):

@@ -288,15 +288,19 @@ def resume_ms(state: VideoState) -> int:
 
 
 async def video_file(
-    *, session: AsyncSession, config: Config, user_id: int, video_id: int
+    *, session: AsyncSession, config: Config, user_id: int, video_id: int, poster: bool = False
 ) -> tuple[Path, str]:
-    """The file and type of a video the learner may watch."""
+    """The file and type of a video the learner may watch (or of its poster frame)."""
     video = await session.get(Video, video_id)
     if video is None:
         raise NotFound("视频不存在")
     course = await session.get(Course, video.course_id)
     if not await is_enrolled(session=session, user_id=user_id, batch_id=course.batch_id):
         raise AppError("not_enrolled", NOT_ENROLLED, 403)
+    if poster:
+        if not video.poster:
+            raise NotFound("该视频没有封面")
+        return media_path(config, video.poster), "image/jpeg"
     return media_path(config, video.file), video.mimetype
 
 
@@ -553,3 +557,13 @@ async def _complete_courses(
         for user, course, count in done
         if (user, course) in pairs and count == totals.get(course)
     }
+
+
+async def study_days(*, session: AsyncSession, user_id: int) -> list[StudyDay]:
+    """Every study day of a learner (all batches), newest first."""
+    rows = await session.scalars(
+        select(StudyDay)
+        .where(StudyDay.user_id == user_id, StudyDay.credited_ms > 0)
+        .order_by(StudyDay.day.desc(), StudyDay.batch_id)
+    )
+    return list(rows)

@@ -1,5 +1,5 @@
 """管理 > 注册规则, 资格信息, 注册机构, 注册人员: the registration admin pages, listed in
-the admin menu (app/admin/sections.py) and served here."""
+the admin menu (app/lib/admin_menu.py) and served here."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from urllib.parse import quote
 from quart import Blueprint, Response, redirect, render_template, request, url_for
 
 from app.accounts import auth, documents
-from app.admin import sections as admin_sections
 from app.clock import local_date
 from app.errors import AppError, NotFound
+from app.lib import admin_menu
 from app.registration import authorities, qualifications, registry, rules
 from app.registration.models import CHANNELS
 from app.services import services
@@ -35,7 +35,7 @@ def _actor() -> tuple[int, str]:
 
 
 async def _render(template: str, status: int = 200, **context):
-    sections = admin_sections.visible()
+    sections = admin_menu.visible()
     page = await render_template(
         template,
         sections=sections,

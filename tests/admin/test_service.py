@@ -299,17 +299,17 @@ async def test_audit_get_all__newest_first_with_names_and_filters(svc, factory, 
             ip="1.1.1.1",
         )
         clock.advance(minutes=1)
-        await audit.record(session=db, now=svc.now(), actor_id=None, action="batch.create")
+        await audit.record(session=db, now=svc.now(), actor_id=None, action="legacy.thing")
     async with svc.db.read() as db:
         everything = await audit.get_all(session=db)
         roles_only = await audit.get_all(session=db, action="learner.roles")
         for_learner = await audit.get_all(session=db, target_user_id=learner.id)
         actions = await audit.filter_actions(session=db)
-    assert [v.entry.action for v in everything.items] == ["batch.create", "learner.roles"]
+    assert [v.entry.action for v in everything.items] == ["legacy.thing", "learner.roles"]
     assert everything.items[1].actor_name == "王管理" and everything.items[1].label == "修改角色"
-    assert everything.items[0].label == "batch.create"  # unknown codes show as they are
+    assert everything.items[0].label == "legacy.thing"  # unknown codes show as they are
     assert roles_only.total == 1 and for_learner.total == 1
-    assert actions[0] == "learner.import" and actions[-1] == "batch.create"
+    assert actions[0] == "learner.import" and actions[-1] == "legacy.thing"
 
 
 async def test_audit_record__is_undone_with_its_transaction(svc, factory):
