@@ -27,7 +27,7 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from xml.parsers import expat
@@ -507,12 +507,20 @@ class Sheet:
     text_columns: Collection[int] = ()
 
 
-def write_xlsx(target: str | os.PathLike | BinaryIO, sheets: Iterable[Sheet]) -> None:
-    """Write sheets to a path or a binary file object, streaming (openpyxl write-only).
+def write_xlsx(
+    target: str | os.PathLike | BinaryIO,
+    sheets: Iterable[Sheet],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write sheets to a path or a binary file object, streaming (openpyxl write-only);
+    returns how many rows were written, calling ``progress(rows so far)`` every 1,000.
 
     Strings starting with =, +, -, @, a tab or a carriage return are written as text
-    (never a formula) and marked so that Excel keeps them as text when edited."""
+    (never a formula) and marked so that Excel keeps them as text when edited. A path is
+    written under a temporary name and renamed, so a reader never sees half a file."""
     workbook = Workbook(write_only=True)
+    written = 0
     for sheet in sheets:
         worksheet = workbook.create_sheet(sheet.title[:31])
         for column, width in enumerate(sheet.widths, start=1):
@@ -524,7 +532,18 @@ def write_xlsx(target: str | os.PathLike | BinaryIO, sheets: Iterable[Sheet]) ->
             worksheet.append([_header_cell(worksheet, title) for title in sheet.header])
         for row in sheet.rows:
             worksheet.append(list(_cells(worksheet, row, sheet.text_columns)))
-    workbook.save(target)
+            written += 1
+            if progress is not None and written % 1000 == 0:
+                progress(written)
+    if isinstance(target, str | os.PathLike):
+        dest = Path(target)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".part")
+        workbook.save(partial)
+        partial.replace(dest)
+    else:
+        workbook.save(target)
+    return written
 
 
 def xlsx_bytes(sheets: Iterable[Sheet]) -> bytes:

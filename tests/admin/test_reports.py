@@ -10,7 +10,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from app.admin.reports.xlsx import Sheet, write_xlsx
+from app.lib.spreadsheet import Sheet, write_xlsx
 from tests.admin.helpers import plain, post, text
 from tests.exams.conftest import Exams
 

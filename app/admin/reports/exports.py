@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from app.admin.reports import progress, results
-from app.admin.reports.xlsx import Sheet, write_xlsx
 from app.audit import service as audit
 from app.certificates.render import hours_text
 from app.clock import shanghai_text
 from app.errors import AppError, NotFound
 from app.learning.models import Batch
+from app.lib.spreadsheet import Sheet, write_xlsx
 
 STATUS_TTL = 24 * 3600
 FILE_TTL = 24 * 3600
