@@ -14,6 +14,7 @@ def load_areas() -> None:
     """Import every area's event handlers, so that each registers itself (app.events)."""
     from app.certificates import events as certificate_events  # noqa: F401
     from app.exams import events as exam_events  # noqa: F401
+    from app.invigilation import events as invigilation_events  # noqa: F401
 
 
 def start_services(config: Config) -> Services:
@@ -44,6 +45,7 @@ def create_app(config: Config | None = None) -> Quart:
     from app.certificates.routes import bp as certificates_bp
     from app.core.routes import bp as core_bp
     from app.exams.routes import bp as exams_bp
+    from app.invigilation.routes import bp as invigilation_bp
     from app.learning.routes import bp as learning_bp
     from app.profile.routes import bp as profile_bp
 
@@ -53,6 +55,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.register_blueprint(exams_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(invigilation_bp)
 
     @app.after_serving
     async def _close() -> None:

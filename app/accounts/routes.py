@@ -19,6 +19,8 @@ def landing_url(user: User) -> str:
         return url_for("profile.index")
     if user.has_role("admin"):
         return url_for("admin.index")
+    if user.has_role("invigilator"):
+        return url_for("invigilate.index")
     return url_for("profile.index")
 
 

@@ -42,6 +42,7 @@ SECTIONS = [
     ),
     ("导入学员", "admin.import_form", "从 Excel 名单批量建立账号并报名批次，逐行报告错误原因。"),
     ("证书管理", "certificates.admin_list", "证书生成失败重试与撤销。"),
+    ("考场管理", "invigilate.admin_sessions", "按批次安排考场（场次）与考生，指派监考员。"),
     ("操作日志", "admin.audit_log", "每一次管理操作：时间、操作人、对象、内容和 IP。"),
 ]
 DONE_MESSAGES = {
@@ -57,12 +58,17 @@ IMPORT_ERRORS_SHOWN = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-async def _render(template: str, **context):
+@bp.app_template_global("admin_sections")
+def admin_sections() -> list[tuple[str, str, str]]:
+    """The admin sub-navigation whose pages exist (admin/_layout.html shows it)."""
     endpoints = current_app.view_functions
-    sections = [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
+    return [(label, url_for(ep), about) for label, ep, about in SECTIONS if ep in endpoints]
+
+
+async def _render(template: str, **context):
     return await render_template(
         template,
-        sections=sections,
+        sections=admin_sections(),
         role_labels=ROLE_LABELS,
         **context,
     )

@@ -121,6 +121,7 @@ async def close_attempts(
     ids: Sequence[int] | None = None,
     expired_only: bool = False,
     limit: int = SWEEP_CHUNK,
+    note: str = "",
 ) -> list[Result]:
     """Close and grade open attempts (given ones, or those past their deadline).
 
@@ -135,7 +136,7 @@ async def close_attempts(
     if not claimed:
         return []
     graded = await _grade(session, claimed, ended_by=ended_by)
-    await _write_grades(session, graded, ended_by=ended_by, now=now)
+    await _write_grades(session, graded, ended_by=ended_by, now=now, note=note)
     left = await _attempts_left(
         session=session,
         attempts=[(g.id, g.user_id, g.batch_id, g.rules, g.passed) for g in graded],
@@ -273,7 +274,7 @@ async def _grade(session: AsyncSession, claimed: list[int], *, ended_by: str) ->
 
 
 async def _write_grades(
-    session: AsyncSession, graded: list[_Graded], *, ended_by: str, now: dt.datetime
+    session: AsyncSession, graded: list[_Graded], *, ended_by: str, now: dt.datetime, note: str
 ) -> None:
     """Store the scores and the answers they came from, and the closing in each history."""
     # Core statements: thousands of papers at one deadline must not wait for the ORM.
@@ -305,7 +306,7 @@ async def _write_grades(
                 "attempt_id": g.id,
                 "at": now,
                 "kind": ended_by,
-                "detail": (f"原因：{g.void_reason}；" if g.void_reason else "")
+                "detail": (f"原因：{note or g.void_reason}；" if note or g.void_reason else "")
                 + f"得分 {papers.fmt_points(g.score)}",
             }
             for g in graded
@@ -350,7 +351,9 @@ async def submit(
 ALREADY_ENDED = "该考生的本次考试已结束（{label}），不能强制交卷"
 
 
-async def force_submit(*, session: AsyncSession, attempt_id: int, now: dt.datetime) -> Result:
+async def force_submit(
+    *, session: AsyncSession, attempt_id: int, now: dt.datetime, why: str = ""
+) -> Result:
     """An invigilator ends a learner's attempt now, with every acknowledged answer; an
     attempt that already ended is refused and left as it was."""
     attempt = await session.get(Attempt, attempt_id)
@@ -359,7 +362,7 @@ async def force_submit(*, session: AsyncSession, attempt_id: int, now: dt.dateti
     results = []
     if attempt.is_open:
         results = await close_attempts(
-            session=session, now=now, ids=[attempt_id], ended_by=EndedBy.INVIGILATOR
+            session=session, now=now, ids=[attempt_id], ended_by=EndedBy.INVIGILATOR, note=why
         )
     if not results:
         await session.refresh(attempt)

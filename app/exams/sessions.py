@@ -229,3 +229,15 @@ async def running_session_for(
     )
     rows.sort(key=lambda r: r.everyone)  # stable: listed sessions first, then by start
     return rows[0].id if rows else None
+
+
+async def exam_batches(*, session: AsyncSession) -> list[Batch]:
+    """Batches with their exam windows, latest window first (for the session form)."""
+    return list(
+        await session.scalars(select(Batch).order_by(Batch.exam_opens_at.desc(), Batch.id.desc()))
+    )
+
+
+async def batch_name_of(*, session: AsyncSession, exam_session: ExamSession) -> str:
+    """The name of a session's batch."""
+    return await session.scalar(select(Batch.name).where(Batch.id == exam_session.batch_id)) or ""
