@@ -55,7 +55,7 @@ class EndedBy(enum.StrEnum):
     TIME_UP = "time_up"
     FORFEITED = "forfeited"
     INVIGILATOR = "invigilator"
-    FOCUS_LOST = "focus_lost"  # left the page as often as the batch allows: submitted
+    FOCUS_LOST = "focus_limit"  # left the page as often as the batch allows: submitted
     VOIDED = "voided"
 
 
