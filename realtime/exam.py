@@ -37,7 +37,7 @@ from app.exams.joining import JoinKind
 from app.invigilation import live as proctor_live
 from app.invigilation import messages
 from app.services import Services
-from realtime.auth import authenticate, replies_errors
+from realtime.auth import authenticate, refused, replies_errors
 
 log = logging.getLogger("safece.realtime.exam")
 
@@ -106,9 +106,7 @@ class ExamNamespace(socketio.AsyncNamespace):
         user = await authenticate(self.svc, environ, "learner")
         agent = environ.get("HTTP_USER_AGENT", "")
         if schemas.is_mobile(agent):
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "computer_only", "message": schemas.COMPUTER_ONLY}
-            )
+            raise refused("computer_only", schemas.COMPUTER_ONLY)
         await self.save_session(
             sid, {"user_id": user.id, "agent": agent[:120], "ip": environ.get("REMOTE_ADDR", "")}
         )

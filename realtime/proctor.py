@@ -29,20 +29,17 @@ from app.errors import AppError, Forbidden
 from app.exams import sessions
 from app.invigilation import assignments, board, live
 from app.services import Services
-from realtime.auth import authenticate, replies_errors
+from realtime.auth import authenticate, refused, replies_errors
 
 log = logging.getLogger("safece.realtime.proctor")
 
 TICK = 0.25  # seconds between a process's turns: at most four deltas a second per session
-NOT_YOURS = {"code": "forbidden", "message": assignments.NOT_YOURS}
 
 
 def _session_id(auth: object) -> int:
     value = auth.get("session_id") if isinstance(auth, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "bad_request", "message": "请从监考页面进入考场"}
-        )
+        raise refused("bad_request", "请从监考页面进入考场")
     return value
 
 
@@ -77,7 +74,7 @@ class ProctorNamespace(socketio.AsyncNamespace):
         user = await authenticate(self.svc, environ, "invigilator", "admin")
         session_id = _session_id(auth)
         if not await self._may_watch(user.id, session_id):
-            raise socketio.exceptions.ConnectionRefusedError(NOT_YOURS)
+            raise refused("forbidden", assignments.NOT_YOURS)
         await self.save_session(sid, {"user_id": user.id, "session_id": session_id})
         await self.enter_room(sid, live.room(session_id))
         await self.svc.redis.hset(live.watchers_key(session_id), sid, user.id)

@@ -11,7 +11,7 @@ from app.audit.models import AuditEntry
 from app.certificates import issuing
 from app.certificates.models import Certificate, CertificateState
 from app.errors import AppError, Forbidden, NotFound
-from app.exams import grading, joining, live, sessions
+from app.exams import grading, joining, live
 from app.exams.models import EndedBy, ExamSession
 from app.invigilation import actions, assignments, board, messages
 from app.invigilation import live as proctor_live
