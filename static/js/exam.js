@@ -259,12 +259,17 @@
     setClock(data.now, data.deadline, Date.now());
     if (timeIsUp && data.deadline > data.now) reopen();
     if (data.added_seconds > 0) {
-      const d = new Date(data.deadline);
       say(notice, "监考员已为您延长考试时间 " + Math.round(data.added_seconds / 60) + " 分钟，新的结束时间为 " +
-        String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0") + "。");
+        hhmm(data.deadline) + "。");
     }
   });
   socket.on("message", receive);
+
+  // Beijing time, whatever the computer's own time zone.
+  const beijing = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  const hhmm = (ms) => beijing.format(new Date(ms));
 
   /* -------- invigilators' messages: a banner the learner must dismiss */
   const banner = document.getElementById("proctor-banner");
@@ -280,10 +285,8 @@
     const m = queue[0];
     banner.hidden = !m;
     if (!m) return;
-    const d = new Date(m.sent_at);
     document.getElementById("banner-title").textContent = m.scope === "all" ? "监考消息（全场）" : "监考消息";
-    document.getElementById("banner-time").textContent =
-      String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+    document.getElementById("banner-time").textContent = hhmm(m.sent_at);
     document.getElementById("banner-text").textContent = m.text;
     document.getElementById("banner-more").textContent = queue.length > 1 ? "（还有 " + (queue.length - 1) + " 条）" : "";
     document.getElementById("banner-ok").focus();

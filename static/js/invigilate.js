@@ -44,11 +44,11 @@
   /* ---------------------------------------------------------------- helpers */
   const now = () => Date.now() + offset;
   const pad = (n) => String(n).padStart(2, "0");
-  function clock(ms) {
-    if (!ms) return "—";
-    const d = new Date(ms);
-    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-  }
+  // Times are Beijing time wherever the invigilator's computer is set.
+  const beijing = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+  });
+  const clock = (ms) => (ms ? beijing.format(new Date(ms)) : "—");
   function left(row) {
     if (row.state !== "online" && row.state !== "offline") return "";
     const ms = Math.max(0, row.deadline - now());
@@ -223,6 +223,7 @@
       reply.messages.forEach((m) => messages.set(m.id, m));
       version = reply.version;
       loading = false;
+      tick();
       recompute();
       renderMessages();
       setLive("live", "实时更新中");
@@ -284,12 +285,15 @@
     $("detail-name").textContent = row.name;
     $("detail-id").textContent = row.idm;
     const img = $("detail-photo");
-    if (row.photo) { if (!img.src.endsWith("/" + row.uid)) img.src = photoUrl(row.uid); img.hidden = false; } else img.hidden = true;
+    if (row.photo && !img.src.endsWith("/photo/" + row.uid)) img.src = photoUrl(row.uid);
+    $("detail-photo-btn").hidden = !row.photo;
+    $("detail-no-photo").hidden = !!row.photo;
     const st = document.createElement("span");
     st.className = "st st-" + row.state;
     st.textContent = stateText(row);
     $("detail-state").replaceChildren(st);
-    if (row.ended) $("detail-state").append(" " + row.ended + (row.reason ? "：" + row.reason : ""));
+    if (row.state === "submitted" && row.ended) $("detail-state").append(" " + row.ended);
+    if (row.reason) $("detail-state").append(" 原因：" + row.reason);
     $("detail-ip").textContent = row.ip ? "IP " + row.ip + (row.n ? " · 第 " + row.n + " 次考试" : "") : "";
     const open = row.state === "online" || row.state === "offline";
     $("act-extend").disabled = !open;
@@ -405,7 +409,7 @@
   $("sort").addEventListener("change", () => { sortKey = $("sort").value; schedule(); });
 
   /* ---------------------------------------------------------------- clock */
-  setInterval(() => {
+  function tick() {
     $("server-clock").textContent = clock(now());
     rendered.forEach((tr, uid) => {
       const row = rows.get(uid);
@@ -414,7 +418,8 @@
       l.textContent = left(row);
       l.classList.toggle("urgent", row.deadline - now() < 5 * 60000);
     });
-  }, 1000);
+  }
+  setInterval(tick, 1000);
 
   /* ---------------------------------------------------------------- connection */
   const socket = io("/proctor", { auth: { session_id: sessionId }, transports: ["websocket"], reconnectionDelayMax: 5000 });
