@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 import socketio
@@ -34,6 +35,7 @@ from realtime.auth import authenticate, refused, replies_errors
 log = logging.getLogger("safece.realtime.proctor")
 
 TICK = 0.25  # seconds between a process's turns: at most four deltas a second per session
+SESSION_SECONDS = 10.0
 
 
 def _session_id(auth: object) -> int:
@@ -53,6 +55,7 @@ class ProctorNamespace(socketio.AsyncNamespace):
         self._release = svc.redis.register_script(live.RELEASE)
         self._loop: asyncio.Task | None = None
         self.deltas = 0  # pushed by this process (for tests and the benchmark)
+        self._sessions: dict[int, tuple[float, object]] = {}
 
     # ------------------------------------------------------------------ access
 
@@ -122,6 +125,15 @@ class ProctorNamespace(socketio.AsyncNamespace):
 
     # ------------------------------------------------------------------ coalescer
 
+    async def _exam_session(self, db, session_id: int):
+        """The session (kept for SESSION_SECONDS: every turn needs it, it seldom changes)."""
+        hit = self._sessions.get(session_id)
+        if hit is not None and time.monotonic() - hit[0] < SESSION_SECONDS:
+            return hit[1]
+        exam_session = await sessions.get_session(session=db, session_id=session_id)
+        self._sessions[session_id] = (time.monotonic(), exam_session)
+        return exam_session
+
     async def _coalesce(self) -> None:
         """While this process holds dashboards, push each watched session's dirty rows."""
         loop = asyncio.get_running_loop()
@@ -148,7 +160,7 @@ class ProctorNamespace(socketio.AsyncNamespace):
                 return
             version, members = int(taken[0]), [int(m) for m in taken[1]]
             async with self.svc.db.read() as db:
-                exam_session = await sessions.get_session(session=db, session_id=session_id)
+                exam_session = await self._exam_session(db, session_id)
                 rows = await board.rows(
                     session=db, redis=self.svc.redis, exam_session=exam_session, user_ids=members
                 )

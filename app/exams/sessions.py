@@ -195,14 +195,16 @@ def _member_filter(exam_session: ExamSession):
 
 async def members(
     *, session: AsyncSession, exam_session: ExamSession, user_ids: Iterable[int] | None = None
-) -> list[User]:
+) -> list:
     """The learners of a session (or those of them among ``user_ids``), by name, plus anyone
-    whose attempt is linked to it."""
+    whose attempt is linked to it: rows of (id, name, id_number, photo_file)."""
     linked = User.id.in_(select(Attempt.user_id).where(Attempt.session_id == exam_session.id))
-    query = select(User).where(or_(_member_filter(exam_session), linked))
+    query = select(User.id, User.name, User.id_number, User.photo_file).where(
+        or_(_member_filter(exam_session), linked)
+    )
     if user_ids is not None:
         query = query.where(User.id.in_(list(user_ids)))
-    return list(await session.scalars(query.order_by(User.name, User.id)))
+    return list(await session.execute(query.order_by(User.name, User.id)))
 
 
 async def is_member(*, session: AsyncSession, exam_session: ExamSession, user_id: int) -> bool:
