@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import idcard
@@ -183,24 +183,28 @@ async def list_sessions(
 
 
 def _member_filter(exam_session: ExamSession):
-    """A condition on User.id: the learners who sit in this session."""
+    """A condition on User.id: the learners who sit in this session, or whose attempt is
+    linked to it (correlated EXISTS: each uses an index when the users are few)."""
     if exam_session.everyone:
-        return User.id.in_(
-            select(Enrolment.user_id).where(Enrolment.batch_id == exam_session.batch_id)
+        listed = exists().where(
+            Enrolment.user_id == User.id, Enrolment.batch_id == exam_session.batch_id
         )
-    return User.id.in_(
-        select(ExamSessionLearner.user_id).where(ExamSessionLearner.session_id == exam_session.id)
-    )
+    else:
+        listed = exists().where(
+            ExamSessionLearner.user_id == User.id,
+            ExamSessionLearner.session_id == exam_session.id,
+        )
+    linked = exists().where(Attempt.user_id == User.id, Attempt.session_id == exam_session.id)
+    return or_(listed, linked)
 
 
 async def members(
     *, session: AsyncSession, exam_session: ExamSession, user_ids: Iterable[int] | None = None
 ) -> list:
-    """The learners of a session (or those of them among ``user_ids``), by name, plus anyone
-    whose attempt is linked to it: rows of (id, name, id_number, photo_file)."""
-    linked = User.id.in_(select(Attempt.user_id).where(Attempt.session_id == exam_session.id))
+    """The learners of a session (or those of them among ``user_ids``), by name: rows of
+    (id, name, id_number, photo_file)."""
     query = select(User.id, User.name, User.id_number, User.photo_file).where(
-        or_(_member_filter(exam_session), linked)
+        _member_filter(exam_session)
     )
     if user_ids is not None:
         query = query.where(User.id.in_(list(user_ids)))

@@ -80,32 +80,37 @@ def _ms(value: dt.datetime | None) -> int | None:
 async def _latest_attempts(
     session: AsyncSession, session_id: int, user_ids: list[int] | None
 ) -> dict[int, object]:
-    query = select(*_COLUMNS).where(Attempt.session_id == session_id)
+    """Each learner's latest attempt in the session. For a few learners the lookup goes by
+    user (an index hit each) rather than by session (which would read every attempt row,
+    papers and all, of a 3,000-learner session)."""
+    query = select(Attempt.session_id, *_COLUMNS)
     if user_ids is not None:
         query = query.where(Attempt.user_id.in_(user_ids))
+    else:
+        query = query.where(Attempt.session_id == session_id)
     latest: dict[int, object] = {}
     for row in await session.execute(query.order_by(Attempt.number)):
-        latest[row.user_id] = row
+        if row.session_id == session_id:
+            latest[row.user_id] = row
     return latest
 
 
 async def _activity(
-    session: AsyncSession, session_id: int, user_ids: list[int] | None
+    session: AsyncSession, attempt_ids: list[int]
 ) -> tuple[dict[int, int], dict[int, dt.datetime]]:
-    """Per attempt of the session: questions answered, and the latest activity."""
-    of_session = [Attempt.session_id == session_id]
-    if user_ids is not None:
-        of_session.append(Attempt.user_id.in_(user_ids))
+    """Per attempt: questions answered, and the latest activity (by primary-key prefix, so a
+    delta of a few rows never scans the session's answers)."""
     answered: dict[int, int] = {}
     last: dict[int, dt.datetime] = {}
+    if not attempt_ids:
+        return answered, last
     rows = await session.execute(
         select(
             Answer.attempt_id,
             func.sum(case((Answer.value != "", 1), else_=0)),
             func.max(Answer.saved_at),
         )
-        .join(Attempt, Attempt.id == Answer.attempt_id)
-        .where(*of_session)
+        .where(Answer.attempt_id.in_(attempt_ids))
         .group_by(Answer.attempt_id)
     )
     for attempt_id, count, saved_at in rows:
@@ -113,8 +118,7 @@ async def _activity(
         last[attempt_id] = _aware(saved_at)
     rows = await session.execute(
         select(AttemptEvent.attempt_id, func.max(AttemptEvent.at))
-        .join(Attempt, Attempt.id == AttemptEvent.attempt_id)
-        .where(*of_session)
+        .where(AttemptEvent.attempt_id.in_(attempt_ids))
         .group_by(AttemptEvent.attempt_id)
     )
     for attempt_id, at in rows:
@@ -155,7 +159,7 @@ async def rows(
     people = await sessions.members(session=session, exam_session=exam_session, user_ids=user_ids)
     ids = [p.id for p in people] if user_ids is not None else None
     attempts = await _latest_attempts(session, exam_session.id, ids)
-    answered, last = await _activity(session, exam_session.id, ids)
+    answered, last = await _activity(session, [a.id for a in attempts.values()])
     open_ids = [a.id for a in attempts.values() if a.status == "open"]
     presence = await exam_live.presence(redis, open_ids)
     reads = await messages.reads_of(session=session, session_id=exam_session.id, user_ids=ids)
