@@ -14,6 +14,7 @@ def load_areas() -> None:
     """Import every area's event handlers, so that each registers itself (app.events)."""
     from app.certificates import events as certificate_events  # noqa: F401
     from app.exams import events as exam_events  # noqa: F401
+    from app.invigilation import events as invigilation_events  # noqa: F401
     from app.registration import events as registration_events  # noqa: F401
 
 
@@ -45,6 +46,7 @@ def create_app(config: Config | None = None) -> Quart:
     from app.certificates.routes import bp as certificates_bp
     from app.core.routes import bp as core_bp
     from app.exams.routes import bp as exams_bp
+    from app.invigilation.routes import bp as invigilation_bp
     from app.learning.routes import bp as learning_bp
     from app.profile.routes import bp as profile_bp
     from app.registration.access_routes import bp as registration_access_bp
@@ -65,6 +67,7 @@ def create_app(config: Config | None = None) -> Quart:
         registration_admin_bp,
     ):
         app.register_blueprint(blueprint)
+    app.register_blueprint(invigilation_bp)
 
     @app.after_serving
     async def _close() -> None:

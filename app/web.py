@@ -12,6 +12,7 @@ from app.accounts import auth, sessions, tour
 from app.accounts.models import User
 from app.clock import duration_text, shanghai_text
 from app.errors import AppError
+from app.lib import admin_menu
 from app.services import services
 
 log = logging.getLogger("safece.web")
@@ -46,6 +47,8 @@ def install(app: Quart) -> None:
     app.add_template_filter(shanghai_text, "shanghai")
     app.add_template_global(shanghai_text, "local_time")
     app.add_template_filter(duration_text, "clock")
+    # The admin side menu, for admin pages of any area (templates/admin/_layout.html).
+    app.add_template_global(admin_menu.visible, "admin_sections")
 
 
 # Served without looking up the session: no Redis or database round trip per asset.

@@ -169,6 +169,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
     join_ms: list[float] = []
     joined_late = [0]  # clients whose join finished after the saving phase had begun
     acks: list[tuple[int, int, int, str]] = []
+    acked_at: list[tuple[int, float]] = []  # (attempt, when its save was sent, epoch ms)
     errors: dict[str, int] = {}
     counts = {"saves": 0, "syncs": 0, "drops": 0, "submitted_events": 0}
     http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
@@ -230,6 +231,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
 
         async def save(qid: int, value: str, s: int) -> None:
             sent = loop.time()
+            sent_ms = time.time() * 1000
             try:
                 reply = await learner.client.call(
                     "answer",
@@ -244,6 +246,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
             latencies.append((loop.time() - sent) * 1000)
             if reply.get("ok"):
                 acks.append((attempt_id, qid, s, value))
+                acked_at.append((attempt_id, sent_ms))
                 if pending.get(qid, ("", -1))[1] <= s:
                     pending.pop(qid, None)
             else:
@@ -311,6 +314,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
             "join_ms": join_ms,
             "joined_late": joined_late[0],
             "acks": acks,
+            "acked_at": acked_at,
             "errors": errors,
             **counts,
         }
@@ -367,7 +371,22 @@ def verify(db_path: str, acks: list) -> tuple[int, int, int]:
     return lost, len(graded), still_open
 
 
-def main() -> None:
+class Hooks:
+    """What another benchmark adds to this run (see bench/invigilation.py)."""
+
+    async def prepare(self, stack: Stack, batch_id: int) -> None:
+        """After the data is made, before the servers start."""
+
+    def start(self, urls: list[str]) -> None:
+        """The servers run and every learner is connected; the saving has not begun."""
+
+    def finish(self, report: dict) -> str | None:
+        """After grading; returns the RESULT line to print instead of this benchmark's."""
+        return None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The options of this benchmark (other benchmarks add theirs)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=3000)
     parser.add_argument("--save-interval", type=float, default=5.0)
@@ -381,7 +400,16 @@ def main() -> None:
     parser.add_argument(
         "--ramp", type=float, default=0.0, help="seconds for starting attempts (default N/20)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    run(parser().parse_args())
+
+
+def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
+    """Start the stack, run the exam, check the database, print the results."""
+    hooks = hooks or Hooks()
     ramp = args.ramp or max(5.0, args.clients / 20)
     procs = args.procs or max(1, min(4, (args.clients + 1499) // 1500))
 
@@ -394,6 +422,7 @@ def main() -> None:
         batch_id, people = asyncio.run(
             setup_data(stack.database_url, stack.redis_url, args.clients)
         )
+        asyncio.run(hooks.prepare(stack, batch_id))
         print(f"created {len(people)} learners in {time.monotonic() - t:.1f} s", flush=True)
         urls = []
         for _ in range(args.servers):
@@ -427,6 +456,7 @@ def main() -> None:
         t = time.monotonic()
         ready.wait(timeout=900)
         print(f"connected {len(people)} sockets in {time.monotonic() - t:.1f} s", flush=True)
+        hooks.start(urls)
         deadline = time.time() + ramp + args.duration
         closes = dt.datetime.fromtimestamp(deadline, dt.UTC)
         asyncio.run(set_window_end(stack.database_url, batch_id, closes))
@@ -478,10 +508,21 @@ def main() -> None:
             + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu_saving.items())
         )
         print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
+        rss = max(samples, default=0)
+        line = hooks.finish(
+            {
+                "latencies": latencies,
+                "acked_at": [a for r in collected for a in r["acked_at"]],
+                "lost": lost,
+                "rss_mb": rss,
+                "deadline": deadline,
+            }
+        )
         print(
-            f"RESULT clients={args.clients} acks={len(acks)} "
+            line
+            or f"RESULT clients={args.clients} acks={len(acks)} "
             f"p50_ms={percentile(latencies, 50):.1f} p99_ms={percentile(latencies, 99):.1f} "
-            f"lost_acks={lost} forced_submit_s={forced:.2f} rss_mb={max(samples, default=0):.0f}"
+            f"lost_acks={lost} forced_submit_s={forced:.2f} rss_mb={rss:.0f}"
         )
     finally:
         if worker is not None and worker.poll() is None:

@@ -32,27 +32,25 @@ def session_token_from_environ(environ: dict) -> str | None:
     return morsel.value if morsel else None
 
 
+def refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A handshake refusal the page can read: ``err.message`` is the Chinese reason and
+    ``err.data`` is ``{code, message}`` (a single dict argument would arrive as its repr)."""
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
+
+
 async def authenticate(svc: Services, environ: dict, *roles: str) -> User:
     """The user behind a handshake, or ConnectionRefusedError (with a Chinese reason)."""
     session = await sessions.load(svc.redis, session_token_from_environ(environ))
     if session is None or session.user_id is None:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "login_required", "message": "登录已失效，请重新登录"}
-        )
+        raise refused("login_required", "登录已失效，请重新登录")
     if session.must_change_password:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "must_change_password", "message": "首次登录请先修改初始密码"}
-        )
+        raise refused("must_change_password", "首次登录请先修改初始密码")
     async with svc.db.read() as db:
         user = await db.get(User, session.user_id)
     if user is None or not user.is_active:
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "login_required", "message": "登录已失效，请重新登录"}
-        )
+        raise refused("login_required", "登录已失效，请重新登录")
     if roles and not user.has_role(*roles):
-        raise socketio.exceptions.ConnectionRefusedError(
-            {"code": "forbidden", "message": "您没有权限进行该操作"}
-        )
+        raise refused("forbidden", "您没有权限进行该操作")
     return user
 
 

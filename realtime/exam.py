@@ -1,11 +1,19 @@
 """The ``/exam`` namespace: joining a paper, autosaved answers, clock sync, focus, submit.
 
 Protocol (see docs/realtime.md): the page connects with its session cookie, emits
-``join {attempt_id, tab}`` and gets the server time, the deadline and every acknowledged
-answer; ``answer {question_id, value, seq}`` is acknowledged only after it is committed;
-``sync`` re-reads the clock and deadline (from Redis, the database when in doubt); ``focus {state}`` records leaving the page;
-``submit`` hands the paper in. The server pushes ``submitted`` (to the attempt's room, from
-any process or the worker's sweeper) and ``taken_over`` (to a tab replaced by another).
+``join {attempt_id, tab}`` and gets the server time, the deadline, every acknowledged
+answer, its focus-loss count and rule and the invigilators' unread messages;
+``answer {question_id, value, seq}`` is acknowledged only after it is committed;
+``sync`` re-reads the clock and deadline (from Redis, the database when in doubt);
+``focus {state}`` records leaving the page (and may warn, or submit per the batch's rule);
+``message_read {message_id}`` dismisses an invigilator's message; ``submit`` hands the
+paper in. The server pushes ``submitted`` (to the attempt's room, from any process or the
+worker's sweeper), ``taken_over`` (to a tab replaced by another), ``deadline`` (extra
+time) and ``message`` (an invigilator's message: the attempt's room or its session's).
+
+What invigilators see of an attempt in an exam session is refreshed by marking the
+learner's row dirty (``app.invigilation.live``): after each acknowledged answer, join,
+and when the tab holding the paper goes away.
 
 Which tab holds a paper lives in Redis (``exam:owner:<attempt>`` = ``<tab>|<sid>``, with a
 TTL refreshed by sync) so that every server process sees it.
@@ -26,8 +34,10 @@ from app.exams import paper as papers
 from app.exams.answers import Save
 from app.exams.autosave import AnswerWriter
 from app.exams.joining import JoinKind
+from app.invigilation import live as proctor_live
+from app.invigilation import messages
 from app.services import Services
-from realtime.auth import authenticate, replies_errors
+from realtime.auth import authenticate, refused, replies_errors
 
 log = logging.getLogger("safece.realtime.exam")
 
@@ -96,18 +106,44 @@ class ExamNamespace(socketio.AsyncNamespace):
         user = await authenticate(self.svc, environ, "learner")
         agent = environ.get("HTTP_USER_AGENT", "")
         if schemas.is_mobile(agent):
-            raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "computer_only", "message": schemas.COMPUTER_ONLY}
-            )
+            raise refused("computer_only", schemas.COMPUTER_ONLY)
         await self.save_session(
             sid, {"user_id": user.id, "agent": agent[:120], "ip": environ.get("REMOTE_ADDR", "")}
+        )
+
+    async def _touched(self, session: dict) -> None:
+        """The invigilators of the attempt's session see its row change."""
+        await proctor_live.mark_dirty(
+            self.svc.redis, session.get("exam_session"), [session["user_id"]]
         )
 
     async def on_disconnect(self, sid, reason=None):
         session = await self.get_session(sid)
         attempt_id = session.get("attempt_id")
-        if attempt_id:
-            await self._release(keys=[live.owner_key(attempt_id)], args=[f"{session['tab']}|{sid}"])
+        if not attempt_id:
+            return
+        released = await self._release(
+            keys=[live.owner_key(attempt_id)], args=[f"{session['tab']}|{sid}"]
+        )
+        if not released:
+            return  # another tab holds the paper now: nothing went offline
+        try:
+            await live.went_offline(self.svc.redis, attempt_id, self.svc.now())
+            async with self.svc.db.read() as db:
+                attempt = await attempts.get_attempt(
+                    session=db, attempt_id=attempt_id, user_id=session["user_id"]
+                )
+            if attempt.is_open:
+                async with self.svc.db.write() as db:
+                    await joining.record_disconnect(
+                        session=db,
+                        attempt_id=attempt_id,
+                        user_id=session["user_id"],
+                        now=self.svc.now(),
+                    )
+            await self._touched(session)
+        except Exception:
+            log.exception("recording the disconnect of attempt %s failed", attempt_id)
 
     @replies_errors
     async def on_join(self, sid, data):
@@ -128,6 +164,7 @@ class ExamNamespace(socketio.AsyncNamespace):
                 other_tab_connected=other_connected,
                 now=self.svc.now(),
                 detail=detail,
+                ip=session["ip"],
             )
             attempt = outcome.attempt
             if outcome.ended_attempt:
@@ -144,6 +181,13 @@ class ExamNamespace(socketio.AsyncNamespace):
         # Read after the commit: a save from a replaced tab is either in here or refused.
         async with self.svc.db.read() as db:
             answers = await attempts.answers_of(session=db, attempt_id=attempt.id)
+            unread = (
+                await messages.unread_for(
+                    session=db, user_id=user_id, session_id=attempt.session_id
+                )
+                if attempt.session_id
+                else []
+            )
         if owner_sid and owner_sid != sid:
             if outcome.kind == JoinKind.TAKEOVER:
                 await self.emit(
@@ -154,11 +198,17 @@ class ExamNamespace(socketio.AsyncNamespace):
             # The replaced socket (another tab, or this tab's stale connection) is closed.
             await self.disconnect(owner_sid)
         await self.svc.redis.set(live.owner_key(attempt.id), f"{request.tab}|{sid}", ex=OWNER_TTL)
+        await self.svc.redis.delete(live.offline_key(attempt.id))
         await live.remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
         await self.enter_room(sid, live.room(attempt.id))
-        session.update(attempt_id=attempt.id, tab=request.tab)
+        if attempt.session_id:
+            await self.enter_room(sid, live.session_room(attempt.session_id))
+        session.update(attempt_id=attempt.id, tab=request.tab, exam_session=attempt.session_id)
         await self.save_session(sid, session)
         self._remember(attempt)
+        # Marked again now that the tab holds the paper in Redis: the row says 在线.
+        await self._touched(session)
+        rules = papers.rules_from_json(attempt.rules)
         return {
             "ok": True,
             "status": attempt.status,
@@ -167,6 +217,13 @@ class ExamNamespace(socketio.AsyncNamespace):
             **self._clock(attempt),
             "answers": {str(q): {"value": v, "seq": s} for q, (v, s) in answers.items()},
             "max_seq": max((s for _, s in answers.values()), default=0),
+            "focus": {
+                "count": attempt.focus_losses,
+                "warn_at": rules.focus_warn_at,
+                "submit_at": rules.focus_submit_at,
+                "rule": rules.focus_rule,
+            },
+            "messages": unread,
         }
 
     @replies_errors
@@ -192,6 +249,8 @@ class ExamNamespace(socketio.AsyncNamespace):
                 seq=request.seq,
             )
         )
+        if session.get("exam_session"):
+            await self._touched(session)
         return {"ok": True, "question_id": request.question_id, "seq": request.seq}
 
     @replies_errors
@@ -241,15 +300,39 @@ class ExamNamespace(socketio.AsyncNamespace):
             return {"ok": True}
         session["focus_at"] = time.monotonic()
         await self.save_session(sid, session)
+        # Answers this page sent before leaving are in the grade if the rule submits.
+        await self.writer.barrier()
         async with self.svc.db.write() as db:
-            await joining.record_focus_loss(
+            outcome = await joining.record_focus_loss(
                 session=db,
                 attempt_id=session["attempt_id"],
                 user_id=session["user_id"],
                 now=self.svc.now(),
                 detail=schemas.FOCUS_STATES[state],
             )
-        return {"ok": True}
+        reply = {"ok": True, "focus_losses": outcome.count}
+        if outcome.warning:
+            reply["warning"] = outcome.warning
+        if outcome.result is not None:
+            reply["result"] = outcome.result.to_dict()
+        return reply
+
+    @replies_errors
+    async def on_message_read(self, sid, data):
+        """The learner dismissed an invigilator's message: the invigilators see when."""
+        message_id = schemas.parse_message_read(data)
+        session = await self._joined(sid)
+        if not session.get("exam_session"):
+            raise AppError("not_found", "消息不存在", 404)
+        async with self.svc.db.write() as db:
+            read_at = await messages.mark_read(
+                session=db,
+                user_id=session["user_id"],
+                session_id=session["exam_session"],
+                message_id=message_id,
+                now=self.svc.now(),
+            )
+        return {"ok": True, "message_id": message_id, "read_at": epoch_ms(read_at)}
 
     @replies_errors
     async def on_submit(self, sid, data=None):

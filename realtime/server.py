@@ -11,7 +11,7 @@ import asyncio
 import socketio
 
 from app.services import SIO_CHANNEL, Services
-from realtime import exam
+from realtime import exam, proctor
 from realtime.auth import authenticate
 from realtime.study import StudyNamespace
 
@@ -38,6 +38,7 @@ def create_sio(svc: Services) -> socketio.AsyncServer:
     # Each area's namespace registers its handlers here.
     sio.register_namespace(StudyNamespace(svc))
     exam.register(sio, svc)
+    proctor.register(sio, svc)
     # Events told after a commit in this process reach pages through this server.
     svc.emitter = sio
     return sio

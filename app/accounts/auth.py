@@ -105,6 +105,8 @@ def landing_url(user: User) -> str:
         return url_for("profile.index")
     if user.has_role("admin"):
         return url_for("admin.index")
+    if user.has_role("invigilator"):
+        return url_for("invigilate.index")
     if user.has_role("registrant") and "registration.home" in current_app.view_functions:
         return url_for("registration.home")
     return url_for("profile.index")

@@ -18,6 +18,7 @@ from app.certificates.issuing import (
     PHOTO_MESSAGE,
     CertificateDue,
     file_path,
+    get_by_attempt,
     request_certificate,
 )
 from app.certificates.models import DONE, Certificate, CertificateState
@@ -355,3 +356,29 @@ async def certificates_in(
         .order_by(Certificate.issued_at, Certificate.id)
     )
     return [EarnedCertificate(c.number, c.batch_name, c.minutes, c.issued_at) for c in rows]
+
+
+async def revoke_voided(
+    *, session: AsyncSession, attempt_id: int, reason: str, now: dt.datetime, actor_id: int | None
+) -> Certificate | None:
+    """An invigilator voided the attempt: its certificate (issued or still on its way) is
+    revoked, so verification says 已撤销 and no job issues it any more."""
+    certificate = await get_by_attempt(session=session, attempt_id=attempt_id)
+    if certificate is None or certificate.state == CertificateState.REVOKED:
+        return None
+    why = f"考试已被监考员作废：{reason}"[:200]
+    certificate.state = CertificateState.REVOKED
+    certificate.revoked_at = now
+    certificate.revoked_by = actor_id
+    certificate.revoke_reason = why
+    certificate.lease_until = None
+    certificate.updated_at = now
+    await audit.record(
+        session=session,
+        now=now,
+        actor_id=actor_id,
+        action="certificate.revoke",
+        target_user_id=certificate.user_id,
+        detail=f"证书编号 {certificate.number}；原因：{why}",
+    )
+    return certificate

@@ -18,10 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
+from app.clock import shanghai_text
 from app.errors import AppError, NotFound
 from app.exams import paper as papers
+from app.exams import sessions
 from app.exams.eligibility import eligibility
-from app.exams.events import DeadlineMoved
+from app.exams.events import AttemptActivity, DeadlineMoved
 from app.exams.models import (
     TYPE_LABELS,
     TYPE_ORDER,
@@ -73,6 +75,12 @@ async def record_event(
     session.add(AttemptEvent(attempt_id=attempt_id, at=now, kind=kind, detail=detail[:300]))
 
 
+def tell_changed(session: AsyncSession, attempt: Attempt) -> None:
+    """Once committed, whoever watches the attempt's session sees its row change."""
+    if attempt.session_id is not None:
+        events.record(session, AttemptActivity(attempt.session_id, attempt.user_id, attempt.id))
+
+
 @dataclasses.dataclass
 class Plan:
     """A drawn paper, ready to become an attempt (or the attempt already running)."""
@@ -85,6 +93,7 @@ class Plan:
     rules: str = ""
     paper: str = ""
     deadline: dt.datetime | None = None
+    session_id: int | None = None
 
 
 async def plan_attempt(
@@ -113,7 +122,10 @@ async def plan_attempt(
     return Plan(
         user_id=user_id,
         batch_id=batch_id,
-        number=elig.attempts_used + 1,
+        session_id=await sessions.running_session_for(
+            session=session, user_id=user_id, batch_id=batch_id, now=now
+        ),
+        number=elig.next_number,
         seed=seed,
         rules=rules.to_json(),
         paper=papers.paper_to_json(papers.draw(seed, rules, pool)),
@@ -153,6 +165,10 @@ async def start_attempt(*, session: AsyncSession, plan: Plan, now: dt.datetime) 
         focus_losses=0,
         reconnects=0,
         second_devices=0,
+        session_id=plan.session_id,
+        last_ip="",
+        ip_changes=0,
+        uses_attempt=True,
     )
     if session.bind.dialect.name == "sqlite":
         # The transaction holds SQLite's write lock from its first statement, so no other
@@ -239,28 +255,88 @@ async def answers_of(*, session: AsyncSession, attempt_id: int) -> dict[int, tup
     return {qid: (value, seq) for qid, value, seq in rows}
 
 
+MAX_EXTRA_MINUTES = 120
+
+
+def check_minutes(minutes: object) -> int:
+    """Extra time must be a whole number of minutes from 1 to MAX_EXTRA_MINUTES."""
+    if (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, int)
+        or not 1 <= minutes <= MAX_EXTRA_MINUTES
+    ):
+        raise AppError("bad_minutes", f"延长时间应在 1 到 {MAX_EXTRA_MINUTES} 分钟之间")
+    return minutes
+
+
+@dataclasses.dataclass
+class Extension:
+    """What an extension did: the new deadline, the minutes really added, whether capped."""
+
+    attempt: Attempt
+    added_seconds: int
+    capped: bool
+    window_end: dt.datetime
+
+    @property
+    def deadline(self) -> dt.datetime:
+        return self.attempt.deadline
+
+    @property
+    def message(self) -> str:
+        if not self.capped:
+            return f"已延长 {self.added_seconds // 60} 分钟"
+        return (
+            f"已延长至本批次考试截止时间 {shanghai_text(self.window_end, '%m-%d %H:%M')}"
+            f"（实际延长约 {round(self.added_seconds / 60)} 分钟）"
+        )
+
+
 async def extend_deadline(
-    *, session: AsyncSession, attempt_id: int, minutes: int, now: dt.datetime
-) -> Attempt:
-    """An invigilator gives one learner more time (the deadline moves in the database)."""
-    if not 1 <= minutes <= 120:
-        raise AppError("bad_minutes", "延长时间应在 1 到 120 分钟之间")
+    *, session: AsyncSession, attempt_id: int, minutes: int, now: dt.datetime, why: str = ""
+) -> Extension:
+    """An invigilator gives one learner more time (the deadline moves in the database),
+    never past the end of the batch's exam window."""
+    minutes = check_minutes(minutes)
     attempt = await session.get(Attempt, attempt_id)
     if attempt is None:
         raise NotFound("考试不存在")
     if not attempt.is_running(now):
         raise AppError("attempt_closed", "该考生的考试已结束，不能延长时间", 409)
-    attempt.deadline = attempt.deadline + dt.timedelta(minutes=minutes)
+    window_end = await session.scalar(
+        select(Batch.exam_closes_at).where(Batch.id == attempt.batch_id)
+    )
+    if attempt.deadline >= window_end:
+        raise AppError(
+            "window_end",
+            f"该考生的截止时间已是本批次考试截止时间（{shanghai_text(window_end)}），不能再延长",
+            409,
+        )
+    wanted = attempt.deadline + dt.timedelta(minutes=minutes)
+    new_deadline = min(wanted, window_end)
+    extension = Extension(
+        attempt=attempt,
+        added_seconds=int((new_deadline - attempt.deadline).total_seconds()),
+        capped=new_deadline < wanted,
+        window_end=window_end,
+    )
+    attempt.deadline = new_deadline
+    detail = extension.message + (f"；原因：{why}" if why else "")
     await record_event(
-        session=session,
-        attempt_id=attempt_id,
-        kind="extended",
-        now=now,
-        detail=f"延长 {minutes} 分钟",
+        session=session, attempt_id=attempt_id, kind="extended", now=now, detail=detail
     )
     await session.flush()
-    events.record(session, DeadlineMoved(attempt_id=attempt.id, deadline=attempt.deadline))
-    return attempt
+    events.record(
+        session,
+        DeadlineMoved(
+            attempt_id=attempt.id,
+            deadline=attempt.deadline,
+            session_id=attempt.session_id,
+            user_id=attempt.user_id,
+            added_seconds=extension.added_seconds,
+        ),
+    )
+    return extension
 
 
 async def expired_attempt_ids(

@@ -39,7 +39,13 @@ class Eligibility:
 
     @property
     def attempts_used(self) -> int:
-        return len(self.attempts)
+        """Chances used: every attempt but those voided under a rule that does not count them."""
+        return sum(1 for a in self.attempts if a.uses_attempt)
+
+    @property
+    def next_number(self) -> int:
+        """The number of the next attempt (voided ones keep theirs)."""
+        return len(self.attempts) + 1
 
     @property
     def can_start(self) -> bool:
@@ -85,7 +91,7 @@ async def eligibility(
     if policy is None:
         reasons.append("本批次尚未安排考试")
         return result
-    closed = [a for a in attempts if a.is_closed]
+    closed = [a for a in attempts if a.is_closed and a.uses_attempt]
     if len(closed) >= policy.max_attempts:
         reasons.append(f"已用 {len(closed)} 次机会，考试机会已用完，请报名参加后续批次")
         return result

@@ -23,6 +23,7 @@ from app.exams.attempts import expired_attempt_ids, get_attempt
 from app.exams.events import AttemptClosed
 from app.exams.models import (
     ENDED_LABELS,
+    NEVER_PASSES,
     Answer,
     Attempt,
     AttemptEvent,
@@ -47,14 +48,29 @@ class Result:
     passed: bool
     ended_by: str
     attempts_left: int
+    session_id: int | None = None
+    void_reason: str = ""
+    uses_attempt: bool = True
 
     @property
     def message(self) -> str:
         score = papers.fmt_points(self.score)
         if self.ended_by == EndedBy.FORFEITED:
             head = "本次考试已作废：考试过程中关闭了浏览器或离开了考试页面（按本批次考试规则）。"
+        elif self.ended_by == EndedBy.VOIDED:
+            head = f"本次考试已被监考员作废（原因：{self.void_reason}），成绩无效。"
+            if not self.uses_attempt:
+                head += "本次考试不计入考试次数。"
         elif self.passed:
-            return f"恭喜您！您的考试成绩为 {score} 分，考试合格！请到“考试记录”中查看成绩，合格证书生成后可下载打印。"
+            prefix = {
+                EndedBy.INVIGILATOR: "监考强制交卷。",
+                EndedBy.FOCUS_LOST: "您离开考试页面的次数已达上限，系统已自动交卷。",
+            }.get(self.ended_by, "恭喜您！")
+            return f"{prefix}您的考试成绩为 {score} 分，考试合格！请到“考试记录”中查看成绩，合格证书生成后可下载打印。"
+        elif self.ended_by == EndedBy.INVIGILATOR:
+            head = f"监考强制交卷。很遗憾！您的考试成绩为 {score} 分，考试未通过！"
+        elif self.ended_by == EndedBy.FOCUS_LOST:
+            head = f"您离开考试页面的次数已达上限，系统已自动交卷。很遗憾！您的考试成绩为 {score} 分，考试未通过！"
         else:
             head = f"很遗憾！您的考试成绩为 {score} 分，考试未通过！"
         if self.attempts_left > 0:
@@ -81,14 +97,18 @@ async def _attempts_left(
     used: dict[tuple[int, int], int] = {}
     users = sorted({user_id for _, user_id, _, _, _ in attempts})
     for start in range(0, len(users), SWEEP_CHUNK):
+        # A voided attempt that the batch does not count is no chance used.
         rows = await session.execute(
             select(Attempt.user_id, Attempt.batch_id, func.count())
-            .where(Attempt.user_id.in_(users[start : start + SWEEP_CHUNK]))
+            .where(
+                Attempt.user_id.in_(users[start : start + SWEEP_CHUNK]),
+                Attempt.uses_attempt.is_(True),
+            )
             .group_by(Attempt.user_id, Attempt.batch_id)
         )
         used.update({(u, b): n for u, b, n in rows})
     return {
-        attempt_id: 0 if passed else max(0, rules.max_attempts - used[(user_id, batch_id)])
+        attempt_id: 0 if passed else max(0, rules.max_attempts - used.get((user_id, batch_id), 0))
         for attempt_id, user_id, batch_id, rules, passed in attempts
     }
 
@@ -101,6 +121,7 @@ async def close_attempts(
     ids: Sequence[int] | None = None,
     expired_only: bool = False,
     limit: int = SWEEP_CHUNK,
+    note: str = "",
 ) -> list[Result]:
     """Close and grade open attempts (given ones, or those past their deadline).
 
@@ -114,8 +135,8 @@ async def close_attempts(
     )
     if not claimed:
         return []
-    graded = await _grade(session, claimed, forfeited=ended_by == EndedBy.FORFEITED)
-    await _write_grades(session, graded, ended_by=ended_by, now=now)
+    graded = await _grade(session, claimed, ended_by=ended_by)
+    await _write_grades(session, graded, ended_by=ended_by, now=now, note=note)
     left = await _attempts_left(
         session=session,
         attempts=[(g.id, g.user_id, g.batch_id, g.rules, g.passed) for g in graded],
@@ -129,6 +150,9 @@ async def close_attempts(
             passed=g.passed,
             ended_by=ended_by,
             attempts_left=left[g.id],
+            session_id=g.session_id,
+            void_reason=g.void_reason,
+            uses_attempt=g.uses_attempt,
         )
         for g in graded
     ]
@@ -179,14 +203,26 @@ class _Graded:
     score: float
     passed: bool
     answers: dict[int, tuple[str, int]]  # question id -> (value, seq): what was graded
+    session_id: int | None
+    void_reason: str
+    uses_attempt: bool
 
 
-async def _grade(session: AsyncSession, claimed: list[int], *, forfeited: bool) -> list[_Graded]:
-    """Score claimed attempts from their committed answers (a forfeit scores nothing)."""
+async def _grade(session: AsyncSession, claimed: list[int], *, ended_by: str) -> list[_Graded]:
+    """Score claimed attempts from their committed answers (a forfeit scores nothing; a
+    voided paper is scored for the record but never passes)."""
+    forfeited = ended_by == EndedBy.FORFEITED
     attempts = list(
         await session.execute(
             select(
-                Attempt.id, Attempt.user_id, Attempt.batch_id, Attempt.rules, Attempt.paper
+                Attempt.id,
+                Attempt.user_id,
+                Attempt.batch_id,
+                Attempt.rules,
+                Attempt.paper,
+                Attempt.session_id,
+                Attempt.void_reason,
+                Attempt.uses_attempt,
             ).where(Attempt.id.in_(claimed))
         )
     )
@@ -219,13 +255,26 @@ async def _grade(session: AsyncSession, claimed: list[int], *, forfeited: bool) 
         rules = papers.rules_from_json(a.rules)
         given = {qid: value for qid, (value, _seq) in answers[a.id].items()}
         score = 0.0 if forfeited else papers.grade(rules, items[a.id], given, keys)
-        passed = score >= rules.pass_mark and not forfeited
-        graded.append(_Graded(a.id, a.user_id, a.batch_id, rules, score, passed, answers[a.id]))
+        passed = score >= rules.pass_mark and ended_by not in NEVER_PASSES
+        graded.append(
+            _Graded(
+                a.id,
+                a.user_id,
+                a.batch_id,
+                rules,
+                score,
+                passed,
+                answers[a.id],
+                a.session_id,
+                a.void_reason or "",
+                a.uses_attempt,
+            )
+        )
     return graded
 
 
 async def _write_grades(
-    session: AsyncSession, graded: list[_Graded], *, ended_by: str, now: dt.datetime
+    session: AsyncSession, graded: list[_Graded], *, ended_by: str, now: dt.datetime, note: str
 ) -> None:
     """Store the scores and the answers they came from, and the closing in each history."""
     # Core statements: thousands of papers at one deadline must not wait for the ORM.
@@ -257,7 +306,8 @@ async def _write_grades(
                 "attempt_id": g.id,
                 "at": now,
                 "kind": ended_by,
-                "detail": f"得分 {papers.fmt_points(g.score)}",
+                "detail": (f"原因：{note or g.void_reason}；" if note or g.void_reason else "")
+                + f"得分 {papers.fmt_points(g.score)}",
             }
             for g in graded
         ],
@@ -298,18 +348,27 @@ async def submit(
     return await result_of(session=session, attempt=attempt)
 
 
-async def force_submit(*, session: AsyncSession, attempt_id: int, now: dt.datetime) -> Result:
-    """An invigilator ends a learner's attempt now, with every acknowledged answer."""
+ALREADY_ENDED = "该考生的本次考试已结束（{label}），不能强制交卷"
+
+
+async def force_submit(
+    *, session: AsyncSession, attempt_id: int, now: dt.datetime, why: str = ""
+) -> Result:
+    """An invigilator ends a learner's attempt now, with every acknowledged answer; an
+    attempt that already ended is refused and left as it was."""
     attempt = await session.get(Attempt, attempt_id)
     if attempt is None:
         raise NotFound("考试不存在")
-    results = await close_attempts(
-        session=session, now=now, ids=[attempt_id], ended_by=EndedBy.INVIGILATOR
-    )
-    if results:
-        return results[0]
-    await session.refresh(attempt)
-    return await result_of(session=session, attempt=attempt)
+    results = []
+    if attempt.is_open:
+        results = await close_attempts(
+            session=session, now=now, ids=[attempt_id], ended_by=EndedBy.INVIGILATOR, note=why
+        )
+    if not results:
+        await session.refresh(attempt)
+        label = ENDED_LABELS.get(attempt.ended_by, "已交卷")
+        raise AppError("attempt_closed", ALREADY_ENDED.format(label=label), 409)
+    return results[0]
 
 
 async def result_of(*, session: AsyncSession, attempt: Attempt) -> Result:
@@ -329,6 +388,9 @@ async def result_of(*, session: AsyncSession, attempt: Attempt) -> Result:
         passed=bool(attempt.passed),
         ended_by=attempt.ended_by or "",
         attempts_left=left[attempt.id],
+        session_id=attempt.session_id,
+        void_reason=attempt.void_reason or "",
+        uses_attempt=attempt.uses_attempt,
     )
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import AppError
 from app.exams import paper as papers
-from app.exams.attempts import get_attempt, record_event
-from app.exams.grading import close_attempts
+from app.exams.attempts import get_attempt, record_event, tell_changed
+from app.exams.grading import Result, close_attempts
 from app.exams.models import Attempt, EndedBy
 
 SECOND_DEVICE_ERROR = AppError(
@@ -60,6 +60,7 @@ async def join(
     other_tab_connected: bool,
     now: dt.datetime,
     detail: str = "",
+    ip: str = "",
 ) -> JoinOutcome:
     """A browser tab opens (or reconnects to) an attempt; applies the batch's rules."""
     attempt = await get_attempt(session=session, attempt_id=attempt_id, user_id=user_id)
@@ -76,6 +77,7 @@ async def join(
     elif other_tab_connected:
         if rules.second_device == "refuse":
             attempt.second_devices += 1
+            tell_changed(session, attempt)
             await record_event(
                 session=session,
                 attempt_id=attempt.id,
@@ -98,18 +100,82 @@ async def join(
         attempt.reconnects += 1
     history = _HISTORY.get(kind, str(kind))
     await record_event(session=session, attempt_id=attempt.id, kind=history, now=now, detail=detail)
+    if ip and attempt.last_ip and ip != attempt.last_ip:
+        attempt.ip_changes += 1
+        await record_event(
+            session=session,
+            attempt_id=attempt.id,
+            kind="ip_changed",
+            now=now,
+            detail=f"{attempt.last_ip} → {ip}",
+        )
+    if ip:
+        attempt.last_ip = ip[:64]
+    tell_changed(session, attempt)
     await session.flush()
     return JoinOutcome(attempt, kind, previous)
 
 
+@dataclasses.dataclass
+class FocusOutcome:
+    """A focus loss counted: how many so far, a warning to show, or the result when the
+    batch's rule submitted the paper."""
+
+    count: int
+    warning: str = ""
+    result: Result | None = None
+
+
+def focus_warning(count: int, rules: papers.Rules) -> str:
+    """What the learner is told once they have left the page ``count`` times."""
+    text = f"您已第 {count} 次离开考试页面，每次离开都会被记录并告知监考员。"
+    if rules.focus_submit_at:
+        left = rules.focus_submit_at - count
+        text += (
+            f"累计离开 {rules.focus_submit_at} 次系统将自动交卷，您还可离开 {left - 1} 次。"
+            if left > 1
+            else ("再离开一次，系统将自动交卷。")
+        )
+    return text
+
+
 async def record_focus_loss(
     *, session: AsyncSession, attempt_id: int, user_id: int, now: dt.datetime, detail: str
-) -> None:
-    """The page reports that the learner left the exam tab or window."""
+) -> FocusOutcome:
+    """The page reports that the learner left the exam tab or window; the batch's rule
+    may warn them, or submit the paper (with every acknowledged answer)."""
     attempt = await get_attempt(session=session, attempt_id=attempt_id, user_id=user_id)
-    if not attempt.is_open:
-        return
+    if not attempt.is_running(now):
+        return FocusOutcome(attempt.focus_losses)
     attempt.focus_losses += 1
+    count = attempt.focus_losses
     await record_event(
         session=session, attempt_id=attempt_id, kind="focus_lost", now=now, detail=detail
     )
+    tell_changed(session, attempt)
+    rules = papers.rules_from_json(attempt.rules)
+    if rules.focus_submit_at and count >= rules.focus_submit_at:
+        await session.flush()
+        closed = await close_attempts(
+            session=session, now=now, ids=[attempt.id], ended_by=EndedBy.FOCUS_LOST
+        )
+        return FocusOutcome(count, result=closed[0] if closed else None)
+    if rules.focus_warn_at and count >= rules.focus_warn_at:
+        warning = focus_warning(count, rules)
+        await record_event(
+            session=session, attempt_id=attempt_id, kind="focus_warned", now=now, detail=warning
+        )
+        return FocusOutcome(count, warning=warning)
+    return FocusOutcome(count)
+
+
+async def record_disconnect(
+    *, session: AsyncSession, attempt_id: int, user_id: int, now: dt.datetime
+) -> bool:
+    """The tab holding an open attempt went away (closed, network lost); False if ended."""
+    attempt = await get_attempt(session=session, attempt_id=attempt_id, user_id=user_id)
+    if not attempt.is_open:
+        return False
+    await record_event(session=session, attempt_id=attempt_id, kind="disconnected", now=now)
+    tell_changed(session, attempt)
+    return True

@@ -41,3 +41,35 @@ async def forget_deadlines(redis, attempt_ids: list[int]) -> None:
     """Drop the cached deadlines of attempts that closed."""
     if attempt_ids:
         await redis.delete(*(deadline_key(a) for a in attempt_ids))
+
+
+def session_room(session_id: int) -> str:
+    """The Socket.IO room of every exam page of an exam session (session-wide messages)."""
+    return f"exam-session:{session_id}"
+
+
+def offline_key(attempt_id: int) -> str:
+    """Since when (epoch ms) the tab that held an open attempt has been gone."""
+    return f"exam:offline:{attempt_id}"
+
+
+OFFLINE_TTL = 86400
+
+
+async def went_offline(redis, attempt_id: int, now: dt.datetime) -> None:
+    """Note when an attempt's tab went away (for the invigilators' 离线 since)."""
+    await redis.set(offline_key(attempt_id), epoch_ms(now), ex=OFFLINE_TTL)
+
+
+async def presence(redis, attempt_ids: list[int]) -> dict[int, tuple[bool, int | None]]:
+    """Per open attempt: whether a tab holds it now, and since when it has been offline."""
+    if not attempt_ids:
+        return {}
+    values = await redis.mget(
+        [owner_key(a) for a in attempt_ids] + [offline_key(a) for a in attempt_ids]
+    )
+    n = len(attempt_ids)
+    return {
+        a: (values[i] is not None, int(values[n + i]) if values[n + i] else None)
+        for i, a in enumerate(attempt_ids)
+    }

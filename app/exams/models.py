@@ -48,18 +48,27 @@ class AttemptStatus(enum.StrEnum):
 
 
 class EndedBy(enum.StrEnum):
+    """How a closed attempt ended. VOIDED may also replace an earlier way: an invigilator
+    voids (作废) an attempt in progress or one already handed in."""
+
     SUBMITTED = "submitted"
     TIME_UP = "time_up"
     FORFEITED = "forfeited"
     INVIGILATOR = "invigilator"
+    FOCUS_LOST = "focus_limit"  # left the page as often as the batch allows: submitted
+    VOIDED = "voided"
 
 
 ENDED_LABELS = {
     EndedBy.SUBMITTED: "交卷",
     EndedBy.TIME_UP: "时间到自动交卷",
     EndedBy.FORFEITED: "中途离开作废",
-    EndedBy.INVIGILATOR: "监考员强制交卷",
+    EndedBy.INVIGILATOR: "监考强制交卷",
+    EndedBy.FOCUS_LOST: "多次离开页面自动交卷",
+    EndedBy.VOIDED: "已作废",
 }
+# Endings that never pass, whatever the score: the paper is not a valid sitting.
+NEVER_PASSES = (EndedBy.FORFEITED, EndedBy.VOIDED)
 
 
 class QuestionBank(Base):
@@ -125,6 +134,39 @@ class ExamPolicy(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class ExamSession(Base):
+    """An exam session (考场/场次) of a batch: a time inside the exam window, its learners
+    (every enrolled learner, or those listed) and, in the invigilation area, its invigilators.
+    An attempt started while a session runs belongs to it."""
+
+    __tablename__ = "exam_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # True: every learner enrolled in the batch sits here; False: those listed only.
+    everyone: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    def runs_at(self, now: dt.datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+class ExamSessionLearner(Base):
+    """A learner listed for a session that does not take every enrolled learner."""
+
+    __tablename__ = "exam_session_learners"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
 class Attempt(Base):
     """One sitting of one learner: its paper, its server-owned deadline and its result."""
 
@@ -156,6 +198,17 @@ class Attempt(Base):
     focus_losses: Mapped[int] = mapped_column(Integer, default=0)
     reconnects: Mapped[int] = mapped_column(Integer, default=0)
     second_devices: Mapped[int] = mapped_column(Integer, default=0)
+    # The exam session (考场) the attempt was started in, if one was running.
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="SET NULL"), index=True, default=None
+    )
+    # The address of the last join, and how often a join came from a different one.
+    last_ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    ip_changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when an invigilator voids the attempt; whether it still used up one of the
+    # learner's attempts follows the batch's rule at that moment.
+    void_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    uses_attempt: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     @property
     def is_open(self) -> bool:
@@ -164,8 +217,13 @@ class Attempt(Base):
 
     @property
     def is_closed(self) -> bool:
-        """Handed in, timed out, forfeited or ended by an invigilator: graded."""
+        """Ended (handed in, timed out, forfeited, forced, voided): graded, no more answers."""
         return self.status == AttemptStatus.CLOSED
+
+    @property
+    def is_voided(self) -> bool:
+        """Voided by an invigilator: never passed, shown as 已作废."""
+        return self.ended_by == EndedBy.VOIDED
 
     def is_running(self, now: dt.datetime) -> bool:
         """Open and inside its time: answers may still be saved."""

@@ -27,6 +27,10 @@ class Rules:
     shuffle_options: bool
     disconnect_policy: str
     second_device: str
+    # Leaving the page: warn at the Nth time, submit at the Mth (0 = never). Older
+    # attempts' snapshots lack them: off.
+    focus_warn_at: int = 0
+    focus_submit_at: int = 0
 
     @classmethod
     def from_policy(cls, policy) -> Rules:
@@ -48,6 +52,8 @@ class Rules:
             shuffle_options=policy.shuffle_options,
             disconnect_policy=policy.disconnect_policy,
             second_device=policy.second_device,
+            focus_warn_at=policy.focus_warn_at or 0,
+            focus_submit_at=policy.focus_submit_at or 0,
         )
 
     def to_json(self) -> str:
@@ -64,6 +70,21 @@ class Rules:
     @property
     def total_points(self) -> float:
         return round(sum(self.counts[t] * self.points[t] for t in TYPE_ORDER), 2)
+
+    @property
+    def focus_rule(self) -> str:
+        """The focus-loss rule in the learner's words ("" when the batch has none)."""
+        warn, submit = self.focus_warn_at, self.focus_submit_at
+        if not warn and not submit:
+            return ""
+        parts = []
+        if warn:
+            parts.append(f"第 {warn} 次离开时系统将提醒您")
+        if submit:
+            parts.append(f"累计离开 {submit} 次系统将自动交卷")
+        return (
+            "离开考试页面（切换标签页、最小化或切换到其他窗口）会被记录，" + "，".join(parts) + "。"
+        )
 
     def summary(self) -> str:
         """The seed's 试卷摘要 line."""

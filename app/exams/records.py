@@ -27,11 +27,23 @@ class RecordRow:
     def result_label(self) -> str:
         if self.attempt.is_open:
             return "—"
+        if self.attempt.is_voided:
+            return "已作废"
         return "合格" if self.attempt.passed else "不合格"
 
     @property
     def score_text(self) -> str:
-        return "—" if self.attempt.score is None else papers.fmt_points(self.attempt.score)
+        if self.attempt.score is None or self.attempt.is_voided:
+            return "—"
+        return papers.fmt_points(self.attempt.score)
+
+    @property
+    def void_note(self) -> str:
+        """Why it was voided, and whether it used up a chance."""
+        if not self.attempt.is_voided:
+            return ""
+        counted = "计入考试次数" if self.attempt.uses_attempt else "不计入考试次数"
+        return f"作废原因：{self.attempt.void_reason or '—'}（{counted}）"
 
 
 async def records(*, session: AsyncSession, user_id: int) -> list[RecordRow]:

@@ -82,3 +82,8 @@ def parse_focus(data: object) -> str:
     if state not in FOCUS_STATES:
         raise AppError("bad_request", "请求格式不正确")
     return state
+
+
+def parse_message_read(data: object) -> int:
+    """The id of the message whose banner the learner dismissed."""
+    return _int(_payload(data), "message_id", "消息编号不正确")

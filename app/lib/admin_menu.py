@@ -36,6 +36,7 @@ SECTIONS = [
         "学习进度、考试成绩、试题难度，图表展示，导出 Excel 和合格人员名册。",
     ),
     ("证书管理", "certificates.admin_list", "证书生成失败重试与撤销。"),
+    ("考场管理", "invigilate.admin_sessions", "按批次安排考场（场次）与考生，指派监考员。"),
     (
         "注册规则",
         "registration_admin.rules_list",

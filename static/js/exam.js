@@ -102,6 +102,8 @@
   let timeIsUp = false;
 
   const countdown = document.getElementById("countdown");
+  const focusCount = document.getElementById("focus-count");
+  const notice = document.getElementById("exam-notice");
   const saveState = document.getElementById("save-state");
   const connState = document.getElementById("conn-state");
   const submitBtn = document.getElementById("submit-btn");
@@ -233,6 +235,9 @@
       joined = true;
       updateSaveState();
       flush();
+      if (reply.focus) showFocus(reply.focus.count);
+      (reply.messages || []).forEach(receive);
+      sendReads();
     });
   }
   socket.on("connect", join);
@@ -252,7 +257,76 @@
   socket.on("deadline", (data) => {
     setClock(data.now, data.deadline, Date.now());
     if (timeIsUp && data.deadline > data.now) reopen();
+    if (data.added_seconds > 0) {
+      say(notice, "监考员已为您延长考试时间 " + Math.round(data.added_seconds / 60) + " 分钟，新的结束时间为 " +
+        hhmm(data.deadline) + "。");
+    }
   });
+  socket.on("message", receive);
+
+  // Beijing time, whatever the computer's own time zone.
+  const beijing = new Intl.DateTimeFormat("zh-CN", {
+    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  });
+  const hhmm = (ms) => beijing.format(new Date(ms));
+
+  /* -------- invigilators' messages: a banner the learner must dismiss */
+  const banner = document.getElementById("proctor-banner");
+  const queue = []; // messages not yet dismissed, oldest first
+  const dismissed = new Set(load("read", [])); // dismissed here, the server not told yet
+  function receive(m) {
+    if (closed || queue.some((q) => q.id === m.id)) return;
+    if (dismissed.has(m.id)) { sendReads(); return; }
+    queue.push(m);
+    showBanner();
+  }
+  function showBanner() {
+    const m = queue[0];
+    banner.hidden = !m;
+    if (!m) return;
+    document.getElementById("banner-title").textContent = m.scope === "all" ? "监考消息（全场）" : "监考消息";
+    document.getElementById("banner-time").textContent = hhmm(m.sent_at);
+    document.getElementById("banner-text").textContent = m.text;
+    document.getElementById("banner-more").textContent = queue.length > 1 ? "（还有 " + (queue.length - 1) + " 条）" : "";
+    document.getElementById("banner-ok").focus();
+  }
+  function sendReads() {
+    if (!joined) return;
+    dismissed.forEach((id) => {
+      socket.emit("message_read", { message_id: id }, (reply) => {
+        if (reply && (reply.ok || reply.code === "not_found")) {
+          dismissed.delete(id);
+          store("read", Array.from(dismissed));
+        }
+      });
+    });
+  }
+  document.getElementById("banner-ok").addEventListener("click", () => {
+    const m = queue.shift();
+    if (m) {
+      dismissed.add(m.id);
+      store("read", Array.from(dismissed));
+      sendReads();
+    }
+    showBanner();
+  });
+
+  /* -------- leaving the page: the count, and the batch's warning */
+  const warningDialog = document.getElementById("warning-dialog");
+  warningDialog.addEventListener("cancel", (e) => e.preventDefault());
+  document.getElementById("warning-ok").addEventListener("click", () => warningDialog.close());
+  function showFocus(count) {
+    focusCount.textContent = count;
+    document.getElementById("focus-state").classList.toggle("warned", count > 0);
+  }
+  function warn(text) {
+    document.getElementById("warning-text").textContent = text;
+    if (!warningDialog.open && !resultDialog.open) warningDialog.showModal();
+  }
+  function say(el, text) {
+    el.textContent = text;
+    el.hidden = !text;
+  }
   socket.on("taken_over", (msg) => { takenOver = true; block(msg.message); });
 
   function sync() {
@@ -274,7 +348,13 @@
     // A tab switch fires both blur and visibilitychange: report it once.
     focusTimer = setTimeout(() => {
       focusTimer = null;
-      if (joined) socket.emit("focus", { state: document.hidden ? "hidden" : "blur" }, () => {});
+      if (!joined) return;
+      socket.emit("focus", { state: document.hidden ? "hidden" : "blur" }, (reply) => {
+        if (!reply || !reply.ok) return;
+        if (reply.focus_losses != null) showFocus(reply.focus_losses);
+        if (reply.result) finish(reply.result);
+        else if (reply.warning) warn(reply.warning);
+      });
     }, 200);
   }
   window.addEventListener("blur", reportFocus);
@@ -325,7 +405,9 @@
     setConn("");
     countdown.textContent = "已结束";
     countdown.classList.remove("urgent");
-    ["pending", "seq"].forEach((n) => localStorage.removeItem(key(n)));
+    banner.hidden = true;
+    if (warningDialog.open) warningDialog.close();
+    ["pending", "seq", "read"].forEach((n) => localStorage.removeItem(key(n)));
     socket.disconnect();
     showResult(result);
   }

@@ -575,7 +575,7 @@ async def test_force_submit__ends_with_the_invigilator_label(svc, exams):
     attempt = await exams.start(user, batch)
     async with svc.db.write() as db:
         result = await grading.force_submit(session=db, attempt_id=attempt.id, now=svc.now())
-    assert result.to_dict()["ended_label"] == "监考员强制交卷"
+    assert result.to_dict()["ended_label"] == "监考强制交卷"
 
 
 async def test_records__list_every_attempt_and_how_it_ended(svc, exams, clock):
