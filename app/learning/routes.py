@@ -3,7 +3,7 @@ fallback of the heartbeat protocol (the same rules as the Socket.IO namespace /s
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, jsonify, render_template, request, url_for
+from quart import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from app.accounts import auth
 from app.errors import NotFound
@@ -140,6 +140,31 @@ async def api_beat():
         async with svc.db.read() as db:
             await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
     return jsonify(result.reply())
+
+
+@bp.post("/api/study/answer")
+@auth.require_role("learner")
+async def api_answer():
+    """Answer an attention check (HTTP fallback of the socket event `answer`)."""
+    svc = services()
+    user_id = auth.current_user().id
+    result = await study.answer(
+        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
+    )
+    if result.completed_video is not None:
+        async with svc.db.read() as db:
+            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
+    return jsonify(result.reply())
+
+
+@bp.get("/api/study/attention/<nonce>.png")
+@auth.require_role("learner")
+async def attention_image(nonce: str):
+    """The code of an open attention check, drawn as an image (only for its learner)."""
+    png = await study.challenge_image(
+        redis=services().redis, user_id=auth.current_user().id, nonce=nonce
+    )
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @bp.post("/api/study/stop")

@@ -218,6 +218,10 @@ class PlayTarget:
     until: dt.datetime  # credit stops here: the course deadline or the batch's, if sooner
     resume_ms: int
     segments: str  # the stored watched segments (JSON)
+    # The batch's attention checks (防挂机): on or off, every min..max minutes of play.
+    attention_checks: bool = True
+    attention_min_minutes: int = 10
+    attention_max_minutes: int = 20
 
 
 async def play_target(
@@ -235,6 +239,9 @@ async def play_target(
                 Enrolment.id,
                 VideoProgress.segments,
                 VideoProgress.last_position_ms,
+                Batch.attention_checks,
+                Batch.attention_min_minutes,
+                Batch.attention_max_minutes,
             )
             .join(Course, Course.id == Video.course_id)
             .join(Batch, Batch.id == Course.batch_id)
@@ -248,7 +255,8 @@ async def play_target(
     ).first()
     if row is None:
         raise NotFound("视频不存在")
-    duration, course_id, batch_id, deadline, study_deadline, enrolment, stored, position = row
+    duration, course_id, batch_id, deadline, study_deadline, enrolment, stored, position = row[:8]
+    checks, low, high = row[8:]
     if enrolment is None:
         raise AppError("not_enrolled", NOT_ENROLLED, 403)
     if deadline is not None and now >= deadline:
@@ -264,6 +272,9 @@ async def play_target(
         until=min(d for d in (deadline, study_deadline) if d is not None),
         resume_ms=0 if position >= duration - 1000 else position,
         segments=stored or "[]",
+        attention_checks=bool(checks),
+        attention_min_minutes=low,
+        attention_max_minutes=high,
     )
 
 
