@@ -11,7 +11,7 @@ import pytest
 
 from app.learning.models import CourseKind
 from tests.factories import csrf_of, login
-from tests.learning.conftest import SAMPLE_VIDEO
+from tests.learning.conftest import SAMPLE_VIDEO, challenge_code
 
 PASSWORD = "Str0ng-Pass!"
 
@@ -294,3 +294,100 @@ async def test_api_study__needs_csrf_login_and_json(client, svc, learning):
     assert not_json.status_code == 400 and (await not_json.get_json())["message"]
     assert bad_video.status_code == 400
     assert "视频编号" in (await bad_video.get_json())["message"]
+
+
+async def test_api_study__attention_check_over_http_with_its_image(
+    app, client, svc, learning, clock
+):
+    cat = await learning.batch(
+        courses=[("长课程", CourseKind.PUBLIC, True, [3600], None)],
+        attention_min_minutes=1,
+        attention_max_minutes=1,
+    )
+    user = await learning.learner(cat.batch.id)
+    other = await learning.learner(cat.batch.id)
+    video = cat.videos[cat.courses[0].id][0]
+    await logged_in(client, svc, user)
+    headers = {"X-CSRF-Token": await csrf_of(client)}
+    started = await (
+        await client.post("/api/study/start", json={"video_id": video.id}, headers=headers)
+    ).get_json()
+    token = started["token"]
+    replies = []
+    for seq in range(1, 6):
+        clock.advance(seconds=15)
+        beat = {"token": token, "seq": seq, "position": 15 * seq, "reason": "tick"}
+        replies.append(
+            await (await client.post("/api/study/beat", json=beat, headers=headers)).get_json()
+        )
+    challenge = replies[3]["challenge"]
+    code = await challenge_code(svc, challenge["nonce"])
+
+    image = await client.get(challenge["image"])
+    stranger = app.test_client()
+    await logged_in(stranger, svc, other)
+    foreign = await stranger.get(challenge["image"])
+    wrong = await client.post(
+        "/api/study/answer",
+        json={"token": token, "nonce": challenge["nonce"], "code": "0000"},
+        headers=headers,
+    )
+    fresh = (await wrong.get_json())["challenge"]
+    right = await client.post(
+        "/api/study/answer",
+        json={
+            "token": token,
+            "nonce": fresh["nonce"],
+            "code": await challenge_code(svc, fresh["nonce"]),
+        },
+        headers=headers,
+    )
+    gone = await client.get(fresh["image"])
+
+    assert [("challenge" in r, r["credited_s"]) for r in replies] == [
+        (False, 15), (False, 15), (False, 15), (True, 15), (True, 0)
+    ]  # fmt: skip
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.headers["Cache-Control"] == "private, no-store"
+    assert (await image.get_data())[:8] == b"\x89PNG\r\n\x1a\n"
+    assert code.encode() not in await image.get_data()
+    assert foreign.status_code == 404 and (await foreign.get_json())["message"]
+    assert (await wrong.get_json())["note"] == "attention_wrong"
+    assert right.status_code == 200 and (await right.get_json())["passed"] is True
+    assert gone.status_code == 404
+
+
+async def test_api_study__late_or_foreign_answers_are_refused_over_http(
+    client, svc, learning, clock
+):
+    cat = await learning.batch(
+        courses=[("长课程", CourseKind.PUBLIC, True, [3600], None)],
+        attention_min_minutes=1,
+        attention_max_minutes=1,
+    )
+    user = await learning.learner(cat.batch.id)
+    video = cat.videos[cat.courses[0].id][0]
+    await logged_in(client, svc, user)
+    headers = {"X-CSRF-Token": await csrf_of(client)}
+    start = {"video_id": video.id}
+    token = (await (await client.post("/api/study/start", json=start, headers=headers)).get_json())[
+        "token"
+    ]
+    for seq in range(1, 5):
+        clock.advance(seconds=15)
+        beat = {"token": token, "seq": seq, "position": 15 * seq, "reason": "tick"}
+        reply = await (await client.post("/api/study/beat", json=beat, headers=headers)).get_json()
+    nonce = reply["challenge"]["nonce"]
+    code = await challenge_code(svc, nonce)
+    clock.advance(seconds=61)
+    late = await client.post(
+        "/api/study/answer", json={"token": token, "nonce": nonce, "code": code}, headers=headers
+    )
+    started = await client.post("/api/study/start", json=start, headers=headers)
+    other = (await started.get_json())["token"]
+    foreign = await client.post(
+        "/api/study/answer", json={"token": other, "nonce": nonce, "code": code}, headers=headers
+    )
+
+    assert late.status_code == 410 and (await late.get_json())["code"] == "attention_expired"
+    assert foreign.status_code == 409 and (await foreign.get_json())["code"] == "attention_unknown"
