@@ -76,6 +76,7 @@ async def video(video_id: int):
         following=following,
         resume_ms=service.resume_ms(state),
         interval_s=_rules().beat_s,
+        answer_seconds=round(_rules().answer_s),
     )
 
 
