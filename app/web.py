@@ -27,6 +27,7 @@ NAVIGATION = (
     ("我的课程", "learning.courses", ("learner",)),
     ("我的考试", "exams.index", ("learner",)),
     ("考试记录", "exams.records", ("learner",)),
+    ("我的证书", "certificates.index", ("learner",)),
     ("监考", "invigilate.index", ("invigilator", "admin")),
     ("管理", "admin.index", ("admin",)),
 )

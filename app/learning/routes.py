@@ -10,6 +10,7 @@ from app.errors import NotFound
 from app.learning import service, study
 from app.learning.files import stream_file
 from app.learning.models import KIND_LABELS
+from app.lib import devices
 from app.lib.http import json_body
 from app.services import services
 
@@ -36,11 +37,12 @@ async def courses():
             batch = next((b for b in batches if b.id == wanted), None)
             if batch is None:
                 raise NotFound("您未报名该培训批次")
-        rows, progress, materials = [], None, []
+        rows, progress, materials, shortfalls = [], None, [], []
         if batch is not None:
             rows = await service.catalogue(session=db, user_id=user.id, batch_id=batch.id, now=now)
             progress = await service.batch_progress(session=db, user_id=user.id, batch_id=batch.id)
             materials = await service.materials(session=db, batch_id=batch.id, now=now)
+            shortfalls = service.study_shortfalls(progress, now=now)
     exam_url = url_for("exams.index") if "exams.index" in current_app.view_functions else None
     return await render_template(
         "learning/courses.html",
@@ -52,6 +54,8 @@ async def courses():
         kind_labels=KIND_LABELS,
         tab=tab,
         exam_url=exam_url,
+        shortfalls=shortfalls,
+        mobile=devices.is_mobile(request.headers.get("User-Agent")),
         now=now,
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import local_date
+from app.clock import local_date, shanghai_text
 from app.config import Config
 from app.errors import AppError, NotFound
 from app.learning import segments
@@ -205,6 +205,28 @@ async def batch_progress(*, session: AsyncSession, user_id: int, batch_id: int) 
         study_days=days or 0,
         incomplete_required=[r.course.name for r in rows if r.course.required and not r.complete],
     )
+
+
+def study_shortfalls(progress: BatchProgress, *, now: dt.datetime) -> list[str]:
+    """What keeps a learner from the exam on the study side: the exam window, minutes,
+    公共课 minutes, study days and 必修 courses (我的考试 adds the attempts)."""
+    batch = progress.batch
+    reasons = []
+    if now < batch.exam_opens_at:
+        reasons.append(f"考试未开放（{shanghai_text(batch.exam_opens_at)} 开放）")
+    elif now >= batch.exam_closes_at:
+        reasons.append("考试已结束")
+    missing_total = batch.required_minutes - progress.credited_minutes
+    if missing_total > 0:
+        reasons.append(f"总学习时长还差 {missing_total} 分钟")
+    missing_public = batch.required_public_minutes - progress.public_minutes
+    if missing_public > 0:
+        reasons.append(f"公共课还差 {missing_public} 分钟")
+    if progress.study_days < batch.min_study_days:
+        reasons.append(f"学习天数 {progress.study_days}/{batch.min_study_days}")
+    for name in progress.incomplete_required:
+        reasons.append(f"必修课《{name}》未完成")
+    return reasons
 
 
 @dataclasses.dataclass

@@ -481,7 +481,9 @@ async def answer(
     for _ in range(2):
         state, before = await plays.load(redis, token, user_id)
         challenge = state.challenge
-        if challenge is None or not secrets.compare_digest(challenge.nonce.encode(), nonce.encode()):
+        if challenge is None or not secrets.compare_digest(
+            challenge.nonce.encode(), nonce.encode()
+        ):
             raise AppError("attention_unknown", attention.UNKNOWN, 409)
         if now_ms > challenge.deadline_ms:
             raise AppError("attention_expired", attention.EXPIRED, 410)

@@ -177,9 +177,39 @@ async def test_video_page__player_list_and_rules(client, svc, learning):
     assert f'src="/courses/video/{first.id}/file"' in html
     assert "视频目录" in html and "01:00" in html
     assert second.title in html
-    assert "16学时的学员，学习时长不少于640分钟" in html
-    assert "必修课为必学" in html and "学习天数不少于十天" in html
+    assert "必修课为必学" in html
     assert 'data-interval="15.0"' in html and 'data-resume="0.0"' in html
+    # The attention check's dialog is in the page, its code is not.
+    assert 'id="attention"' in html and 'id="attention-img"' in html
+
+
+async def test_video_page__the_notice_is_written_from_the_batch(client, svc, learning):
+    tier = await learning.batch(
+        name="三十二学时批次",
+        required_minutes=1280,
+        required_public_minutes=400,
+        min_study_days=12,
+        attention_min_minutes=15,
+        attention_max_minutes=25,
+    )
+    odd = await learning.batch(
+        name="无验证批次", required_minutes=100, required_public_minutes=30, attention_checks=False
+    )
+    user = await learning.learner(tier.batch.id)
+    await learning.enrol(user.id, odd.batch.id)
+    await logged_in(client, svc, user)
+
+    tier_html = await page(client, f"/courses/video/{tier.videos[tier.courses[0].id][0].id}")
+    odd_html = await page(client, f"/courses/video/{odd.videos[odd.courses[0].id][0].id}")
+
+    assert "应学习总时长不少于 1280 分钟（32 学时），其中公共课不少于 400 分钟" in tier_html
+    assert "学习天数不少于 12 天" in tier_html
+    assert "约每 15–25 分钟" in tier_html and "请在 60 秒内输入" in tier_html
+    assert "应学习总时长不少于 100 分钟，其中公共课不少于 30 分钟" in odd_html
+    odd_rules = odd_html.split('id="rules"')[1].split("</section>")[0]
+    assert "学时）" not in odd_rules and "验证码" not in odd_rules
+    for html in (tier_html, odd_html):
+        assert "640分钟" not in html and "十天" not in html
 
 
 async def test_video_page__not_enrolled_withdrawn_and_missing(client, svc, learning, clock):
