@@ -68,29 +68,40 @@ return {}
 # Apply a judged beat or answer only if the session is still the active one and nobody
 # moved it since it was read (compare-and-set on `rev`). In the same step: the session's
 # new fields, the live coverage, credits onto the stream, the learner's attention counter
-# and the open challenge's code for the image route.
-#   KEYS: play, active, coverage, stream, attn, challenge
-#   ARGV: token, rev, ttl, coverage|'', counter|'', due, challenge value|'-' (delete)|'',
-#         challenge ttl, number of field pairs, pairs..., credits (user, video, start, end, at)...
+# and an issued challenge's code for the image route. The common beat passes only the
+# fixed arguments and one credit: the attention state costs no extra round trip.
+#   KEYS: play, active, coverage, stream, attn[, challenge]
+#   ARGV: token, rev, ttl, seq|'' (an answer), sid, at|'' (not accepted), pos,
+#         coverage|'', counter|'', due, n field pairs, m credits, pairs...,
+#         credits (user, video, start, end, at)..., [challenge value|'-' (delete), ttl]
 APPLY_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 if (redis.call('HGET', KEYS[1], 'rev') or '0') ~= ARGV[2] then return -2 end
-local n = tonumber(ARGV[9])
-redis.call('HSET', KEYS[1], 'rev', tonumber(ARGV[2]) + 1, unpack(ARGV, 10, 9 + 2 * n))
+local n, m = tonumber(ARGV[11]), tonumber(ARGV[12])
+redis.call('HSET', KEYS[1], 'rev', tonumber(ARGV[2]) + 1)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'seq', ARGV[4], 'sid', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'at', ARGV[6], 'pos', ARGV[7]) end
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 13, 12 + 2 * n)) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', 172800) end
-if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[5], 'ap', ARGV[5], 'ad', ARGV[6])
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'segs', ARGV[8])
+  redis.call('SET', KEYS[3], ARGV[8], 'EX', 172800)
+end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'ap', ARGV[9], 'ad', ARGV[10])
+  redis.call('HSET', KEYS[5], 'ap', ARGV[9], 'ad', ARGV[10])
   redis.call('EXPIRE', KEYS[5], 172800)
 end
-if ARGV[7] == '-' then redis.call('DEL', KEYS[6])
-elseif ARGV[7] ~= '' then redis.call('SET', KEYS[6], ARGV[7], 'EX', ARGV[8]) end
-for i = 10 + 2 * n, #ARGV, 5 do
+local c = 13 + 2 * n
+for i = c, c + 5 * m - 1, 5 do
   redis.call('XADD', KEYS[4], '*', 'u', ARGV[i], 'v', ARGV[i + 1], 's', ARGV[i + 2],
     'e', ARGV[i + 3], 'at', ARGV[i + 4])
 end
+local o = c + 5 * m
+if ARGV[o] == '-' then redis.call('DEL', KEYS[6])
+elseif ARGV[o] then redis.call('SET', KEYS[6], ARGV[o], 'EX', ARGV[o + 1]) end
 return 1
 """
 
@@ -173,7 +184,10 @@ async def load(redis, token: str, user_id: int) -> tuple[PlayState, segments.Seg
 class Change:
     """What one judged beat or answer writes, atomically, if the session has not moved."""
 
-    fields: dict[str, object]
+    seq: int | None = None  # a beat's seq (with its socket id); None for an answer
+    sid: str = ""
+    moved_to: tuple[int, int] | None = None  # an accepted beat: (server time, position)
+    fields: dict[str, object] = dataclasses.field(default_factory=dict)  # attention state
     coverage: str = ""  # the new live coverage, or "" to keep it
     credits: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     credit_at_ms: int = 0
@@ -184,45 +198,42 @@ class Change:
 
 async def apply(redis, *, token: str, state: PlayState, change: Change, ttl_s: int) -> int:
     """Write a change: 1, or -1 (replaced), -2 (moved meanwhile), -3 (expired)."""
-    pairs = [x for item in change.fields.items() for x in item]
-    challenge, nonce = "", change.drop_challenge or "-"
-    if change.challenge is not None:
-        nonce = change.challenge.nonce
-        challenge = f"{state.user_id}:{change.challenge.code}"
-    elif change.drop_challenge:
-        challenge = "-"
-    credits = [
-        x
-        for start, end in change.credits
-        for x in (state.user_id, state.video_id, start, end, change.credit_at_ms)
+    keys = [
+        play_key(token),
+        active_key(state.user_id),
+        coverage_key(state.user_id, state.video_id),
+        CREDITS_STREAM,
+        attn_key(state.user_id),
     ]
-    played, due = change.counter if change.counter else ("", 0)
-    answer_ttl = 0
+    at, position = change.moved_to or ("", 0)
+    played, due = change.counter or ("", 0)
+    args = [
+        token,
+        state.rev,
+        ttl_s,
+        "" if change.seq is None else change.seq,
+        change.sid,
+        at,
+        position,
+        change.coverage,
+        played,
+        due,
+        len(change.fields),
+        len(change.credits),
+    ]
+    for item in change.fields.items():
+        args.extend(item)
+    for start, end in change.credits:
+        args.extend((state.user_id, state.video_id, start, end, change.credit_at_ms))
     if change.challenge is not None:
-        answer_ttl = (change.challenge.deadline_ms - change.challenge.issued_ms) // 1000 + 60
-    return await script(redis, APPLY_SCRIPT)(
-        keys=[
-            play_key(token),
-            active_key(state.user_id),
-            coverage_key(state.user_id, state.video_id),
-            CREDITS_STREAM,
-            attn_key(state.user_id),
-            challenge_key(nonce),
-        ],
-        args=[
-            token,
-            state.rev,
-            ttl_s,
-            change.coverage,
-            played,
-            due,
-            challenge,
-            answer_ttl,
-            len(change.fields),
-            *pairs,
-            *credits,
-        ],
-    )
+        issued = change.challenge
+        keys.append(challenge_key(issued.nonce))
+        ttl = (issued.deadline_ms - issued.issued_ms) // 1000 + 60
+        args.extend((f"{state.user_id}:{issued.code}", ttl))
+    elif change.drop_challenge:
+        keys.append(challenge_key(change.drop_challenge))
+        args.extend(("-", 0))
+    return await script(redis, APPLY_SCRIPT)(keys=keys, args=args)
 
 
 async def challenge_code(redis, *, nonce: str, user_id: int) -> str | None:

@@ -293,14 +293,29 @@ def _judge_beat(
     rules: StudyRules,
 ) -> tuple[plays.Change, _Outcome]:
     """What a judged beat changes: the session, and credit now, held or dropped."""
-    fields: dict[str, object] = {"seq": seq, "sid": sid}
-    change = plays.Change(fields=fields, credit_at_ms=now_ms)
-    out = _Outcome(state=dataclasses.replace(state, seq=seq, rev=state.rev + 1), coverage=before)
-    out.note = verdict.note
-    if not verdict.accepted:
-        return change, out
-    fields.update(at=now_ms, pos=verdict.position_ms)
-    new = dataclasses.replace(out.state, at_ms=now_ms, position_ms=verdict.position_ms)
+    change = plays.Change(seq=seq, sid=sid, credit_at_ms=now_ms)
+    out = _Outcome(state=state, coverage=before, note=verdict.note)
+    new: dict[str, object] = {"seq": seq, "rev": state.rev + 1}
+    if verdict.accepted:
+        change.moved_to = (now_ms, verdict.position_ms)
+        new.update(at_ms=now_ms, position_ms=verdict.position_ms)
+        _attend(state, before, verdict, change, out, new, now_ms=now_ms, rules=rules)
+    out.state = dataclasses.replace(state, **new)
+    return change, out
+
+
+def _attend(
+    state: PlayState,
+    before: segments.Segments,
+    verdict: Verdict,
+    change: plays.Change,
+    out: _Outcome,
+    new: dict[str, object],
+    *,
+    now_ms: int,
+    rules: StudyRules,
+) -> None:
+    """An accepted beat's credit: now, or held while a check is open (attention.step)."""
     step = attention.step(
         due_ms=state.due_ms,
         played_ms=state.played_ms,
@@ -313,24 +328,21 @@ def _judge_beat(
         held, held_at, out.note = (), 0, "attention_missed"
     if verdict.credit_ms > 0 and step.credit:
         out.coverage, out.new_ms = segments.add(before, verdict.start_ms, verdict.end_ms)
-        change.coverage = fields["segs"] = plays.live(out.coverage, verdict.end_ms)
+        change.coverage = plays.live(out.coverage, verdict.end_ms)
         change.credits.append((verdict.start_ms, verdict.end_ms))
     elif verdict.credit_ms > 0:
         held, held_at = attention.hold(held, verdict.start_ms, verdict.end_ms), now_ms
         out.note = out.note or "attention_pending"
     if state.due_ms > 0:
-        fields["ap"] = step.played_ms
         change.counter = (step.played_ms, state.due_ms)
-        new = dataclasses.replace(new, played_ms=step.played_ms)
+        new["played_ms"] = step.played_ms
     if step.issue:
         change.challenge = attention.Challenge.new(now_ms, rules.answer_s)
-        fields.update(change.challenge.fields())
-        new = dataclasses.replace(new, challenge=change.challenge)
+        change.fields.update(change.challenge.fields())
+        new["challenge"] = change.challenge
     if held != state.held:
-        fields.update(held=segments.dump([list(s) for s in held]), hat=held_at)
-        new = dataclasses.replace(new, held=held, held_at_ms=held_at)
-    out.state = new
-    return change, out
+        change.fields.update(held=segments.dump([list(s) for s in held]), hat=held_at)
+        new.update(held=held, held_at_ms=held_at)
 
 
 def _result(
@@ -446,9 +458,8 @@ def _judge_answer(
         out.note = "attention_wrong"
         return plays.Change(fields=fields, challenge=fresh), out, False
     due = attention.draw_due_ms(*state.interval_ms)
-    fields = {**attention.CLEARED, "ap": 0, "ad": due}
     change = plays.Change(
-        fields=fields,
+        fields=dict(attention.CLEARED),
         credits=list(state.held),
         credit_at_ms=state.held_at_ms,
         counter=(0, due),
@@ -460,7 +471,7 @@ def _judge_answer(
         out.new_ms += new
     if state.held:
         out.coverage = coverage
-        change.coverage = fields["segs"] = plays.live(coverage, max(e for _, e in state.held))
+        change.coverage = plays.live(coverage, max(e for _, e in state.held))
     out.state = dataclasses.replace(
         out.state, challenge=None, held=(), held_at_ms=0, played_ms=0, due_ms=due
     )
