@@ -62,7 +62,7 @@ async def test_login__remembers_the_id_number_only_when_ticked_and_forgets_it(pa
 
 async def test_staff__an_admin_lands_on_the_admin_page_with_a_tour_of_their_own(page, live_svc):
     admin = await Factory(live_svc).user(roles=("admin",), name="王管理")
-    await browser_login(page, live_svc.redis, admin.id_number, PASSWORD)
+    await browser_login(page, live_svc.redis, admin.id_number, PASSWORD, keep_tour=True)
 
     assert page.url.endswith("/admin")
     tour = page.locator("#tour .tour-card")

@@ -99,8 +99,6 @@ async def test_phone__no_learner_page_scrolls_sideways(browser, live_server, liv
     for name, url in pages:
         for page, size in ((phone, "375"), (computer, "1366")):
             await page.goto(url)
-            if await page.locator("#tour").count():
-                await page.click('[data-tour="skip"]')
             await shot(page, f"layout-{name}-{size}")
         assert await phone.evaluate(NO_SIDEWAYS), f"{name} scrolls sideways at 375 px"
         assert await within_viewport(phone, ".user-menu summary"), name
