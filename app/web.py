@@ -28,6 +28,7 @@ NAVIGATION = (
     ("我的课程", "learning.courses", ("learner",)),
     ("我的考试", "exams.index", ("learner",)),
     ("考试记录", "exams.records", ("learner",)),
+    ("我的证书", "certificates.index", ("learner",)),
     ("注册管理", "registration.home", ("registrant", "learner")),
     ("审核", "review.queue", ("reviewer", "final_reviewer")),
     ("监考", "invigilate.index", ("invigilator", "admin")),

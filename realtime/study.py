@@ -1,7 +1,8 @@
 """Namespace /study: play sessions and heartbeats over Socket.IO (see docs/realtime.md).
 
 Events from the page: ``start {video_id}``, ``beat {token, seq, position, reason, to?,
-rate?}``, ``stop {token}``; each is acknowledged with ``{"ok": true, ...}`` or
+rate?}``, ``answer {token, nonce, code}`` (an attention check), ``stop {token}``; each is
+acknowledged with ``{"ok": true, ...}`` or
 ``{"ok": false, "code", "message"}``. The server emits ``ended {token, code, message}``
 to a page whose session another tab or device took over.
 """
@@ -56,6 +57,25 @@ class StudyNamespace(socketio.AsyncNamespace):
             sid=sid,
             # This socket's copy of its play session: a beat then costs one Redis round trip.
             cache=session.setdefault("plays", {}),
+        )
+        if result.completed_video is not None:
+            async with self.svc.db.read() as db:
+                await study.check_course(
+                    result, session=db, redis=self.svc.redis, user_id=session["user_id"]
+                )
+        return result.reply()
+
+    @replies_errors
+    async def on_answer(self, sid: str, data: object = None) -> dict:
+        session = await self.get_session(sid)
+        # The answer changes the session: this socket's copy of it is stale from now on.
+        session.setdefault("plays", {}).clear()
+        result = await study.answer(
+            redis=self.svc.redis,
+            rules=self.rules,
+            user_id=session["user_id"],
+            body=data,
+            now=self.svc.now(),
         )
         if result.completed_video is not None:
             async with self.svc.db.read() as db:

@@ -99,14 +99,23 @@ async def ensure_session() -> sessions.Session:
     return g.session
 
 
+# Each role's own work page, in order: a user lands on the first one their roles have.
+# Learners start on 我的资料 (phone and ID photo come first). A page another area has not
+# built is skipped.
+LANDING_PAGES = (
+    ("learner", "profile.index"),
+    ("invigilator", "invigilate.index"),
+    ("admin", "admin.index"),
+    ("reviewer", "review.queue"),
+    ("final_reviewer", "review.queue"),
+    ("registrant", "registration.home"),
+)
+
+
 def landing_url(user: User) -> str:
-    """Where a user goes after logging in."""
-    if user.has_role("learner"):
-        return url_for("profile.index")
-    if user.has_role("admin"):
-        return url_for("admin.index")
-    if user.has_role("invigilator"):
-        return url_for("invigilate.index")
-    if user.has_role("registrant") and "registration.home" in current_app.view_functions:
-        return url_for("registration.home")
-    return url_for("profile.index")
+    """Where a user goes after logging in: the first work page their roles have."""
+    pages = current_app.view_functions
+    endpoint = next(
+        (e for role, e in LANDING_PAGES if user.has_role(role) and e in pages), "profile.index"
+    )
+    return url_for(endpoint)

@@ -32,6 +32,13 @@ def _account_links() -> list[tuple[str, str, str]]:
     return [(label, url_for(ep), id_) for label, ep, id_ in ACCOUNT_LINKS if ep in endpoints]
 
 
+@bp.app_context_processor
+async def _landing_context() -> dict[str, object]:
+    """Every page knows the user's landing page: the first-visit tour shows there."""
+    user = auth.current_user()
+    return {"landing_path": auth.landing_url(user) if user is not None else None}
+
+
 def _safe_next(target: str | None) -> str | None:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target

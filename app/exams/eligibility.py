@@ -8,7 +8,6 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import shanghai_text
 from app.errors import NotFound
 from app.exams import paper as papers
 from app.exams.models import Attempt, ExamPolicy
@@ -95,20 +94,7 @@ async def eligibility(
     if len(closed) >= policy.max_attempts:
         reasons.append(f"已用 {len(closed)} 次机会，考试机会已用完，请报名参加后续批次")
         return result
-    if now < batch.exam_opens_at:
-        reasons.append(f"考试未开放（{shanghai_text(batch.exam_opens_at)} 开放）")
-    elif now >= batch.exam_closes_at:
-        reasons.append("考试已结束")
-    missing_total = batch.required_minutes - progress.credited_minutes
-    if missing_total > 0:
-        reasons.append(f"总学习时长还差 {missing_total} 分钟")
-    missing_public = batch.required_public_minutes - progress.public_minutes
-    if missing_public > 0:
-        reasons.append(f"公共课还差 {missing_public} 分钟")
-    if progress.study_days < batch.min_study_days:
-        reasons.append(f"学习天数 {progress.study_days}/{batch.min_study_days}")
-    for name in progress.incomplete_required:
-        reasons.append(f"必修课《{name}》未完成")
+    reasons.extend(learning.study_shortfalls(progress, now=now))
     return result
 
 

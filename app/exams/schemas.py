@@ -6,21 +6,10 @@ import dataclasses
 import re
 
 from app.errors import AppError
+from app.lib.devices import COMPUTER_ONLY, is_mobile
 
-COMPUTER_ONLY = "学员只能使用电脑参加考试，不能使用手机、平板电脑（iPad）等移动设备。"
-# Phones and tablets announce themselves in the user agent; iPadOS Safari does not (it
-# claims to be a Mac), so the exam page also checks for a touch-only Mac in the browser.
-MOBILE_UA = re.compile(
-    r"Mobile|Android|iPhone|iPad|iPod|HarmonyOS|OpenHarmony|Windows Phone|BlackBerry|Tablet|Kindle|Silk",
-    re.IGNORECASE,
-)
 TAB_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 MAX_SEQ = 2**31 - 1
-
-
-def is_mobile(user_agent: str | None) -> bool:
-    """Whether a user agent is a phone or tablet."""
-    return bool(MOBILE_UA.search(user_agent or ""))
 
 
 def require_computer(user_agent: str | None) -> None:

@@ -3,13 +3,14 @@ fallback of the heartbeat protocol (the same rules as the Socket.IO namespace /s
 
 from __future__ import annotations
 
-from quart import Blueprint, current_app, jsonify, render_template, request, url_for
+from quart import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from app.accounts import auth
 from app.errors import NotFound
 from app.learning import service, study
 from app.learning.files import stream_file
 from app.learning.models import KIND_LABELS
+from app.lib import devices
 from app.lib.http import json_body
 from app.services import services
 
@@ -36,11 +37,12 @@ async def courses():
             batch = next((b for b in batches if b.id == wanted), None)
             if batch is None:
                 raise NotFound("您未报名该培训批次")
-        rows, progress, materials = [], None, []
+        rows, progress, materials, shortfalls = [], None, [], []
         if batch is not None:
             rows = await service.catalogue(session=db, user_id=user.id, batch_id=batch.id, now=now)
             progress = await service.batch_progress(session=db, user_id=user.id, batch_id=batch.id)
             materials = await service.materials(session=db, batch_id=batch.id, now=now)
+            shortfalls = service.study_shortfalls(progress, now=now)
     exam_url = url_for("exams.index") if "exams.index" in current_app.view_functions else None
     return await render_template(
         "learning/courses.html",
@@ -52,6 +54,8 @@ async def courses():
         kind_labels=KIND_LABELS,
         tab=tab,
         exam_url=exam_url,
+        shortfalls=shortfalls,
+        mobile=devices.is_mobile(request.headers.get("User-Agent")),
         now=now,
     )
 
@@ -76,6 +80,7 @@ async def video(video_id: int):
         following=following,
         resume_ms=service.resume_ms(state),
         interval_s=_rules().beat_s,
+        answer_seconds=round(_rules().answer_s),
     )
 
 
@@ -156,6 +161,31 @@ async def api_beat():
         async with svc.db.read() as db:
             await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
     return jsonify(result.reply())
+
+
+@bp.post("/api/study/answer")
+@auth.require_role("learner")
+async def api_answer():
+    """Answer an attention check (HTTP fallback of the socket event `answer`)."""
+    svc = services()
+    user_id = auth.current_user().id
+    result = await study.answer(
+        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
+    )
+    if result.completed_video is not None:
+        async with svc.db.read() as db:
+            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
+    return jsonify(result.reply())
+
+
+@bp.get("/api/study/attention/<nonce>.png")
+@auth.require_role("learner")
+async def attention_image(nonce: str):
+    """The code of an open attention check, drawn as an image (only for its learner)."""
+    png = await study.challenge_image(
+        redis=services().redis, user_id=auth.current_user().id, nonce=nonce
+    )
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @bp.post("/api/study/stop")

@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.clock import local_date
+from app.clock import local_date, shanghai_text
 from app.config import Config
 from app.errors import AppError, NotFound
 from app.learning import segments
@@ -207,6 +207,28 @@ async def batch_progress(*, session: AsyncSession, user_id: int, batch_id: int) 
     )
 
 
+def study_shortfalls(progress: BatchProgress, *, now: dt.datetime) -> list[str]:
+    """What keeps a learner from the exam on the study side: the exam window, minutes,
+    公共课 minutes, study days and 必修 courses (我的考试 adds the attempts)."""
+    batch = progress.batch
+    reasons = []
+    if now < batch.exam_opens_at:
+        reasons.append(f"考试未开放（{shanghai_text(batch.exam_opens_at)} 开放）")
+    elif now >= batch.exam_closes_at:
+        reasons.append("考试已结束")
+    missing_total = batch.required_minutes - progress.credited_minutes
+    if missing_total > 0:
+        reasons.append(f"总学习时长还差 {missing_total} 分钟")
+    missing_public = batch.required_public_minutes - progress.public_minutes
+    if missing_public > 0:
+        reasons.append(f"公共课还差 {missing_public} 分钟")
+    if progress.study_days < batch.min_study_days:
+        reasons.append(f"学习天数 {progress.study_days}/{batch.min_study_days}")
+    for name in progress.incomplete_required:
+        reasons.append(f"必修课《{name}》未完成")
+    return reasons
+
+
 @dataclasses.dataclass
 class PlayTarget:
     """What starting to play a video needs: checked, in one query."""
@@ -218,6 +240,10 @@ class PlayTarget:
     until: dt.datetime  # credit stops here: the course deadline or the batch's, if sooner
     resume_ms: int
     segments: str  # the stored watched segments (JSON)
+    # The batch's attention checks (防挂机): on or off, every min..max minutes of play.
+    attention_checks: bool = True
+    attention_min_minutes: int = 10
+    attention_max_minutes: int = 20
 
 
 async def play_target(
@@ -235,6 +261,9 @@ async def play_target(
                 Enrolment.id,
                 VideoProgress.segments,
                 VideoProgress.last_position_ms,
+                Batch.attention_checks,
+                Batch.attention_min_minutes,
+                Batch.attention_max_minutes,
             )
             .join(Course, Course.id == Video.course_id)
             .join(Batch, Batch.id == Course.batch_id)
@@ -248,7 +277,8 @@ async def play_target(
     ).first()
     if row is None:
         raise NotFound("视频不存在")
-    duration, course_id, batch_id, deadline, study_deadline, enrolment, stored, position = row
+    duration, course_id, batch_id, deadline, study_deadline, enrolment, stored, position = row[:8]
+    checks, low, high = row[8:]
     if enrolment is None:
         raise AppError("not_enrolled", NOT_ENROLLED, 403)
     if deadline is not None and now >= deadline:
@@ -264,6 +294,9 @@ async def play_target(
         until=min(d for d in (deadline, study_deadline) if d is not None),
         resume_ms=0 if position >= duration - 1000 else position,
         segments=stored or "[]",
+        attention_checks=bool(checks),
+        attention_min_minutes=low,
+        attention_max_minutes=high,
     )
 
 

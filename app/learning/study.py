@@ -1,14 +1,17 @@
 """Play sessions and heartbeats: the server proves study time, the browser only reports.
 
-A play session lives in Redis (shared by every server process): ``study:play:<token>``
-holds the learner, the video, the last accepted beat's server time and position, the last
-seq and the watched segments; ``study:active:<user_id>`` names the learner's one active
-session, so starting another video (other tab, other device) ends the first. Each beat is
-judged against the server clock (``judge``). A credited segment is written in one atomic
-Redis step with the session update: into the learner's live coverage and onto the stream
+A play session lives in Redis (shared by every server process, see ``plays.py``): the
+learner, the video, the last accepted beat's server time and position, the last seq, the
+watched segments and the attention-check state; ``study:active:<user_id>`` names the
+learner's one active session, so starting another video (other tab, other device) ends
+the first. Each beat is judged against the server clock (``judge``) and against the
+attention checks (``attention.step``). A credited segment is written in one atomic Redis
+step with the session update: into the learner's live coverage and onto the stream
 ``study:credits``; only then is the beat acknowledged. The flusher (``writer.py``) moves
 the stream into the database through ``record_watched`` (write-behind; the bound is
 stated in docs/realtime.md), so a server restart loses nothing that was acknowledged.
+Credit earned while an attention check is open is held in the session, not written,
+until the check is answered (``answer``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import datetime as dt
 import json
 import math
 import secrets
-import weakref
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import epoch_ms
-from app.errors import AppError
-from app.learning import segments, service
+from app.errors import AppError, NotFound
+from app.learning import attention, plays, segments, service
+from app.learning.plays import CREDITS_STREAM, EXPIRED, REPLACED, PlayState
+
+__all__ = ["CREDITS_STREAM", "PlayState", "StudyRules", "answer", "beat", "judge", "start"]
 
 REASONS = ("tick", "pause", "seek", "ended")
 NOTES = {
@@ -32,13 +37,10 @@ NOTES = {
     "jump": "检测到快进或拖动进度，跳过的部分不计学习时长",
     "backward": "播放位置已回退，重复观看的部分不重复计时",
     "rate": "倍速播放不计学习时长，请以正常速度（1倍速）观看",
+    **attention.NOTES,
 }
-REPLACED = "您已在其他页面或设备上开始播放视频，本页面已停止计时"
-EXPIRED = "播放会话已失效，请刷新页面后继续学习"
 STALE = "重复或过期的学习记录，已忽略"
-CREDITS_STREAM = "study:credits"
 NAMESPACE = "/study"
-COVERAGE_TTL_S = 2 * 24 * 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,31 +48,19 @@ class StudyRules:
     """Heartbeat timing. ``beat_s`` is the page's interval; a tick may come ``early_s``
     sooner (timer jitter); the position may run ``tolerance_s`` ahead of the server clock
     (network jitter) before it counts as a jump; one beat credits at most
-    ``beat_s + tolerance_s``."""
+    ``beat_s + tolerance_s``. An attention check must be answered within ``answer_s``."""
 
     beat_s: float = 15.0
     early_s: float = 2.0
     tolerance_s: float = 2.0
     idle_ttl_s: int = 3600
+    answer_s: float = 60.0
 
     @classmethod
     def from_config(cls, config: object) -> StudyRules:
         """The rules of a deployment (SAFECE_STUDY_BEAT_SECONDS sets the interval)."""
         beat = float(config.study_beat_seconds)
         return cls(beat_s=beat, early_s=min(2.0, beat * 0.2), tolerance_s=min(2.0, beat * 0.5))
-
-
-@dataclasses.dataclass(frozen=True)
-class PlayState:
-    """What the server remembers of a play session between beats (times in ms)."""
-
-    user_id: int
-    video_id: int
-    duration_ms: int
-    seq: int
-    at_ms: int
-    position_ms: int
-    until_ms: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,71 +107,6 @@ def judge(
     )
 
 
-def _play_key(token: str) -> str:
-    return f"study:play:{token}"
-
-
-def _active_key(user_id: int) -> str:
-    return f"study:active:{user_id}"
-
-
-def _coverage_key(user_id: int, video_id: int) -> str:
-    return f"study:coverage:{user_id}:{video_id}"
-
-
-# Make `token` the learner's active session; end the one it replaces and return its socket.
-START_SCRIPT = """
-local old = redis.call('GET', KEYS[2])
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[3], 'EX', 172800)
-if old and old ~= ARGV[1] then
-  local old_key = 'study:play:' .. old
-  if redis.call('EXISTS', old_key) == 1 then
-    redis.call('HSET', old_key, 'ended', 'replaced')
-    return {old, redis.call('HGET', old_key, 'sid') or ''}
-  end
-end
-return {}
-"""
-
-# Move a session on only if it is still active and nobody moved it since we read it; a
-# credited segment goes into the live coverage and onto the credits stream in the same step.
-BEAT_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
-if redis.call('HGET', KEYS[1], 'seq') ~= ARGV[2] then return -2 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[3], 'sid', ARGV[7])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'at', ARGV[4], 'pos', ARGV[5]) end
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-if ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[1], 'segs', ARGV[8])
-  redis.call('SET', KEYS[3], ARGV[8], 'EX', 172800)
-  redis.call('XADD', KEYS[4], '*', 'u', ARGV[9], 'v', ARGV[10], 's', ARGV[11], 'e', ARGV[12], 'at', ARGV[4])
-end
-return 1
-"""
-
-_SCRIPTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _script(redis, source: str):
-    """The script bound to this Redis client (sent once, then called by its SHA1)."""
-    scripts = _SCRIPTS.setdefault(redis, {})
-    if source not in scripts:
-        scripts[source] = redis.register_script(source)
-    return scripts[source]
-
-
-STOP_SCRIPT = """
-if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[2] then return 0 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return redis.call('DEL', KEYS[1])
-"""
-
-
 @dataclasses.dataclass
 class Started:
     token: str
@@ -202,11 +127,6 @@ class Started:
             "interval_s": self.interval_s,
             "percent": self.percent,
         }
-
-
-def _live(coverage: segments.Segments, position_ms: int) -> str:
-    """The live coverage as stored in Redis: segments and the last credited position."""
-    return json.dumps({"s": coverage, "p": position_ms}, separators=(",", ":"))
 
 
 def _union(*stored: str | None) -> segments.Segments:
@@ -235,28 +155,45 @@ async def start(
     target = await service.play_target(session=session, user_id=user_id, video_id=video_id, now=now)
     # The live coverage may hold credits the flusher has not written yet: keep both, and
     # resume where the most recent credit ended.
-    live = json.loads(await redis.get(_coverage_key(user_id, video_id)) or "{}")
+    live = json.loads(await redis.get(plays.coverage_key(user_id, video_id)) or "{}")
     coverage = _union(target.segments, json.dumps(live.get("s", [])))
     resume = target.resume_ms
     if "p" in live:
         resume = 0 if live["p"] >= target.duration_ms - 1000 else live["p"]
-    live_value = _live(coverage, resume)
+    live_value = plays.live(coverage, resume)
     token = secrets.token_urlsafe(18)
+    checks = attention.Settings(
+        enabled=target.attention_checks,
+        min_minutes=target.attention_min_minutes,
+        max_minutes=target.attention_max_minutes,
+    )
+    low, high = checks.bounds_ms
     fields = {
         "uid": user_id,
         "vid": video_id,
         "dur": target.duration_ms,
         "seq": 0,
+        "rev": 0,
         "at": epoch_ms(now),
         "pos": resume,
         "until": epoch_ms(target.until),
         "sid": sid,
         "segs": live_value,
+        # The learner's counter and due point replace these when they carry over.
+        "ap": 0,
+        "ad": attention.draw_due_ms(low, high) if checks.enabled else 0,
+        "amin": low,
+        "amax": high,
     }
     flat = [x for pair in fields.items() for x in pair]
-    result = await _script(redis, START_SCRIPT)(
-        keys=[_play_key(token), _active_key(user_id), _coverage_key(user_id, video_id)],
-        args=[token, rules.idle_ttl_s, live_value, *flat],
+    result = await plays.script(redis, plays.START_SCRIPT)(
+        keys=[
+            plays.play_key(token),
+            plays.active_key(user_id),
+            plays.coverage_key(user_id, video_id),
+            plays.attn_key(user_id),
+        ],
+        args=[token, rules.idle_ttl_s, live_value, "1" if checks.enabled else "0", *flat],
     )
     return Started(
         token=token,
@@ -279,9 +216,17 @@ class BeatResult:
     course_complete: bool = False
     # Set when this beat completed a video: the caller then asks ``check_course``.
     completed_video: int | None = None
+    # Attention checks: the open challenge (as the page gets it) and the credit held
+    # back until it is answered; `passed` answers an answer.
+    challenge: dict[str, object] | None = None
+    held_ms: int = 0
+    passed: bool | None = None
+    message: str | None = None
 
     def reply(self) -> dict[str, object]:
         body: dict[str, object] = {"ok": True, "credited_s": self.credited_s}
+        if self.passed is not None:
+            body["passed"] = self.passed
         if self.note:
             body["note"] = self.note
             body["message"] = NOTES[self.note]
@@ -294,6 +239,11 @@ class BeatResult:
             )
             if self.credited_s == 0 and "note" not in body:
                 body["message"] = "该片段已学习过，课程可重复学习但不重复累计学习时长"
+        if self.message:
+            body["message"] = self.message
+        if self.challenge is not None:
+            body["challenge"] = self.challenge
+            body["held_s"] = self.held_ms / 1000
         return body
 
 
@@ -301,6 +251,121 @@ def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise AppError("bad_request", f"请求格式不正确：{what}无效")
     return float(value)
+
+
+def _token(body: object) -> str:
+    if not isinstance(body, dict):
+        raise AppError("bad_request", "请求格式不正确")
+    token = body.get("token")
+    if not isinstance(token, str) or not 10 <= len(token) <= 64:
+        raise AppError("play_expired", EXPIRED, 409)
+    return token
+
+
+def _refuse(moved: int) -> None:
+    """Turn an APPLY_SCRIPT refusal into the error the page understands."""
+    if moved == -3:
+        raise AppError("play_expired", EXPIRED, 409)
+    if moved == -1:
+        raise AppError("play_replaced", REPLACED, 409)
+    if moved != 1:
+        raise AppError("stale_beat", STALE, 409)
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """A judged beat: the session as it will be, and what the reply says."""
+
+    state: PlayState
+    coverage: segments.Segments
+    new_ms: int = 0
+    note: str | None = None
+
+
+def _judge_beat(
+    state: PlayState,
+    before: segments.Segments,
+    verdict: Verdict,
+    *,
+    seq: int,
+    sid: str,
+    now_ms: int,
+    rules: StudyRules,
+) -> tuple[plays.Change, _Outcome]:
+    """What a judged beat changes: the session, and credit now, held or dropped."""
+    change = plays.Change(seq=seq, sid=sid, credit_at_ms=now_ms)
+    out = _Outcome(state=state, coverage=before, note=verdict.note)
+    new: dict[str, object] = {"seq": seq, "rev": state.rev + 1}
+    if verdict.accepted:
+        change.moved_to = (now_ms, verdict.position_ms)
+        new.update(at_ms=now_ms, position_ms=verdict.position_ms)
+        _attend(state, before, verdict, change, out, new, now_ms=now_ms, rules=rules)
+    out.state = dataclasses.replace(state, **new)
+    return change, out
+
+
+def _attend(
+    state: PlayState,
+    before: segments.Segments,
+    verdict: Verdict,
+    change: plays.Change,
+    out: _Outcome,
+    new: dict[str, object],
+    *,
+    now_ms: int,
+    rules: StudyRules,
+) -> None:
+    """An accepted beat's credit: now, or held while a check is open (attention.step)."""
+    step = attention.step(
+        due_ms=state.due_ms,
+        played_ms=state.played_ms,
+        challenge=state.challenge,
+        credit_ms=verdict.credit_ms,
+        now_ms=now_ms,
+    )
+    held, held_at = state.held, state.held_at_ms
+    if step.missed:
+        held, held_at, out.note = (), 0, "attention_missed"
+    if verdict.credit_ms > 0 and step.credit:
+        out.coverage, out.new_ms = segments.add(before, verdict.start_ms, verdict.end_ms)
+        change.coverage = plays.live(out.coverage, verdict.end_ms)
+        change.credits.append((verdict.start_ms, verdict.end_ms))
+    elif verdict.credit_ms > 0:
+        held, held_at = attention.hold(held, verdict.start_ms, verdict.end_ms), now_ms
+        out.note = out.note or "attention_pending"
+    if state.due_ms > 0:
+        change.counter = (step.played_ms, state.due_ms)
+        new["played_ms"] = step.played_ms
+    if step.issue:
+        change.challenge = attention.Challenge.new(now_ms, rules.answer_s)
+        change.fields.update(change.challenge.fields())
+        new["challenge"] = change.challenge
+    if held != state.held:
+        change.fields.update(held=segments.dump([list(s) for s in held]), hat=held_at)
+        new.update(held=held, held_at_ms=held_at)
+
+
+def _result(
+    state: PlayState, before: segments.Segments, out: _Outcome, now_ms: int, **extra
+) -> BeatResult:
+    """The reply to a beat or an answer, from what it credited and what is still open."""
+    result = BeatResult(credited_s=0.0, note=out.note, **extra)
+    if out.state.challenge is not None:
+        result.challenge = out.state.challenge.reply(now_ms)
+        result.held_ms = segments.covered_ms([list(s) for s in out.state.held])
+    if out.coverage is before:
+        return result
+    watched = segments.covered_ms(out.coverage)
+    complete = segments.is_complete(watched, state.duration_ms)
+    just_completed = complete and not segments.is_complete(
+        segments.covered_ms(before), state.duration_ms
+    )
+    result.credited_s = out.new_ms / 1000
+    result.watched_ms = watched
+    result.duration_ms = state.duration_ms
+    result.complete = complete
+    result.completed_video = state.video_id if just_completed else None
+    return result
 
 
 async def beat(
@@ -315,16 +380,13 @@ async def beat(
 ) -> BeatResult:
     """Judge one heartbeat ``{token, seq, position, reason, to?, rate?}`` and credit it.
 
-    The credit is in Redis (coverage and stream) when this returns; the database follows
-    through the flusher. When the beat completed a video, ``completed_video`` says so and
-    the caller asks ``check_course`` whether the course is complete too. A socket
-    passes `cache` (its own dict) so that a beat costs one Redis round trip: the session
-    it last saw is judged and the atomic update refuses it if that copy went stale."""
-    if not isinstance(body, dict):
-        raise AppError("bad_request", "请求格式不正确")
-    token = body.get("token")
-    if not isinstance(token, str) or not 10 <= len(token) <= 64:
-        raise AppError("play_expired", EXPIRED, 409)
+    The credit is in Redis (coverage and stream) when this returns, or held with an open
+    attention check; the database follows through the flusher. When the beat completed a
+    video, ``completed_video`` says so and the caller asks ``check_course`` whether the
+    course is complete too. A socket passes `cache` (its own dict) so that a beat costs one
+    Redis round trip: the session it last saw is judged and the atomic update refuses it
+    if that copy went stale."""
+    token = _token(body)
     seq = body.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
         raise AppError("bad_request", "请求格式不正确：序号无效")
@@ -339,7 +401,7 @@ async def beat(
     now_ms = epoch_ms(now)
     for _ in range(2):
         if cached is None:
-            cached = await _load(redis, token, user_id)
+            cached = await plays.load(redis, token, user_id)
         state, before = cached
         if seq <= state.seq:
             raise AppError("stale_beat", STALE, 409)
@@ -358,34 +420,11 @@ async def beat(
             to_ms=None if to is None else min(round(to * 1000), state.duration_ms),
             rate=rate,
         )
-        coverage, new_ms = before, 0
-        credit: list[object] = [""]
-        if verdict.credit_ms > 0:
-            coverage, new_ms = segments.add(before, verdict.start_ms, verdict.end_ms)
-            credit = [
-                _live(coverage, verdict.end_ms),
-                user_id,
-                state.video_id,
-                verdict.start_ms,
-                verdict.end_ms,
-            ]
-        moved = await _script(redis, BEAT_SCRIPT)(
-            keys=[
-                _play_key(token),
-                _active_key(user_id),
-                _coverage_key(user_id, state.video_id),
-                CREDITS_STREAM,
-            ],
-            args=[
-                token,
-                state.seq,
-                seq,
-                now_ms if verdict.accepted else "",
-                verdict.position_ms,
-                rules.idle_ttl_s,
-                sid,
-                *credit,
-            ],
+        change, out = _judge_beat(
+            state, before, verdict, seq=seq, sid=sid, now_ms=now_ms, rules=rules
+        )
+        moved = await plays.apply(
+            redis, token=token, state=state, change=change, ttl_s=rules.idle_ttl_s
         )
         if moved != -2 or cache is None or token not in cache:
             break
@@ -393,59 +432,92 @@ async def beat(
         # the HTTP fallback): read the session again and judge afresh.
         cache.pop(token)
         cached = None
-    if moved == -3:
-        raise AppError("play_expired", EXPIRED, 409)
-    if moved == -1:
-        raise AppError("play_replaced", REPLACED, 409)
-    if moved != 1:
-        raise AppError("stale_beat", STALE, 409)
+    _refuse(moved)
     if cache is not None:
         cache.clear()  # a socket plays one session at a time
-        cache[token] = (
-            dataclasses.replace(
-                state,
-                seq=seq,
-                at_ms=now_ms if verdict.accepted else state.at_ms,
-                position_ms=verdict.position_ms if verdict.accepted else state.position_ms,
-            ),
-            coverage,
+        cache[token] = (out.state, out.coverage)
+    return _result(state, before, out, now_ms)
+
+
+def _judge_answer(
+    state: PlayState,
+    before: segments.Segments,
+    challenge: attention.Challenge,
+    code: str,
+    *,
+    now_ms: int,
+    rules: StudyRules,
+) -> tuple[plays.Change, _Outcome, bool]:
+    """A right answer releases the held credit and draws the next due point; a wrong one
+    drops it and opens a new challenge."""
+    out = _Outcome(state=dataclasses.replace(state, rev=state.rev + 1), coverage=before)
+    if not attention.is_right(challenge, code):
+        fresh = attention.Challenge.new(now_ms, rules.answer_s)
+        fields = {**fresh.fields(), "held": "[]", "hat": 0}
+        out.state = dataclasses.replace(out.state, challenge=fresh, held=(), held_at_ms=0)
+        out.note = "attention_wrong"
+        return plays.Change(fields=fields, challenge=fresh), out, False
+    due = attention.draw_due_ms(*state.interval_ms)
+    change = plays.Change(
+        fields=dict(attention.CLEARED),
+        credits=list(state.held),
+        credit_at_ms=state.held_at_ms,
+        counter=(0, due),
+        drop_challenge=challenge.nonce,
+    )
+    coverage = before
+    for start_ms, end_ms in state.held:
+        coverage, new = segments.add(coverage, start_ms, end_ms)
+        out.new_ms += new
+    if state.held:
+        out.coverage = coverage
+        change.coverage = plays.live(coverage, max(e for _, e in state.held))
+    out.state = dataclasses.replace(
+        out.state, challenge=None, held=(), held_at_ms=0, played_ms=0, due_ms=due
+    )
+    return change, out, True
+
+
+async def answer(
+    *, redis, rules: StudyRules, user_id: int, body: object, now: dt.datetime
+) -> BeatResult:
+    """Judge the answer ``{token, nonce, code}`` to the open attention check of a session."""
+    token = _token(body)
+    nonce, code = body.get("nonce"), body.get("code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 16:
+        raise AppError("bad_request", "请输入图中的字符")
+    if not isinstance(nonce, str) or not 8 <= len(nonce) <= 64:
+        raise AppError("attention_unknown", attention.UNKNOWN, 409)
+    now_ms = epoch_ms(now)
+    for _ in range(2):
+        state, before = await plays.load(redis, token, user_id)
+        challenge = state.challenge
+        if challenge is None or not secrets.compare_digest(
+            challenge.nonce.encode(), nonce.encode()
+        ):
+            raise AppError("attention_unknown", attention.UNKNOWN, 409)
+        if now_ms > challenge.deadline_ms:
+            raise AppError("attention_expired", attention.EXPIRED, 410)
+        change, out, passed = _judge_answer(
+            state, before, challenge, code, now_ms=now_ms, rules=rules
         )
-    covered_before = segments.covered_ms(before)
-    if verdict.credit_ms <= 0:
-        return BeatResult(credited_s=0.0, note=verdict.note)
-    watched = segments.covered_ms(coverage)
-    complete = segments.is_complete(watched, state.duration_ms)
-    just_completed = complete and not segments.is_complete(covered_before, state.duration_ms)
-    return BeatResult(
-        credited_s=new_ms / 1000,
-        note=verdict.note,
-        watched_ms=watched,
-        duration_ms=state.duration_ms,
-        complete=complete,
-        completed_video=state.video_id if just_completed else None,
+        moved = await plays.apply(
+            redis, token=token, state=state, change=change, ttl_s=rules.idle_ttl_s
+        )
+        if moved != -2:
+            break
+    _refuse(moved)
+    return _result(
+        state, before, out, now_ms, passed=passed, message=attention.PASSED if passed else None
     )
 
 
-async def _load(redis, token: str, user_id: int) -> tuple[PlayState, segments.Segments]:
-    """Read a play session from Redis, refusing unknown, foreign and replaced ones."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(_play_key(token))
-        pipe.get(_active_key(user_id))
-        data, active = await pipe.execute()
-    if not data or int(data["uid"]) != user_id:
-        raise AppError("play_expired", EXPIRED, 409)
-    if active != token or data.get("ended"):
-        raise AppError("play_replaced", REPLACED, 409)
-    state = PlayState(
-        user_id=user_id,
-        video_id=int(data["vid"]),
-        duration_ms=int(data["dur"]),
-        seq=int(data["seq"]),
-        at_ms=int(data["at"]),
-        position_ms=int(data["pos"]),
-        until_ms=int(data["until"]),
-    )
-    return state, json.loads(data.get("segs") or "{}").get("s", [])
+async def challenge_image(*, redis, user_id: int, nonce: str) -> bytes:
+    """The PNG of an open challenge of this learner (the code itself never leaves here)."""
+    code = await plays.challenge_code(redis, nonce=nonce, user_id=user_id)
+    if code is None:
+        raise NotFound("验证码已失效，请点击“重新验证”获取新的验证码")
+    return attention.image(nonce, code)
 
 
 async def check_course(result: BeatResult, *, session: AsyncSession, redis, user_id: int) -> None:
@@ -463,7 +535,7 @@ async def _others_complete(session: AsyncSession, redis, user_id: int, video_id:
     pending = [(vid, duration) for vid, duration, done in others if not done]
     if not pending:
         return True
-    values = await redis.mget([_coverage_key(user_id, vid) for vid, _ in pending])
+    values = await redis.mget([plays.coverage_key(user_id, vid) for vid, _ in pending])
     for (_, duration), value in zip(pending, values, strict=True):
         covered = segments.covered_ms(json.loads(value or "{}").get("s", []))
         if not segments.is_complete(covered, duration):
@@ -485,6 +557,6 @@ async def tell_replaced(svc, started: Started) -> None:
 async def stop(*, redis, user_id: int, token: object) -> None:
     """End a play session (the page sends its last beat first)."""
     if isinstance(token, str) and 10 <= len(token) <= 64:
-        await _script(redis, STOP_SCRIPT)(
-            keys=[_play_key(token), _active_key(user_id)], args=[token, user_id]
+        await plays.script(redis, plays.STOP_SCRIPT)(
+            keys=[plays.play_key(token), plays.active_key(user_id)], args=[token, user_id]
         )

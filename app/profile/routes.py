@@ -30,7 +30,6 @@ async def index():
         photo_height=config.photo_height,
         photo_limit_kb=config.photo_max_bytes // 1024,
         resend_seconds=config.sms_resend_seconds,
-        show_tour=True,
     )
 
 

@@ -47,6 +47,41 @@
      request, and a page rendered before that landed asks for it again. */
   const recordTourDone = () => api("/api/tour/done", {}, { keepalive: true });
   if (document.getElementById("tour-unsaved")) recordTourDone();
+
+  /* 记住我的登录信息: the ID number only (never the password), in this browser's
+     localStorage, which is never sent to the server; unticking or 清除 removes it. */
+  const remember = document.getElementById("remember-id");
+  if (remember) {
+    const KEY = "safece.login.id";
+    const username = document.getElementById("username");
+    const forget = document.getElementById("forget-id");
+    const store = {
+      get() { try { return localStorage.getItem(KEY); } catch (e) { return null; } },
+      set(v) { try { localStorage.setItem(KEY, v); } catch (e) { /* storage off: nothing kept */ } },
+      clear() { try { localStorage.removeItem(KEY); } catch (e) { /* nothing kept */ } },
+    };
+    const saved = store.get();
+    if (saved) {
+      if (!username.value) username.value = saved;
+      remember.checked = true;
+      forget.hidden = false;
+      if (username.value === saved) document.getElementById("password").focus();
+    }
+    username.form.addEventListener("submit", () => {
+      const id = username.value.trim().toUpperCase();
+      if (remember.checked && /^\d{17}[\dX]$/.test(id)) store.set(id);
+      else if (!remember.checked) store.clear();
+    });
+    forget.addEventListener("click", () => {
+      store.clear();
+      username.value = "";
+      remember.checked = false;
+      forget.hidden = true;
+      say(document.getElementById("remember-msg"), "已清除本机保存的身份证号", "ok");
+      username.focus();
+    });
+  }
+
   const tour = document.getElementById("tour");
   if (tour) {
     const steps = Array.from(tour.querySelectorAll(".tour-step")).filter(

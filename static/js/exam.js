@@ -146,9 +146,13 @@
   function mark(qid) {
     const fs = byId.get(String(qid));
     const answered = valueOf(fs) !== "";
-    document.getElementById("nav-" + qid).classList.toggle("answered", answered);
+    const link = document.getElementById("nav-" + qid);
+    link.classList.toggle("answered", answered);
     const unsaved = String(qid) in pending;
-    document.getElementById("nav-" + qid).classList.toggle("unsaved", unsaved);
+    link.classList.toggle("unsaved", unsaved);
+    // What a screen reader says on the navigator: the number and whether it is answered.
+    link.setAttribute("aria-label", "第 " + link.textContent + " 题，" + (answered ? "已作答" : "未作答")
+      + (unsaved ? "，未保存" : ""));
     fs.querySelector(".q-state").textContent = unsaved ? "未保存" : "";
     answeredCount.textContent = fieldsets.filter((f) => valueOf(f) !== "").length;
   }
@@ -160,6 +164,28 @@
   }
   // Unacknowledged answers from before a reload are newer than what the server rendered.
   Object.entries(pending).forEach(([qid, p]) => showValue(qid, p.value));
+
+  /* -------- keyboard: the navigator and Alt+↓/↑ move the focus into a question */
+  function focusQuestion(fs) {
+    if (!fs) return;
+    const input = fs.querySelector("input:checked") || fs.querySelector("input");
+    fs.scrollIntoView({ block: "center" });
+    if (input) input.focus({ preventScroll: true });
+  }
+  document.querySelectorAll("#navigator a[data-qid]").forEach((link) => {
+    link.addEventListener("click", () => {
+      // After the browser has followed the link (so :target marks the question).
+      setTimeout(() => focusQuestion(byId.get(link.dataset.qid)), 0);
+    });
+  });
+  document.getElementById("paper").addEventListener("keydown", (e) => {
+    if (!e.altKey || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
+    const here = e.target.closest(".question");
+    if (!here) return;
+    e.preventDefault();
+    const at = fieldsets.indexOf(here) + (e.key === "ArrowDown" ? 1 : -1);
+    focusQuestion(fieldsets[Math.max(0, Math.min(fieldsets.length - 1, at))]);
+  });
 
   fieldsets.forEach((fs) => {
     fs.addEventListener("change", () => {

@@ -1,6 +1,7 @@
 /* The video page: plays the video and reports it to the server, which decides what counts.
    Beats go over Socket.IO namespace /study, or POST /api/study/* when sockets fail.
-   Protocol: docs/realtime.md. */
+   The server may answer a beat with an attention check (防挂机): the page pauses the video
+   and shows the code image until it is answered. Protocol: docs/realtime.md. */
 (function () {
   "use strict";
   const box = document.getElementById("player");
@@ -57,7 +58,97 @@
     status("播放视频即开始计时", "");
   }
 
+  /* -------- attention checks: shown over the player until answered */
+  const att = {
+    box: document.getElementById("attention"),
+    form: document.getElementById("attention-form"),
+    img: document.getElementById("attention-img"),
+    input: document.getElementById("attention-code"),
+    submit: document.getElementById("attention-submit"),
+    text: document.getElementById("attention-text"),
+    left: document.getElementById("attention-left"),
+    msg: document.getElementById("attention-msg"),
+    retry: document.getElementById("attention-retry"),
+    nonce: null, deadline: 0, offset: 0, timer: null,
+  };
+  const EXPIRED_TEXT = "验证已超时，验证出现以来的学习时长不计入。请点击“重新验证”获取新的验证码。";
+
+  function showChallenge(ch) {
+    const fresh = ch.nonce !== att.nonce;
+    att.nonce = ch.nonce;
+    att.deadline = ch.deadline;
+    att.offset = ch.now - Date.now(); // count down on the server's clock
+    if (fresh) {
+      att.img.src = ch.image;
+      att.input.value = "";
+      att.text.textContent = ch.message;
+      att.retry.hidden = true;
+      att.submit.disabled = false;
+      att.input.disabled = false;
+    }
+    att.box.hidden = false;
+    if (!video.paused) video.pause(); // its pause beat reports the play up to here
+    status("请先完成验证：输入图中的字符后继续计时", "paused");
+    clearInterval(att.timer);
+    countdown();
+    att.timer = setInterval(countdown, 1000);
+    if (fresh) att.input.focus();
+  }
+  function countdown() {
+    const left = Math.ceil((att.deadline - (Date.now() + att.offset)) / 1000);
+    if (left > 0) { att.left.textContent = "剩余 " + left + " 秒"; return; }
+    clearInterval(att.timer);
+    expired(EXPIRED_TEXT);
+  }
+  function expired(text) {
+    att.left.textContent = "已超时";
+    att.text.textContent = text;
+    att.submit.disabled = true;
+    att.input.disabled = true;
+    att.retry.hidden = false;
+    att.retry.focus();
+  }
+  function hideChallenge() {
+    if (!att.nonce) return;
+    att.nonce = null;
+    clearInterval(att.timer);
+    att.box.hidden = true;
+    att.msg.textContent = "";
+  }
+  if (att.box) {
+    att.form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const code = att.input.value.trim();
+      if (!code) { att.msg.textContent = "请输入图中的字符"; att.input.focus(); return; }
+      if (!token || !att.nonce) return;
+      att.submit.disabled = true;
+      const reply = await send("answer", { token, nonce: att.nonce, code });
+      att.submit.disabled = false;
+      if (!reply.ok) {
+        if (reply.code === "attention_expired") { expired(reply.message); return; }
+        if (reply.code === "play_replaced" || reply.code === "study_closed" || reply.code === "play_expired") {
+          hideChallenge();
+          stopped(reply.message);
+          return;
+        }
+        att.msg.textContent = reply.message || "验证未能提交，请检查网络后重试";
+        return;
+      }
+      if (reply.passed) {
+        hideChallenge();
+        handle(reply);
+        video.play().catch(() => { status("验证通过，请点击播放继续学习", ""); });
+        return;
+      }
+      att.msg.textContent = reply.message;
+      handle(reply); // a new code to read
+    });
+    // The page's 重新验证: a beat in place; the server answers it with a new challenge.
+    att.retry.addEventListener("click", () => { att.msg.textContent = ""; beat("pause"); });
+  }
+
   function stopped(text) {
+    hideChallenge();
     token = null;
     clearTimeout(timer);
     if (!video.paused) { video.dataset.stoppedByServer = "1"; video.pause(); }
@@ -121,7 +212,10 @@
       return;
     }
     credited += reply.credited_s || 0;
-    document.getElementById("credited").textContent = "本次已计入 " + Math.floor(credited) + " 秒";
+    const held = reply.held_s >= 1 ? "，" + Math.floor(reply.held_s) + " 秒待验证" : "";
+    document.getElementById("credited").textContent = "本次已计入 " + Math.floor(credited) + " 秒" + held;
+    if (reply.challenge && att.box) showChallenge(reply.challenge);
+    else hideChallenge();
     if (reply.percent !== undefined) showPercent(reply.percent, reply.complete);
     if (reply.message) say(reply.message, reply.note ? "error" : "");
     else if (reply.course_complete) say("本课程已全部学完，课程学时已计入总学习时长", "ok");
@@ -153,6 +247,11 @@
   });
   video.addEventListener("timeupdate", () => { if (!video.seeking) lastTime = video.currentTime; });
   video.addEventListener("play", async () => {
+    if (att.nonce) {
+      video.pause();
+      if (att.input.disabled) att.retry.focus(); else att.input.focus();
+      return;
+    }
     if (video.playbackRate !== 1) video.playbackRate = 1;
     if (!token) { await start(); return; }
     status("正在计时（每 " + Math.round(intervalMs / 1000) + " 秒向服务器报告一次）", "live");
@@ -162,7 +261,8 @@
     clearTimeout(timer);
     if (video.dataset.stoppedByServer) { delete video.dataset.stoppedByServer; return; }
     if (video.ended || !token) return;
-    status("已暂停，暂停期间不计时", "paused");
+    if (att.nonce) status("请先完成验证：输入图中的字符后继续计时", "paused");
+    else status("已暂停，暂停期间不计时", "paused");
     beat("pause");
   });
   video.addEventListener("seeking", () => {

@@ -335,3 +335,65 @@ async def test_tour__someone_elses_dismissal_does_not_hide_it(client, svc, facto
     await login(client, svc, user.id_number, PASSWORD)
     client.set_cookie("localhost", tour.COOKIE, str(other.id))
     assert 'id="tour"' in await _page(await client.get("/profile"))
+
+
+async def test_landing__each_role_lands_on_its_own_work_page(app, client, svc, factory):
+    pages = app.view_functions
+
+    async def lands(*roles) -> str:
+        user = await factory.user(roles=roles)
+        response = await login(app.test_client(), svc, user.id_number, PASSWORD)
+        return response.headers["Location"]
+
+    assert await lands("learner") == "/profile"
+    assert await lands("learner", "admin") == "/profile"
+    assert await lands("admin") == "/admin"
+    assert await lands("invigilator") == (
+        "/invigilate" if "invigilate.index" in pages else "/profile"
+    )
+    assert await lands("reviewer") == ("/review" if "review.queue" in pages else "/profile")
+
+
+async def test_tour__a_new_admin_gets_a_staff_tour_on_the_work_page(client, svc, factory):
+    user = await factory.user(roles=("admin",))
+    await login(client, svc, user.id_number, PASSWORD)
+
+    admin = await _page(await client.get("/admin"))
+    profile = await _page(await client.get("/profile"))
+
+    assert 'id="tour"' in admin and "管理培训批次、课程与视频" in admin
+    assert "证件照" not in admin and "#tour-profile" not in admin
+    assert 'id="tour"' not in profile  # only on the landing page
+    assert "照片上传" not in profile  # staff are not asked for an ID photo
+
+
+async def test_tour__a_new_learner_gets_the_learner_tour_on_the_profile(client, svc, factory):
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+
+    profile = await _page(await client.get("/profile"))
+
+    assert 'id="tour"' in profile and 'data-target="#tour-profile"' in profile
+    assert "随后开放" not in profile
+    assert "在【我的课程】中观看课程视频" in profile and "【我的证书】下载打印" in profile
+    assert "照片上传" in profile
+
+
+async def test_navigation__lists_my_certificates_and_marks_one_tab(client, svc, factory):
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+
+    records = await _page(await client.get("/exams/records"))
+    nav = records.split('id="tour-nav"')[1].split("</nav>")[0]
+
+    assert '<a href="/certificates">我的证书</a>' in nav
+    assert nav.count('class="active"') == 1
+    assert '<a href="/exams/records" class="active" aria-current="page">考试记录</a>' in nav
+
+
+async def test_login_page__offers_to_remember_the_id_number_only(client):
+    page = await _page(await client.get("/login"))
+
+    assert 'id="remember-id"' in page and "记住我的登录信息" in page
+    assert "不保存密码" in page and 'id="forget-id"' in page
+    assert "<script>" not in page and "onclick" not in page

@@ -48,8 +48,13 @@ async def shot(page, name: str) -> Path:
     return path
 
 
-async def browser_login(page, redis, id_number: str, password: str) -> None:
-    """Fill the login form as a person would, reading the captcha answer from Redis."""
+async def browser_login(
+    page, redis, id_number: str, password: str, *, keep_tour: bool = False
+) -> None:
+    """Fill the login form as a person would, reading the captcha answer from Redis.
+
+    A user's first visit to their landing page opens the guided tour over it; unless the
+    test is about the tour (`keep_tour`), it is skipped as a person would."""
     await page.goto("/login")
     captcha_id = await page.input_value("#captcha-id")
     await page.fill("#username", id_number)
@@ -57,6 +62,10 @@ async def browser_login(page, redis, id_number: str, password: str) -> None:
     await page.fill("#captcha", await captcha_answer(redis, captcha_id))
     await page.click("#login-submit")
     await page.wait_for_load_state()
+    if not keep_tour and await page.locator("#tour").count():
+        await page.locator("#tour .tour-card").wait_for(state="visible")
+        async with page.expect_response("**/api/tour/done"):
+            await page.click('[data-tour="skip"]')
 
 
 async def view(page, name: str, *, top: bool = True) -> Path:

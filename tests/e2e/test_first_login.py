@@ -67,8 +67,11 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     tour = page.locator("#tour .tour-card")
     await tour.wait_for(state="visible")
     await shot(page, "03-tour")
-    for _ in range(3):
+    for _ in range(2):
         await page.click('[data-tour="next"]')
+    step3 = await page.locator(".tour-step:not([hidden])").inner_text()
+    assert "随后开放" not in step3 and "在【我的课程】中观看课程视频" in step3
+    await page.click('[data-tour="next"]')
     assert await page.locator('[data-tour="next"]').inner_text() == "开始使用"
     # Dismiss and go on at once, with the request that records the dismissal held back
     # until the next page has been rendered (a slow network, a busy server).
@@ -112,6 +115,10 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     await page.locator("#phone-bound").wait_for()
     assert "139****5678" in await page.locator("#phone-bound").inner_text()
 
+    # Before a photo is chosen, only 选择照片 shows: no dashed box, slider or 确认上传.
+    assert await page.locator("#photo-file").count() == 1
+    for hidden in ("#cropper", "#crop-canvas", "#crop-zoom", "#photo-upload"):
+        assert not await page.locator(hidden).is_visible(), hidden
     source = tmp_path / "portrait.jpg"
     large_photo(source)
     await page.set_input_files("#photo-file", str(source))

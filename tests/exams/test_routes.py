@@ -226,3 +226,32 @@ async def test_pages__are_for_learners_only(client, svc, factory):
 async def test_pages__anonymous_goes_to_login(client):
     response = await client.get("/exams")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+async def test_courses_page__exam_entry_says_what_is_missing_instead_of_a_button(
+    client, svc, exams
+):
+    batch = await exams.batch(min_study_days=3)
+    user = await exams.learner(batch)
+    await exams.study(user, batch, videos=[batch.videos[0]], days_ago=(2, 1))
+    await login(client, svc, user.id_number, PASSWORD)
+
+    page = await _text(await client.get("/courses"))
+
+    assert 'id="exam-button"' not in page and "开始考试" not in page
+    assert "暂不能参加考试：" in page
+    assert "总学习时长还差 1 分钟" in page and "学习天数 2/3" in page
+
+
+async def test_courses_page__eligible_learner_gets_the_exam_button_but_a_phone_does_not(
+    client, svc, exams
+):
+    batch = await exams.batch()
+    user = await exams.eligible(batch)
+    await login(client, svc, user.id_number, PASSWORD)
+
+    computer = await _text(await client.get("/courses"))
+    phone = await _text(await client.get("/courses", headers={"User-Agent": PHONE}))
+
+    assert '<a class="btn" href="/exams" id="exam-button">开始考试</a>' in computer
+    assert 'id="exam-button"' not in phone and "考试须使用电脑参加" in phone

@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 
+from app.errors import AppError
+from app.learning import study
 from app.learning.demo import DEMO_MEDIA
 from app.learning.models import Batch, Course, CourseKind, Material, Video
 from app.learning.study import StudyRules
@@ -50,6 +52,7 @@ class Learning:
             study_deadline=fields.pop("study_deadline", now + dt.timedelta(days=90)),
             exam_opens_in=1,
             exam_days=119,
+            **fields,
         )
         made, videos = await self.factory.courses(batch, courses, file="test/sample.mp4")
         return Catalogue(batch=batch, courses=made, videos=videos)
@@ -81,6 +84,78 @@ class Learning:
             )
             db.add(item)
         return item
+
+
+class Player:
+    """A page playing one video: starts a session and sends beats as the browser would."""
+
+    def __init__(self, svc, clock, user, video_id, rules=None) -> None:
+        self.svc, self.clock, self.user, self.video_id = svc, clock, user, video_id
+        self.rules = rules or StudyRules()
+        self.token = None
+        self.seq = 0
+        self.position = 0.0
+
+    async def start(self) -> study.Started:
+        async with self.svc.db.read() as db:
+            started = await study.start(
+                session=db,
+                redis=self.svc.redis,
+                rules=self.rules,
+                user_id=self.user.id,
+                video_id=self.video_id,
+                now=self.svc.now(),
+            )
+        self.token, self.seq, self.position = started.token, 0, started.resume_s
+        return started
+
+    async def beat(self, position=None, *, reason="tick", seq=None, **extra) -> dict:
+        self.seq = self.seq + 1 if seq is None else seq
+        if position is not None:
+            self.position = position
+        body = {"token": self.token, "seq": self.seq, "position": self.position, "reason": reason}
+        body.update(extra)
+        result = await study.beat(
+            redis=self.svc.redis,
+            rules=self.rules,
+            user_id=self.user.id,
+            body=body,
+            now=self.svc.now(),
+        )
+        if result.completed_video is not None:
+            async with self.svc.db.read() as db:
+                await study.check_course(
+                    result, session=db, redis=self.svc.redis, user_id=self.user.id
+                )
+        if reason == "seek":
+            self.position = extra["to"]
+        return result.reply()
+
+    async def play(self, seconds: float) -> dict:
+        """Play at 1x for `seconds` of server time, then beat."""
+        self.clock.advance(seconds=seconds)
+        return await self.beat(self.position + seconds)
+
+    async def answer(self, nonce, code, *, token=None) -> dict:
+        """Answer an attention check as the page would; a refusal comes back as its reply."""
+        body = {"token": token or self.token, "nonce": nonce, "code": code}
+        try:
+            result = await study.answer(
+                redis=self.svc.redis,
+                rules=self.rules,
+                user_id=self.user.id,
+                body=body,
+                now=self.svc.now(),
+            )
+        except AppError as error:
+            return {"ok": False, "code": error.code, "message": error.message}
+        return result.reply()
+
+
+async def challenge_code(svc, nonce: str) -> str:
+    """Read an open challenge's code from Redis, as a person reads it off the image."""
+    value = await svc.redis.get(f"study:challenge:{nonce}")
+    return value.partition(":")[2]
 
 
 @pytest.fixture

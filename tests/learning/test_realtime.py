@@ -162,6 +162,44 @@ async def test_socket__second_tab_takes_over_and_the_first_is_told(watcher, cloc
     assert refused["ok"] is False and refused["code"] == "play_replaced"
 
 
+async def test_socket__attention_check_is_answered_over_the_socket(live_server, live_svc, clock):
+    from tests.factories import Factory
+    from tests.learning.conftest import Learning, challenge_code
+
+    learning = Learning(live_svc, Factory(live_svc))
+    cat = await learning.batch(
+        courses=[("长课程", "public", True, [3600], None)],
+        attention_min_minutes=1,
+        attention_max_minutes=1,
+    )
+    user = await learning.learner(cat.batch.id)
+    client = await connect(
+        live_server.base_url, await http_login(live_server.base_url, live_svc.redis, user.id_number)
+    )
+    video = cat.videos[cat.courses[0].id][0]
+    token = (await client.call("start", {"video_id": video.id}, namespace="/study"))["token"]
+
+    async def beat(seq):
+        clock.advance(seconds=15)
+        body = {"token": token, "seq": seq, "position": 15.0 * seq}
+        return await client.call("beat", body, namespace="/study")
+
+    replies = [await beat(seq) for seq in range(1, 6)]
+    nonce = replies[3]["challenge"]["nonce"]
+    passed = await client.call(
+        "answer",
+        {"token": token, "nonce": nonce, "code": await challenge_code(live_svc, nonce)},
+        namespace="/study",
+    )
+    after = await beat(6)
+    await client.disconnect()
+
+    assert [r["credited_s"] for r in replies] == [15, 15, 15, 15, 0]
+    assert replies[4]["note"] == "attention_pending" and replies[4]["held_s"] == 15
+    assert passed["ok"] and passed["passed"] and passed["credited_s"] == 15
+    assert after["credited_s"] == 15 and "challenge" not in after
+
+
 async def test_socket__bad_payloads_get_chinese_errors(watcher):
     user, cat, open_client = watcher
     client = await open_client()

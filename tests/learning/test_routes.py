@@ -11,7 +11,7 @@ import pytest
 
 from app.learning.models import CourseKind
 from tests.factories import csrf_of, login
-from tests.learning.conftest import SAMPLE_VIDEO
+from tests.learning.conftest import SAMPLE_VIDEO, challenge_code
 
 PASSWORD = "Str0ng-Pass!"
 
@@ -177,9 +177,39 @@ async def test_video_page__player_list_and_rules(client, svc, learning):
     assert f'src="/courses/video/{first.id}/file"' in html
     assert "视频目录" in html and "01:00" in html
     assert second.title in html
-    assert "16学时的学员，学习时长不少于640分钟" in html
-    assert "必修课为必学" in html and "学习天数不少于十天" in html
+    assert "必修课为必学" in html
     assert 'data-interval="15.0"' in html and 'data-resume="0.0"' in html
+    # The attention check's dialog is in the page, its code is not.
+    assert 'id="attention"' in html and 'id="attention-img"' in html
+
+
+async def test_video_page__the_notice_is_written_from_the_batch(client, svc, learning):
+    tier = await learning.batch(
+        name="三十二学时批次",
+        required_minutes=1280,
+        required_public_minutes=400,
+        min_study_days=12,
+        attention_min_minutes=15,
+        attention_max_minutes=25,
+    )
+    odd = await learning.batch(
+        name="无验证批次", required_minutes=100, required_public_minutes=30, attention_checks=False
+    )
+    user = await learning.learner(tier.batch.id)
+    await learning.factory.enrol(user.id, odd.batch.id)
+    await logged_in(client, svc, user)
+
+    tier_html = await page(client, f"/courses/video/{tier.videos[tier.courses[0].id][0].id}")
+    odd_html = await page(client, f"/courses/video/{odd.videos[odd.courses[0].id][0].id}")
+
+    assert "应学习总时长不少于 1280 分钟（32 学时），其中公共课不少于 400 分钟" in tier_html
+    assert "学习天数不少于 12 天" in tier_html
+    assert "约每 15–25 分钟" in tier_html and "请在 60 秒内输入" in tier_html
+    assert "应学习总时长不少于 100 分钟，其中公共课不少于 30 分钟" in odd_html
+    odd_rules = odd_html.split('id="rules"')[1].split("</section>")[0]
+    assert "学时）" not in odd_rules and "验证码" not in odd_rules
+    for html in (tier_html, odd_html):
+        assert "640分钟" not in html and "十天" not in html
 
 
 async def test_video_page__not_enrolled_withdrawn_and_missing(client, svc, learning, clock):
@@ -294,3 +324,100 @@ async def test_api_study__needs_csrf_login_and_json(client, svc, learning):
     assert not_json.status_code == 400 and (await not_json.get_json())["message"]
     assert bad_video.status_code == 400
     assert "视频编号" in (await bad_video.get_json())["message"]
+
+
+async def test_api_study__attention_check_over_http_with_its_image(
+    app, client, svc, learning, clock
+):
+    cat = await learning.batch(
+        courses=[("长课程", CourseKind.PUBLIC, True, [3600], None)],
+        attention_min_minutes=1,
+        attention_max_minutes=1,
+    )
+    user = await learning.learner(cat.batch.id)
+    other = await learning.learner(cat.batch.id)
+    video = cat.videos[cat.courses[0].id][0]
+    await logged_in(client, svc, user)
+    headers = {"X-CSRF-Token": await csrf_of(client)}
+    started = await (
+        await client.post("/api/study/start", json={"video_id": video.id}, headers=headers)
+    ).get_json()
+    token = started["token"]
+    replies = []
+    for seq in range(1, 6):
+        clock.advance(seconds=15)
+        beat = {"token": token, "seq": seq, "position": 15 * seq, "reason": "tick"}
+        replies.append(
+            await (await client.post("/api/study/beat", json=beat, headers=headers)).get_json()
+        )
+    challenge = replies[3]["challenge"]
+    code = await challenge_code(svc, challenge["nonce"])
+
+    image = await client.get(challenge["image"])
+    stranger = app.test_client()
+    await logged_in(stranger, svc, other)
+    foreign = await stranger.get(challenge["image"])
+    wrong = await client.post(
+        "/api/study/answer",
+        json={"token": token, "nonce": challenge["nonce"], "code": "0000"},
+        headers=headers,
+    )
+    fresh = (await wrong.get_json())["challenge"]
+    right = await client.post(
+        "/api/study/answer",
+        json={
+            "token": token,
+            "nonce": fresh["nonce"],
+            "code": await challenge_code(svc, fresh["nonce"]),
+        },
+        headers=headers,
+    )
+    gone = await client.get(fresh["image"])
+
+    assert [("challenge" in r, r["credited_s"]) for r in replies] == [
+        (False, 15), (False, 15), (False, 15), (True, 15), (True, 0)
+    ]  # fmt: skip
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.headers["Cache-Control"] == "private, no-store"
+    assert (await image.get_data())[:8] == b"\x89PNG\r\n\x1a\n"
+    assert code.encode() not in await image.get_data()
+    assert foreign.status_code == 404 and (await foreign.get_json())["message"]
+    assert (await wrong.get_json())["note"] == "attention_wrong"
+    assert right.status_code == 200 and (await right.get_json())["passed"] is True
+    assert gone.status_code == 404
+
+
+async def test_api_study__late_or_foreign_answers_are_refused_over_http(
+    client, svc, learning, clock
+):
+    cat = await learning.batch(
+        courses=[("长课程", CourseKind.PUBLIC, True, [3600], None)],
+        attention_min_minutes=1,
+        attention_max_minutes=1,
+    )
+    user = await learning.learner(cat.batch.id)
+    video = cat.videos[cat.courses[0].id][0]
+    await logged_in(client, svc, user)
+    headers = {"X-CSRF-Token": await csrf_of(client)}
+    start = {"video_id": video.id}
+    token = (await (await client.post("/api/study/start", json=start, headers=headers)).get_json())[
+        "token"
+    ]
+    for seq in range(1, 5):
+        clock.advance(seconds=15)
+        beat = {"token": token, "seq": seq, "position": 15 * seq, "reason": "tick"}
+        reply = await (await client.post("/api/study/beat", json=beat, headers=headers)).get_json()
+    nonce = reply["challenge"]["nonce"]
+    code = await challenge_code(svc, nonce)
+    clock.advance(seconds=61)
+    late = await client.post(
+        "/api/study/answer", json={"token": token, "nonce": nonce, "code": code}, headers=headers
+    )
+    started = await client.post("/api/study/start", json=start, headers=headers)
+    other = (await started.get_json())["token"]
+    foreign = await client.post(
+        "/api/study/answer", json={"token": other, "nonce": nonce, "code": code}, headers=headers
+    )
+
+    assert late.status_code == 410 and (await late.get_json())["code"] == "attention_expired"
+    assert foreign.status_code == 409 and (await foreign.get_json())["code"] == "attention_unknown"

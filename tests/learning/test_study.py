@@ -10,55 +10,9 @@ from sqlalchemy import select
 from app.errors import AppError
 from app.learning import service, study
 from app.learning.models import CourseKind, VideoProgress
-from tests.learning.conftest import flush
+from tests.learning.conftest import Player, flush
 
 RULES = study.StudyRules()  # 15 s beats, 2 s early, 2 s tolerance
-
-
-class Player:
-    """A page playing one video: starts a session and sends beats as the browser would."""
-
-    def __init__(self, svc, clock, user, video_id) -> None:
-        self.svc, self.clock, self.user, self.video_id = svc, clock, user, video_id
-        self.token = None
-        self.seq = 0
-        self.position = 0.0
-
-    async def start(self) -> study.Started:
-        async with self.svc.db.read() as db:
-            started = await study.start(
-                session=db,
-                redis=self.svc.redis,
-                rules=RULES,
-                user_id=self.user.id,
-                video_id=self.video_id,
-                now=self.svc.now(),
-            )
-        self.token, self.seq, self.position = started.token, 0, started.resume_s
-        return started
-
-    async def beat(self, position=None, *, reason="tick", seq=None, **extra) -> dict:
-        self.seq = self.seq + 1 if seq is None else seq
-        if position is not None:
-            self.position = position
-        body = {"token": self.token, "seq": self.seq, "position": self.position, "reason": reason}
-        body.update(extra)
-        result = await study.beat(
-            redis=self.svc.redis, rules=RULES, user_id=self.user.id, body=body, now=self.svc.now()
-        )
-        if result.completed_video is not None:
-            async with self.svc.db.read() as db:
-                await study.check_course(
-                    result, session=db, redis=self.svc.redis, user_id=self.user.id
-                )
-        if reason == "seek":
-            self.position = extra["to"]
-        return result.reply()
-
-    async def play(self, seconds: float) -> dict:
-        """Play at 1x for `seconds` of server time, then beat."""
-        self.clock.advance(seconds=seconds)
-        return await self.beat(self.position + seconds)
 
 
 @pytest.fixture
