@@ -7,11 +7,13 @@ import logging
 from quart import Quart
 
 from app.config import ROOT, Config
+from app.lib import http
 from app.services import Services, build_services
 
 
 def load_areas() -> None:
     """Import every area's event handlers, so that each registers itself (app.events)."""
+    from app.accounts import events as account_events  # noqa: F401
     from app.certificates import events as certificate_events  # noqa: F401
     from app.exams import events as exam_events  # noqa: F401
     from app.invigilation import events as invigilation_events  # noqa: F401
@@ -33,8 +35,11 @@ def create_app(config: Config | None = None) -> Quart:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024**3
     app.config["TEMPLATES_AUTO_RELOAD"] = False
+    # Before any route is added: ids in URLs stay within what the database holds, and JSON
+    # bodies read absurd integers as infinities that every check refuses (app/lib/http.py).
+    app.url_map.converters["int"] = http.IdConverter
+    app.json = http.JSONProvider(app)
     app.extensions["safece"] = services = start_services(config)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -68,6 +73,8 @@ def create_app(config: Config | None = None) -> Quart:
     ):
         app.register_blueprint(blueprint)
     app.register_blueprint(invigilation_bp)
+    # Last: the largest body any route accepts (routes declare theirs with @body_limit).
+    web.cap_body_size(app)
 
     @app.after_serving
     async def _close() -> None:

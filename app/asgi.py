@@ -14,7 +14,7 @@ from quart import Quart
 from app import create_app
 from app.config import Config
 from app.learning.writer import CreditFlusher
-from realtime.server import create_sio, stop_sio
+from realtime import server as realtime_server
 
 # A server process holding thousands of sockets keeps close to a million tracked objects
 # alive, and with CPython's default thresholds (700, 10, 10) a full collection of them ran
@@ -58,16 +58,25 @@ def run_study_flusher(app: Quart) -> None:
             await flusher.stop()
 
 
+def run_realtime(app: Quart, sio: socketio.AsyncServer) -> None:
+    """While the server serves, close sockets whose web session ended and tell other
+    processes that this one's exam tabs are connected (realtime/server.py)."""
+
+    @app.before_serving
+    async def _start() -> None:
+        await realtime_server.start(sio)
+
+    @app.after_serving
+    async def _stop() -> None:
+        await realtime_server.stop(sio)
+
+
 def create_asgi(config: Config | None = None) -> socketio.ASGIApp:
     """Build the Quart app and the Socket.IO server around it."""
     app = create_app(config)
     run_study_flusher(app)
-    sio = create_sio(app.extensions["safece"])
-
-    @app.after_serving
-    async def _stop_sio() -> None:
-        await stop_sio(sio)
-
+    sio = app.extensions["sio"] = realtime_server.create_sio(app.extensions["safece"])
+    run_realtime(app, sio)
     return socketio.ASGIApp(sio, app)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,25 @@ def _env(name: str, default: str) -> str:
 
 def _env_int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, as browsers send it in the Origin header."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{(parts.netloc or parts.path).lower()}".rstrip("/")
+
+
+def _env_hops(name: str, default: int) -> int:
+    """A count of proxy hops; the older true/false spelling means one and none."""
+    value = _env(name, str(default)).strip().lower()
+    if value in {"true", "yes", "on"}:
+        return 1
+    if value in {"", "false", "no", "off"}:
+        return 0
+    hops = int(value)
+    if hops < 0:
+        raise ValueError(f"SAFECE_{name} must be 0 or more proxy hops")
+    return hops
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -44,8 +64,13 @@ class Config:
     # Accounts.
     initial_password_days: int = 30
     session_idle_minutes: int = 480
+    # However active, a signed-in session ends this long after the login.
+    session_max_hours: int = 12
     anonymous_session_minutes: int = 30
     captcha_ttl_seconds: int = 300
+    # Each captcha stores a Redis key, so one address may ask only this often (a training
+    # centre's learners may all come from one address: leave room for them).
+    captcha_per_ip_minute: int = 120
     login_slow_after: int = 3  # failures before each attempt must wait
     login_lock_after: int = 8  # failures before the account is locked
     login_ip_lock_after: int = 30  # failures from one IP before it is locked
@@ -53,7 +78,9 @@ class Config:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: str = "auto"  # auto: Secure when the request came over HTTPS
-    trust_proxy: bool = False
+    # How many proxies of our own stand in front of the servers (0: none): the client's
+    # address is that many entries from the right of X-Forwarded-For (app/lib/net.py).
+    trust_proxy: int = 0
     # Profile.
     # SMS gateway used by the worker's send_sms job; the web process only queues messages.
     sms_gateway: str = "app.messaging:LogSender"
@@ -71,7 +98,12 @@ class Config:
     # default this machine at ``port``) and the first retry delay of a failed certificate
     # job (doubled on each further try).
     public_url: str = "http://127.0.0.1:8000"
+    # Other origins (scheme://host[:port]) whose pages may open Socket.IO connections, on
+    # top of the public URL's own (e.g. a second host name of the same site).
+    extra_origins: tuple[str, ...] = ()
     certificate_retry_seconds: float = 30.0
+    # A rendering job that died (its worker killed) is taken over after this long.
+    certificate_lease_seconds: int = 300
     # Study: the heartbeat interval the page uses and the server enforces, and whether this
     # server process writes acknowledged study credits from Redis to the database.
     study_beat_seconds: float = 15.0
@@ -81,6 +113,10 @@ class Config:
     video_max_bytes: int = 2 * 1024**3
     material_max_bytes: int = 300 * 1024**2
     upload_quota_bytes: int = 20 * 1024**3
+    # Personal data at rest (app/lib/crypto.py): the keys themselves, or a file holding
+    # them (by default data.key in the data directory, made on first use).
+    data_key: str = ""
+    data_key_file: str = ""
     # Extension point for tests and deployments: a clock object with now() -> aware UTC.
     clock: object | None = None
 
@@ -90,6 +126,15 @@ class Config:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'safece.db'}"
         if not self.redis_url:
             self.redis_url = f"unix://{self.data_dir / 'redis.sock'}"
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """The origins whose pages may connect to Socket.IO: the site's own, plus any listed."""
+        return frozenset(origin_of(url) for url in (self.public_url, *self.extra_origins))
+
+    @property
+    def key_file(self) -> Path:
+        return Path(self.data_key_file) if self.data_key_file else self.data_dir / "data.key"
 
     @property
     def photo_dir(self) -> Path:
@@ -109,9 +154,11 @@ class Config:
             helpdesk=tuple(helpdesk.split("|")) if helpdesk else DEFAULT_HELPDESK,
             initial_password_days=_env_int("INITIAL_PASSWORD_DAYS", cls.initial_password_days),
             session_idle_minutes=_env_int("SESSION_IDLE_MINUTES", cls.session_idle_minutes),
+            session_max_hours=_env_int("SESSION_MAX_HOURS", cls.session_max_hours),
             login_lock_minutes=_env_int("LOGIN_LOCK_MINUTES", cls.login_lock_minutes),
+            captcha_per_ip_minute=_env_int("CAPTCHA_PER_IP_MINUTE", cls.captcha_per_ip_minute),
             cookie_secure=_env("COOKIE_SECURE", cls.cookie_secure),
-            trust_proxy=_env_bool("TRUST_PROXY", cls.trust_proxy),
+            trust_proxy=_env_hops("TRUST_PROXY", cls.trust_proxy),
             sms_gateway=_env("SMS_GATEWAY", cls.sms_gateway),
             mail_sender=_env("MAIL_SENDER", cls.mail_sender),
             port=port,
@@ -121,4 +168,10 @@ class Config:
             video_max_bytes=_env_int("VIDEO_MAX_MB", cls.video_max_bytes // 1024**2) * 1024**2,
             upload_quota_bytes=_env_int("UPLOAD_QUOTA_MB", cls.upload_quota_bytes // 1024**2)
             * 1024**2,
+            extra_origins=tuple(_env("ALLOWED_ORIGINS", "").replace(",", " ").split()),
+            data_key=_env("DATA_KEY", ""),
+            data_key_file=_env("DATA_KEY_FILE", ""),
+            certificate_lease_seconds=_env_int(
+                "CERTIFICATE_LEASE_SECONDS", cls.certificate_lease_seconds
+            ),
         )

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 
+import redis.exceptions
+import sqlalchemy.exc
 from quart import Quart, current_app, g, jsonify, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from quart.wrappers import Body, Request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.accounts import auth, sessions, tour
 from app.accounts.models import User
 from app.clock import duration_text, shanghai_text
 from app.errors import AppError
-from app.lib import admin_menu
+from app.lib import admin_menu, http
 from app.services import services
 
 log = logging.getLogger("safece.web")
@@ -36,12 +39,34 @@ NAVIGATION = (
 )
 
 
+class LimitedBody(Body):
+    """A request body whose size limit a route may lower once it is known which route it is."""
+
+    def limit(self, max_bytes: int) -> int | None:
+        """Take in at most ``max_bytes``; the bytes already taken in if that is more."""
+        self._max_content_length = max_bytes
+        if len(self._data) > max_bytes:
+            if self._must_raise is None:
+                self._must_raise = RequestEntityTooLarge()
+                self.set_complete()
+            return len(self._data)
+        return None
+
+
+class LimitedRequest(Request):
+    body_class = LimitedBody
+
+
 def install(app: Quart) -> None:
     """Attach the hooks, error handlers and template context to the app."""
+    app.request_class = LimitedRequest
+    app.before_request(_limit_body)
     app.before_request(_load_session)
     app.after_request(_finish_response)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
+    for unavailable in STORES_UNAVAILABLE:
+        app.register_error_handler(unavailable, _store_unavailable)
     app.register_error_handler(Exception, _unexpected_error)
     app.context_processor(_template_context)
     # Times are shown in Asia/Shanghai everywhere: {{ t|shanghai }} or {{ local_time(t, fmt) }}.
@@ -56,6 +81,28 @@ def install(app: Quart) -> None:
 SESSIONLESS_ENDPOINTS = {"static", "core.healthz"}
 
 
+def cap_body_size(app: Quart) -> None:
+    """No request may be larger than the largest route limit (``app.lib.http.body_limit``);
+    call once every route is registered."""
+    limits = [getattr(view, "body_limit", 0) or 0 for view in app.view_functions.values()]
+    app.config["MAX_CONTENT_LENGTH"] = max([http.FORM_LIMIT, http.JSON_LIMIT, *limits])
+
+
+async def _limit_body() -> None:
+    """Refuse a body larger than its route accepts before reading any of it (413)."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    limit, message = http.limit_of(view, request.mimetype)
+    size = request.content_length
+    if size is None or size <= limit:
+        # A body without Content-Length (chunked) stops being taken in at the limit.
+        size = request.body.limit(limit)
+    if size is not None and size > limit:
+        text = (message or "提交的内容超过 {limit} 的上限").format(
+            size=http.size_text(size), limit=http.size_text(limit)
+        )
+        raise AppError("too_large", text, 413)
+
+
 async def _load_session() -> object:
     g.session = g.user = None
     if request.endpoint in SESSIONLESS_ENDPOINTS:
@@ -63,7 +110,7 @@ async def _load_session() -> object:
     svc = services()
     ttl = svc.config.session_idle_minutes * 60
     token = request.cookies.get(sessions.COOKIE_NAME)
-    session = await sessions.load(svc.redis, token, ttl_seconds=ttl)
+    session = await sessions.load(svc.redis, token, ttl_seconds=ttl, now=svc.now().timestamp())
     g.session = session
     g.user = None
     if session and session.user_id is not None:
@@ -75,8 +122,7 @@ async def _load_session() -> object:
         else:
             g.user = user
     if request.method in UNSAFE_METHODS:
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            g.form_csrf = (await request.form).get("csrf_token", "")
+        await _read_form_csrf()
         auth.check_csrf()
     gated = g.session and g.session.must_change_password and g.user
     if gated and request.endpoint not in auth.BEFORE_PASSWORD_CHANGE:
@@ -86,17 +132,59 @@ async def _load_session() -> object:
     return None
 
 
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _read_form_csrf() -> None:
+    """The CSRF token of a form post, read from the body only when it can be right.
+
+    A request with the X-CSRF-Token header (every script-made call) is judged on it alone.
+    A form is parsed (within its route's limit) only for a visitor with a session, and a
+    multipart one only for a signed-in user: a stranger cannot make the server parse it."""
+    if request.headers.get("X-CSRF-Token") or request.mimetype not in FORMS:
+        return
+    if g.session is None or (request.mimetype == "multipart/form-data" and g.user is None):
+        return  # check_csrf refuses it, the body unread
+    g.form_csrf = (await request.form).get("csrf_token", "")
+
+
+# Scripts only from this site's files (no inline script or handler, no eval): an injected
+# <script> or onclick= does not run. Inline style attributes stay allowed (progress bars,
+# and chart libraries writing tooltips); styles cannot run code. No page may be framed.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "media-src 'self'",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+HSTS = "max-age=31536000"
+
+
 async def _finish_response(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if auth.is_https(services().config.trust_proxy):
+        # Only over HTTPS: a browser must have reached the real site to be told to insist.
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if g.get("user") is not None and response.mimetype == "text/html":
         # Personal pages must not be kept by shared caches or the back button after logout.
         response.headers.setdefault("Cache-Control", "no-store")
     if "set_cookie" in g:
         config = services().config
         secure = (
-            request.scheme == "https"
+            auth.is_https(config.trust_proxy)
             if config.cookie_secure == "auto"
             else config.cookie_secure == "1"
         )
@@ -124,7 +212,7 @@ async def _app_error(error: AppError):
 HTTP_MESSAGES = {
     404: "您访问的页面不存在",
     405: "不支持该操作",
-    413: "上传的文件太大",
+    413: "提交的内容过大，请减小后重试",
     400: "请求格式不正确",
 }
 
@@ -132,6 +220,19 @@ HTTP_MESSAGES = {
 async def _http_error(error: HTTPException):
     message = HTTP_MESSAGES.get(error.code, "请求无法完成")
     return await _render_error(error.code or 500, f"http_{error.code}", message)
+
+
+# Redis or the database cannot be reached (restarting, locked): a moment's wait, not a bug.
+STORES_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+)
+
+
+async def _store_unavailable(error: Exception):
+    log.warning("store unavailable on %s %s: %s", request.method, request.path, error)
+    return await _render_error(503, "busy", "系统繁忙，请稍后再试")
 
 
 async def _unexpected_error(error: Exception):

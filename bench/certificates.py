@@ -41,7 +41,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from app import migrate  # noqa: E402
 from app.accounts import idcard  # noqa: E402
-from app.accounts.models import User, UserRole  # noqa: E402
+from app.accounts.models import User, UserRole, index_of  # noqa: E402
 from app.certificates import issuing  # noqa: E402
 from app.certificates.models import Certificate, CertificateState  # noqa: E402
 from app.config import Config  # noqa: E402
@@ -124,6 +124,7 @@ async def seed(svc, count: int) -> list[int]:
             users.append(
                 {
                     "id_number": id_number,
+                    "id_number_index": index_of(id_number),
                     "name": rng.choice(SURNAMES) + given,
                     "gender": "男" if i % 2 else "女",
                     "work_unit": UNITS[i % len(UNITS)],

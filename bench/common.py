@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.accounts import idcard  # noqa: E402
-from app.accounts.models import User, UserRole  # noqa: E402
+from app.accounts.models import User, UserRole, index_of  # noqa: E402
 
 BENCH_PASSWORD = "Bench-Pass-2026"
 
@@ -153,6 +153,8 @@ class Stack:
 def start_stack() -> Stack:
     """Start redis-server on a unix socket and migrate a fresh SQLite database."""
     from app import migrate
+    from app.config import Config
+    from app.lib import crypto
 
     workdir = Path(tempfile.mkdtemp(prefix="safece-bench-"))
     sock = workdir / "redis.sock"
@@ -183,6 +185,8 @@ def start_stack() -> Stack:
         time.sleep(0.02)
     database_url = f"sqlite+aiosqlite:///{workdir / 'safece.db'}"
     migrate.upgrade(database_url)
+    # The servers' key file (SAFECE_DATA_DIR is the work dir): seeding encrypts with it too.
+    crypto.install(Config(data_dir=workdir, database_url=database_url))
     return Stack(
         workdir=workdir, database_url=database_url, redis_url=f"unix://{sock}", redis=redis
     )
@@ -194,18 +198,21 @@ def bench_id_number(i: int) -> str:
     return idcard.make(f"120101{birth:%Y%m%d}{i % 1000:03d}")
 
 
-async def create_learners(session, *, count: int, batch_id: int, now: dt.datetime) -> list[str]:
-    """Insert `count` learners enrolled in a batch; one cheap argon2 hash for all of them."""
+async def create_learners(
+    session, *, count: int, batch_id: int, now: dt.datetime, first: int = 0
+) -> list[str]:
+    """Insert `count` learners enrolled in a batch; one cheap argon2 hash for all of them.
+    ``first`` numbers them on from there, so that several groups never share an ID."""
     from argon2 import PasswordHasher
     from sqlalchemy import insert, select
 
     from app.learning.models import Enrolment
 
     cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(BENCH_PASSWORD)
-    numbers = [bench_id_number(i) for i in range(count)]
+    numbers = [bench_id_number(i) for i in range(first, first + count)]
     rows = [
         dict(
-            id_number=n, name=f"压测学员{i}", gender="男", work_unit="压测单位",
+            id_number=n, id_number_index=index_of(n), name=f"压测学员{i}", gender="男", work_unit="压测单位",
             password_hash=cheap, must_change_password=False, password_issued_at=now,
             tour_done=True, is_active=True, created_at=now,
         )

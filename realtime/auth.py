@@ -1,10 +1,19 @@
 """Who is behind a Socket.IO connection, and the error replies every namespace gives.
 
-Every connection is authenticated with the web session cookie sent with the handshake.
+Every connection is authenticated with the web session cookie sent with the handshake. A
+refused handshake carries ``{code, message}`` (docs/realtime.md): python-socketio sends
+``ConnectionRefusedError(message, data)`` as ``{"message": message, "data": data}``, which
+the browser client hands to ``connect_error`` as ``err.message`` and ``err.data``.
+
+Namespaces derive from ``SessionNamespace``: a socket is admitted with its session
+(``admit``), every event first checks that the session is still alive, and the socket is
+closed when the session ends (realtime/sessions.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import functools
 import http.cookies
 import logging
@@ -16,8 +25,17 @@ from app.accounts import sessions
 from app.accounts.models import User
 from app.errors import AppError
 from app.services import Services
+from realtime.sessions import SessionWatch
 
 log = logging.getLogger("safece.realtime")
+
+LOGIN_REQUIRED = "登录已失效，请重新登录"
+BUSY = "系统繁忙，正在重新连接……"
+
+
+def refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    """A handshake refusal that reaches the page as ``err.data = {code, message}``."""
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
 
 
 def session_token_from_environ(environ: dict) -> str | None:
@@ -32,26 +50,78 @@ def session_token_from_environ(environ: dict) -> str | None:
     return morsel.value if morsel else None
 
 
-def refused(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
-    """A handshake refusal the page can read: ``err.message`` is the Chinese reason and
-    ``err.data`` is ``{code, message}`` (a single dict argument would arrive as its repr)."""
-    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    user: User
+    session: sessions.Session
+
+
+async def identify(svc: Services, environ: dict, *roles: str) -> Identity:
+    """The user and session behind a handshake, or a refusal with a code and a reason."""
+    try:
+        session = await sessions.load(
+            svc.redis, session_token_from_environ(environ), now=svc.now().timestamp()
+        )
+        user = None
+        if session is not None and session.user_id is not None:
+            async with svc.db.read() as db:
+                user = await db.get(User, session.user_id)
+    except Exception:
+        # Redis or the database is unavailable: the page retries on its own.
+        log.exception("handshake could not be checked")
+        raise refuse("busy", BUSY) from None
+    if session is None or session.user_id is None:
+        raise refuse("login_required", LOGIN_REQUIRED)
+    if session.must_change_password:
+        raise refuse("must_change_password", "首次登录请先修改初始密码")
+    if user is None or not user.is_active:
+        raise refuse("login_required", LOGIN_REQUIRED)
+    if roles and not user.has_role(*roles):
+        raise refuse("forbidden", "您没有权限进行该操作")
+    return Identity(user, session)
 
 
 async def authenticate(svc: Services, environ: dict, *roles: str) -> User:
-    """The user behind a handshake, or ConnectionRefusedError (with a Chinese reason)."""
-    session = await sessions.load(svc.redis, session_token_from_environ(environ))
-    if session is None or session.user_id is None:
-        raise refused("login_required", "登录已失效，请重新登录")
-    if session.must_change_password:
-        raise refused("must_change_password", "首次登录请先修改初始密码")
-    async with svc.db.read() as db:
-        user = await db.get(User, session.user_id)
-    if user is None or not user.is_active:
-        raise refused("login_required", "登录已失效，请重新登录")
-    if roles and not user.has_role(*roles):
-        raise refused("forbidden", "您没有权限进行该操作")
-    return user
+    """The user behind a handshake, or ConnectionRefusedError (with a code and a reason)."""
+    return (await identify(svc, environ, *roles)).user
+
+
+class SessionNamespace(socketio.AsyncNamespace):
+    """A namespace whose sockets live only as long as their web session."""
+
+    ROLES: tuple[str, ...] = ()
+
+    def __init__(self, namespace: str, svc: Services, watch: SessionWatch) -> None:
+        super().__init__(namespace)
+        self.svc = svc
+        self.watch = watch
+
+    async def admit(self, sid: str, environ: dict, **fields: object) -> User:
+        """Authenticate a handshake, remember the socket under its session, save fields."""
+        identity = await identify(self.svc, environ, *self.ROLES)
+        await self.save_session(sid, {"user_id": identity.user.id, **fields})
+        self.watch.add(sid, self.namespace, identity.session)
+        return identity.user
+
+    async def trigger_event(self, event: str, *args):
+        if event not in ("connect", "disconnect"):
+            sid = args[0]
+            try:
+                alive = await self.watch.alive(sid, self.namespace)
+            except Exception:
+                log.warning("session check failed for %s on %s", event, self.namespace)
+                return {"ok": False, "code": "busy", "message": "系统繁忙，请稍后重试"}
+            if not alive:
+                # Closed just after the refusal is on its way, so the page learns why.
+                asyncio.get_running_loop().call_later(
+                    0.1, lambda: asyncio.ensure_future(self.watch.close({(sid, self.namespace)}))
+                )
+                return {"ok": False, "code": "login_required", "message": LOGIN_REQUIRED}
+        try:
+            return await super().trigger_event(event, *args)
+        finally:
+            if event == "disconnect":
+                self.watch.discard(args[0], self.namespace)
 
 
 def replies_errors(handler: Callable) -> Callable:

@@ -15,14 +15,19 @@ What invigilators see of an attempt in an exam session is refreshed by marking t
 learner's row dirty (``app.invigilation.live``): after each acknowledged answer, join,
 and when the tab holding the paper goes away.
 
-Which tab holds a paper lives in Redis (``exam:owner:<attempt>`` = ``<tab>|<sid>``, with a
-TTL refreshed by sync) so that every server process sees it.
+Which tab holds a paper lives in Redis (``exam:owner:<attempt>``, see app/exams/live.py) so
+that every server process sees it; it follows the tab's connection (released when the
+socket disconnects; alive while this process is, which ``Presence`` tells every 10 s), not
+any event the page sends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
+import secrets
 import time
 
 import socketio
@@ -36,37 +41,77 @@ from app.exams.autosave import AnswerWriter
 from app.exams.joining import JoinKind
 from app.invigilation import live as proctor_live
 from app.invigilation import messages
+from app.lib import net
 from app.services import Services
-from realtime.auth import authenticate, refused, replies_errors
+from realtime.auth import SessionNamespace, refuse, replies_errors
+from realtime.sessions import SessionWatch
 
 log = logging.getLogger("safece.realtime.exam")
 
-OWNER_TTL = 90  # seconds; the page syncs every ~30 s, which refreshes it
 PAPER_CACHE = 20_000
 NOT_JOINED = AppError("not_joined", "请先进入考试页面", 409)
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-# Keep holding the paper (re-claim it if the key expired, e.g. the laptop slept) and
-# return the cached deadline, so that the ~30 s clock sync needs no database read.
+# Re-claim the paper if no tab holds it (Redis lost it, e.g. a restart) and return the
+# cached deadline, so that the ~30 s clock sync needs no database read.
 _SYNC = """
-local v = redis.call('get', KEYS[1])
-if v == ARGV[1] then redis.call('expire', KEYS[1], ARGV[2])
-elseif not v then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+if not redis.call('get', KEYS[1]) then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return redis.call('get', KEYS[2])
 """
 
 
-class ExamNamespace(socketio.AsyncNamespace):
-    def __init__(self, svc: Services) -> None:
-        super().__init__(live.NAMESPACE)
-        self.svc = svc
+class Presence:
+    """Tells every process that this one is alive, so the tabs it holds keep their papers."""
+
+    def __init__(self, redis) -> None:
+        self.redis = redis
+        self.process = secrets.token_hex(8)
+        self._task: asyncio.Task | None = None
+
+    async def beat(self) -> None:
+        await live.beat_process(self.redis, self.process)
+
+    async def start(self) -> None:
+        if self._task is None:
+            await self.beat()
+            self._task = asyncio.get_running_loop().create_task(self._beating())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+            with contextlib.suppress(Exception):
+                await live.end_process(self.redis, self.process)
+
+    async def _beating(self) -> None:
+        while True:
+            await asyncio.sleep(live.PROCESS_BEAT)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Redis restarting: the next beat restores it
+                log.warning("exam presence beat failed (%s)", error)
+
+
+class ExamNamespace(SessionNamespace):
+    ROLES = ("learner",)
+
+    def __init__(self, svc: Services, watch: SessionWatch) -> None:
+        super().__init__(live.NAMESPACE, svc, watch)
         self.writer = AnswerWriter(svc.db, svc.now)
         # attempt id -> (owner user id, question id -> PaperItem). Papers never change.
         self.papers: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
         self._release = svc.redis.register_script(_RELEASE)
         self._sync = svc.redis.register_script(_SYNC)
+        self.presence = Presence(svc.redis)
+
+    def _owner(self, sid: str, session: dict) -> str:
+        return live.owner_value(session["tab"], sid, self.presence.process)
 
     # ------------------------------------------------------------------ helpers
 
@@ -103,13 +148,13 @@ class ExamNamespace(socketio.AsyncNamespace):
     # ------------------------------------------------------------------ events
 
     async def on_connect(self, sid, environ, auth=None):
-        user = await authenticate(self.svc, environ, "learner")
         agent = environ.get("HTTP_USER_AGENT", "")
         if schemas.is_mobile(agent):
-            raise refused("computer_only", schemas.COMPUTER_ONLY)
-        await self.save_session(
-            sid, {"user_id": user.id, "agent": agent[:120], "ip": environ.get("REMOTE_ADDR", "")}
-        )
+            raise refuse("computer_only", schemas.COMPUTER_ONLY)
+        await self.presence.start()
+        forwarded = [environ.get("HTTP_X_FORWARDED_FOR", "")]
+        ip = net.client_ip(environ.get("REMOTE_ADDR"), forwarded, self.svc.config.trust_proxy)
+        await self.admit(sid, environ, agent=agent[:120], ip=ip)
 
     async def _touched(self, session: dict) -> None:
         """The invigilators of the attempt's session see its row change."""
@@ -123,7 +168,7 @@ class ExamNamespace(socketio.AsyncNamespace):
         if not attempt_id:
             return
         released = await self._release(
-            keys=[live.owner_key(attempt_id)], args=[f"{session['tab']}|{sid}"]
+            keys=[live.owner_key(attempt_id)], args=[self._owner(sid, session)]
         )
         if not released:
             return  # another tab holds the paper now: nothing went offline
@@ -151,9 +196,9 @@ class ExamNamespace(socketio.AsyncNamespace):
         request = schemas.JoinIn.parse(data)
         session = await self.get_session(sid)
         user_id = session["user_id"]
-        owner = await self.svc.redis.get(live.owner_key(request.attempt_id)) or ""
-        owner_tab, _, owner_sid = owner.partition("|")
-        other_connected = bool(owner_tab) and owner_tab != request.tab
+        holder = await live.holder(self.svc.redis, request.attempt_id)
+        owner_sid = holder.sid if holder else ""
+        other_connected = bool(holder and holder.connected and holder.tab != request.tab)
         detail = f"{session['ip']} {session['agent']}"
         async with self.svc.db.write() as db:
             outcome = await joining.join(
@@ -197,13 +242,18 @@ class ExamNamespace(socketio.AsyncNamespace):
                 )
             # The replaced socket (another tab, or this tab's stale connection) is closed.
             await self.disconnect(owner_sid)
-        await self.svc.redis.set(live.owner_key(attempt.id), f"{request.tab}|{sid}", ex=OWNER_TTL)
+        session.update(attempt_id=attempt.id, tab=request.tab, exam_session=attempt.session_id)
+        now = self.svc.now()
+        await self.svc.redis.set(
+            live.owner_key(attempt.id),
+            self._owner(sid, session),
+            ex=live.owner_ttl(attempt.deadline, now),
+        )
         await self.svc.redis.delete(live.offline_key(attempt.id))
-        await live.remember_deadline(self.svc.redis, attempt.id, attempt.deadline, self.svc.now())
+        await live.remember_deadline(self.svc.redis, attempt.id, attempt.deadline, now)
         await self.enter_room(sid, live.room(attempt.id))
         if attempt.session_id:
             await self.enter_room(sid, live.session_room(attempt.session_id))
-        session.update(attempt_id=attempt.id, tab=request.tab, exam_session=attempt.session_id)
         await self.save_session(sid, session)
         self._remember(attempt)
         # Marked again now that the tab holds the paper in Redis: the row says 在线.
@@ -260,7 +310,7 @@ class ExamNamespace(socketio.AsyncNamespace):
         attempt_id = session["attempt_id"]
         cached = await self._sync(
             keys=[live.owner_key(attempt_id), live.deadline_key(attempt_id)],
-            args=[f"{session['tab']}|{sid}", OWNER_TTL],
+            args=[self._owner(sid, session), 3 * 3600],
         )
         now_ms = epoch_ms(self.svc.now())
         if cached and int(cached) > now_ms:
@@ -349,8 +399,8 @@ class ExamNamespace(socketio.AsyncNamespace):
         return {"ok": True, "result": result.to_dict()}
 
 
-def register(sio: socketio.AsyncServer, svc: Services) -> ExamNamespace:
+def register(sio: socketio.AsyncServer, svc: Services, watch: SessionWatch) -> ExamNamespace:
     """Add the /exam namespace to the server."""
-    namespace = ExamNamespace(svc)
+    namespace = ExamNamespace(svc, watch)
     sio.register_namespace(namespace)
     return namespace

@@ -30,7 +30,8 @@ from app.errors import AppError, Forbidden
 from app.exams import sessions
 from app.invigilation import assignments, board, live
 from app.services import Services
-from realtime.auth import authenticate, refused, replies_errors
+from realtime.auth import SessionNamespace, identify, refuse, replies_errors
+from realtime.sessions import SessionWatch
 
 log = logging.getLogger("safece.realtime.proctor")
 
@@ -41,14 +42,15 @@ SESSION_SECONDS = 10.0
 def _session_id(auth: object) -> int:
     value = auth.get("session_id") if isinstance(auth, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise refused("bad_request", "请从监考页面进入考场")
+        raise refuse("bad_request", "请从监考页面进入考场")
     return value
 
 
-class ProctorNamespace(socketio.AsyncNamespace):
-    def __init__(self, svc: Services) -> None:
-        super().__init__(live.NAMESPACE)
-        self.svc = svc
+class ProctorNamespace(SessionNamespace):
+    ROLES = ("invigilator", "admin")
+
+    def __init__(self, svc: Services, watch: SessionWatch) -> None:
+        super().__init__(live.NAMESPACE, svc, watch)
         self.host = uuid.uuid4().hex  # this process, as the holder of session leases
         self.watching: dict[int, set[str]] = {}  # session id -> local dashboard sockets
         self._take = svc.redis.register_script(live.TAKE)
@@ -74,13 +76,14 @@ class ProctorNamespace(socketio.AsyncNamespace):
     # ------------------------------------------------------------------ events
 
     async def on_connect(self, sid, environ, auth=None):
-        user = await authenticate(self.svc, environ, "invigilator", "admin")
+        identity = await identify(self.svc, environ, *self.ROLES)
         session_id = _session_id(auth)
-        if not await self._may_watch(user.id, session_id):
-            raise refused("forbidden", assignments.NOT_YOURS)
-        await self.save_session(sid, {"user_id": user.id, "session_id": session_id})
+        if not await self._may_watch(identity.user.id, session_id):
+            raise refuse("forbidden", assignments.NOT_YOURS)
+        await self.save_session(sid, {"user_id": identity.user.id, "session_id": session_id})
+        self.watch.add(sid, self.namespace, identity.session)
         await self.enter_room(sid, live.room(session_id))
-        await self.svc.redis.hset(live.watchers_key(session_id), sid, user.id)
+        await self.svc.redis.hset(live.watchers_key(session_id), sid, identity.user.id)
         self.watching.setdefault(session_id, set()).add(sid)
         if self._loop is None or self._loop.done():
             self._loop = asyncio.get_running_loop().create_task(self._coalesce())
@@ -176,8 +179,8 @@ class ProctorNamespace(socketio.AsyncNamespace):
             log.exception("pushing the rows of session %s failed", session_id)
 
 
-def register(sio: socketio.AsyncServer, svc: Services) -> ProctorNamespace:
+def register(sio: socketio.AsyncServer, svc: Services, watch: SessionWatch) -> ProctorNamespace:
     """Add the /proctor namespace to the server."""
-    namespace = ProctorNamespace(svc)
+    namespace = ProctorNamespace(svc, watch)
     sio.register_namespace(namespace)
     return namespace

@@ -1,4 +1,5 @@
-"""The Socket.IO server: every connection is authenticated with the web session.
+"""The Socket.IO server: every connection is authenticated with the web session, and only
+pages of this site's own origin(s) may open one (``Config.allowed_origins``).
 
 Events emitted in one process reach sockets held by another through Redis
 (``AsyncRedisManager``). Domain namespaces register themselves in ``create_sio``.
@@ -7,13 +8,34 @@ Events emitted in one process reach sockets held by another through Redis
 from __future__ import annotations
 
 import asyncio
+import json
+import types
 
 import socketio
 
+from app.lib import http
 from app.services import SIO_CHANNEL, Services
 from realtime import exam, proctor
-from realtime.auth import authenticate
+from realtime.auth import SessionNamespace
+from realtime.sessions import SessionWatch
 from realtime.study import StudyNamespace
+
+
+class Packet(socketio.packet.Packet):
+    """Socket.IO packets whose absurd integers decode as +/-inf.
+
+    The stock decoder (engineio.json) raises on an integer over 100 digits, and the packet
+    is dropped without a word: the page never gets its acknowledgement. Read as infinities,
+    such values reach the handlers, whose checks answer ``bad_request``."""
+
+    json = types.SimpleNamespace(dumps=json.dumps, loads=http.loads)
+
+
+class RootNamespace(SessionNamespace):
+    """The default namespace only checks who is connecting."""
+
+    async def on_connect(self, sid, environ, auth=None):
+        await self.admit(sid, environ)
 
 
 def create_sio(svc: Services) -> socketio.AsyncServer:
@@ -22,29 +44,45 @@ def create_sio(svc: Services) -> socketio.AsyncServer:
     sio = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=manager,
-        cors_allowed_origins=[],
+        # Only pages of this site may open a socket (a page elsewhere, or a sandboxed one
+        # with Origin "null", would ride on the learner's cookie). Read at each handshake,
+        # so a configuration change needs no new server object.
+        cors_allowed_origins=lambda origin: origin in svc.config.allowed_origins,
         ping_interval=25,
         ping_timeout=20,
         max_http_buffer_size=64 * 1024,
+        serializer=Packet,
     )
     sio.safece = svc
-
-    @sio.on("connect")
-    async def connect(sid, environ, auth=None):
-        """The default namespace only checks who is connecting."""
-        user = await authenticate(svc, environ)
-        await sio.save_session(sid, {"user_id": user.id})
-
+    # Closes sockets whose web session ended; started with the server (app.asgi).
+    sio.session_watch = watch = SessionWatch(
+        svc, lambda sid, namespace: sio.disconnect(sid, namespace=namespace)
+    )
+    sio.register_namespace(RootNamespace("/", svc, watch))
     # Each area's namespace registers its handlers here.
-    sio.register_namespace(StudyNamespace(svc))
-    exam.register(sio, svc)
-    proctor.register(sio, svc)
+    sio.register_namespace(StudyNamespace(svc, watch))
+    sio.exam = exam.register(sio, svc, watch)
+    proctor.register(sio, svc, watch)
     # Events told after a commit in this process reach pages through this server.
     svc.emitter = sio
     return sio
 
 
-async def stop_sio(sio: socketio.AsyncServer) -> None:
+async def start(sio: socketio.AsyncServer) -> None:
+    """Start a server process's background work: closing sockets of ended sessions, and
+    telling other processes that the exam tabs this one holds are still connected."""
+    sio.session_watch.start()
+    await sio.exam.presence.start()
+
+
+async def stop(sio: socketio.AsyncServer) -> None:
+    """Stop it (a clean shutdown frees the papers this process's tabs held at once)."""
+    await sio.session_watch.stop()
+    await sio.exam.presence.stop()
+    await _stop_background(sio)
+
+
+async def _stop_background(sio: socketio.AsyncServer) -> None:
     """Stop what the server runs in the background once the web server stopped serving:
     engine.io's ping checker and the Redis listener, which python-socketio leaves running
     (in the tests' shared event loop, one more of each per server that ever ran)."""

@@ -9,22 +9,21 @@ to a page whose session another tab or device took over.
 
 from __future__ import annotations
 
-import socketio
-
 from app.learning import study
 from app.services import Services
-from realtime.auth import authenticate, replies_errors
+from realtime.auth import SessionNamespace, replies_errors
+from realtime.sessions import SessionWatch
 
 
-class StudyNamespace(socketio.AsyncNamespace):
-    def __init__(self, svc: Services) -> None:
-        super().__init__(study.NAMESPACE)
-        self.svc = svc
+class StudyNamespace(SessionNamespace):
+    ROLES = ("learner",)
+
+    def __init__(self, svc: Services, watch: SessionWatch) -> None:
+        super().__init__(study.NAMESPACE, svc, watch)
         self.rules = study.StudyRules.from_config(svc.config)
 
     async def on_connect(self, sid: str, environ: dict, auth: object = None) -> None:
-        user = await authenticate(self.svc, environ, "learner")
-        await self.save_session(sid, {"user_id": user.id})
+        await self.admit(sid, environ)
 
     async def _user_id(self, sid: str) -> int:
         return (await self.get_session(sid))["user_id"]

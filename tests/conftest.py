@@ -212,8 +212,10 @@ def _free_port() -> int:
 @pytest.fixture
 async def live_server(config):
     """The full ASGI app (Socket.IO around Quart) served by uvicorn on a free port."""
-    asgi = create_asgi(config)
     port = _free_port()
+    # The site's own origin: browser pages served from it may open sockets.
+    config.public_url = f"http://127.0.0.1:{port}"
+    asgi = create_asgi(config)
     server = uvicorn.Server(
         uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

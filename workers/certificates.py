@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime as dt
 import logging
 import time
 import weakref
@@ -73,7 +74,10 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
             if attempt is None or attempt.passed is not True:
                 return "not_passed"
             certificate, mine = await issuing.take_for_rendering(
-                session=db, attempt=attempt, now=now
+                session=db,
+                attempt=attempt,
+                now=now,
+                lease=dt.timedelta(seconds=svc.config.certificate_lease_seconds),
             )
             if not mine:
                 return certificate.state if certificate.state in DONE else "busy"

@@ -11,6 +11,7 @@ from quart import current_app, g, redirect, request, url_for
 from app.accounts import sessions
 from app.accounts.models import User
 from app.errors import AppError, Forbidden
+from app.lib import net
 from app.services import services
 
 # Endpoints a session that still has to change its initial password may reach.
@@ -38,11 +39,14 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def client_ip(trust_proxy: bool) -> str:
-    """The caller's address; X-Forwarded-For only when a trusted proxy sets it."""
-    if trust_proxy and request.headers.get("X-Forwarded-For"):
-        return request.headers["X-Forwarded-For"].split(",")[0].strip()
-    return request.remote_addr or "unknown"
+def client_ip(hops: int) -> str:
+    """The caller's address, behind ``hops`` proxies of our own (app/lib/net.py)."""
+    return net.client_ip(request.remote_addr, request.headers.getlist("X-Forwarded-For"), hops)
+
+
+def is_https(hops: int) -> bool:
+    """Whether the caller reached us over HTTPS (as our outermost proxy says, if any)."""
+    return net.is_https(request.scheme, request.headers.getlist("X-Forwarded-Proto"), hops)
 
 
 def check_csrf() -> None:
@@ -94,8 +98,28 @@ async def ensure_session() -> sessions.Session:
             user_id=None,
             must_change=False,
             ttl_seconds=svc.config.anonymous_session_minutes * 60,
+            max_seconds=svc.config.session_max_hours * 3600,
+            now=svc.now().timestamp(),
         )
         g.set_cookie = g.session.token
+    return g.session
+
+
+async def start_session(user: User) -> sessions.Session:
+    """Sign this browser in as ``user`` with a fresh session (a new token: no fixation)."""
+    svc = services()
+    if g.get("session") is not None:
+        await sessions.revoke(svc.redis, g.session)
+    g.session = await sessions.create(
+        svc.redis,
+        user_id=user.id,
+        must_change=user.must_change_password,
+        ttl_seconds=svc.config.session_idle_minutes * 60,
+        max_seconds=svc.config.session_max_hours * 3600,
+        now=svc.now().timestamp(),
+    )
+    g.set_cookie = g.session.token
+    g.user = user
     return g.session
 
 

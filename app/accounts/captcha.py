@@ -46,6 +46,22 @@ def draw(text: str, rng: random.Random) -> bytes:
     return out.getvalue()
 
 
+# Count one more captcha for an address in the current minute; return the count.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+return n
+"""
+
+
+async def allow(redis, ip: str, *, now: float, per_minute: int) -> None:
+    """Refuse an address that asks for captchas faster than a person could use them."""
+    minute = int(now // 60)
+    count = await redis.eval(_COUNT, 1, f"captcha-rate:{ip}:{minute}")
+    if int(count) > per_minute:
+        raise AppError("captcha_rate", "获取验证码过于频繁，请稍后再试", 429)
+
+
 async def issue(redis, *, now: float, ttl: int) -> dict[str, str]:
     """Create a captcha; return its id and the PNG as a data URL."""
     rng = random.Random(secrets.randbits(64))

@@ -14,10 +14,18 @@ from app.errors import AppError
 MIN_LENGTH = 8
 
 
+# SecLists' 10,000 most common passwords, and local additions (see COMMON_PASSWORDS.md).
+COMMON_LISTS = ("common_passwords.txt", "common_passwords_local.txt")
+
+
 @functools.cache
 def common_passwords() -> frozenset[str]:
-    text = (Path(__file__).parent / "common_passwords.txt").read_text(encoding="utf-8")
-    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+    """Every password of the common lists, lower-cased."""
+    words: set[str] = set()
+    for name in COMMON_LISTS:
+        text = (Path(__file__).parent / name).read_text(encoding="utf-8")
+        words.update(line.strip().lower() for line in text.splitlines() if line.strip())
+    return frozenset(words)
 
 
 @functools.cache

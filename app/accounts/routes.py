@@ -16,6 +16,7 @@ from quart import (
 from app.accounts import auth, captcha, documents, service, sessions
 from app.accounts.models import User
 from app.errors import AppError
+from app.lib.http import local_path
 from app.services import services
 
 bp = Blueprint("accounts", __name__)
@@ -39,17 +40,13 @@ async def _landing_context() -> dict[str, object]:
     return {"landing_path": auth.landing_url(user) if user is not None else None}
 
 
-def _safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 async def _new_captcha() -> dict[str, str]:
+    """A captcha for this visitor, unless their address asks for too many."""
     svc = services()
-    return await captcha.issue(
-        svc.redis, now=svc.now().timestamp(), ttl=svc.config.captcha_ttl_seconds
-    )
+    now = svc.now().timestamp()
+    ip = auth.client_ip(svc.config.trust_proxy)
+    await captcha.allow(svc.redis, ip, now=now, per_minute=svc.config.captcha_per_ip_minute)
+    return await captcha.issue(svc.redis, now=now, ttl=svc.config.captcha_ttl_seconds)
 
 
 @bp.get("/login")
@@ -66,7 +63,7 @@ async def login():
         id_types=documents.LABELS,
         account_links=_account_links(),
         error=None,
-        next=_safe_next(request.args.get("next")) or "",
+        next=local_path(request.args.get("next")) or "",
     )
 
 
@@ -101,21 +98,13 @@ async def login_post():
             id_types=documents.LABELS,
             account_links=_account_links(),
             error=error.message,
-            next=_safe_next(form.get("next")) or "",
+            next=local_path(form.get("next")) or "",
         )
         return page, error.status
-    if g.session is not None:
-        await sessions.revoke(svc.redis, g.session)
-    g.session = await sessions.create(
-        svc.redis,
-        user_id=user.id,
-        must_change=user.must_change_password,
-        ttl_seconds=svc.config.session_idle_minutes * 60,
-    )
-    g.set_cookie = g.session.token
+    await auth.start_session(user)
     if user.must_change_password:
         return redirect(url_for("accounts.change_password"))
-    return redirect(_safe_next(form.get("next")) or auth.landing_url(user))
+    return redirect(local_path(form.get("next")) or auth.landing_url(user))
 
 
 @bp.get("/captcha", endpoint="captcha")
@@ -151,25 +140,22 @@ async def change_password_post():
             user = await db.get(User, auth.current_user().id)
             await service.change_password(
                 session=db,
+                redis=svc.redis,
                 config=svc.config,
                 now=svc.now(),
                 user=user,
                 old=form.get("old_password", ""),
                 new=form.get("new_password", ""),
                 confirm=form.get("confirm_password", ""),
+                ip=auth.client_ip(svc.config.trust_proxy),
             )
     except AppError as error:
         page = await render_template("accounts/change_password.html", error=error.message)
         return page, error.status
-    await sessions.revoke_all(svc.redis, user.id)
-    g.session = await sessions.create(
-        svc.redis,
-        user_id=user.id,
-        must_change=False,
-        ttl_seconds=svc.config.session_idle_minutes * 60,
-    )
-    g.set_cookie = g.session.token
-    g.user = user
+    # Every session of the account, this one included, ended with the commit (the
+    # PasswordChanged event); this browser goes on with a fresh one.
+    g.session = None
+    await auth.start_session(user)
     return redirect(url_for("accounts.password_changed"))
 
 

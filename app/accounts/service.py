@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import events
 from app.accounts import captcha, documents, idcard, passwords, throttle
-from app.accounts.models import Role, User, UserRole
+from app.accounts.events import SessionsEnded
+from app.accounts.models import Role, User, UserRole, index_of
 from app.config import Config
 from app.errors import AppError
 
@@ -17,7 +19,7 @@ BAD_CREDENTIALS = "身份证号或密码错误"
 # The initial password is the last six characters of the username, so hashing it would
 # protect nothing and cost an argon2 hash per imported learner: it is stored as a marker.
 INITIAL_PASSWORD = "!initial"
-_dummy_hash: str | None = None
+_dummy_hashes: dict[tuple[int, int], str] = {}
 
 
 async def get(*, session: AsyncSession, user_id: int) -> User | None:
@@ -33,7 +35,8 @@ async def get_by_id_number(*, session: AsyncSession, id_number: str) -> User | N
 
 
 async def get_by_document(*, session: AsyncSession, id_type: str, number: str) -> User | None:
-    """Return the user whose username is this (document type, number), or None."""
+    """Return the user whose username is this (document type, number), or None (the one
+    look-up by number: it compares the blind index, the numbers being encrypted)."""
     result = await session.execute(
         select(User).where(User.id_type == id_type, User.id_number == number)
     )
@@ -94,12 +97,7 @@ async def create(
 
 def login_limits(config: Config) -> throttle.Limits:
     """The failed-login limits of a deployment."""
-    return throttle.Limits(
-        slow_after=config.login_slow_after,
-        lock_after=config.login_lock_after,
-        ip_lock_after=config.login_ip_lock_after,
-        lock_seconds=config.login_lock_minutes * 60,
-    )
+    return throttle.Limits.from_config(config)
 
 
 async def locked_until(
@@ -107,14 +105,23 @@ async def locked_until(
 ) -> dt.datetime | None:
     """When the lock of an account after too many failed logins ends, if it is locked."""
     until = await throttle.locked_until(
-        redis, user.id_number, now=now.timestamp(), limits=login_limits(config)
+        redis,
+        throttle_subject(user.id_type, user.id_number),
+        now=now.timestamp(),
+        limits=login_limits(config),
     )
     return None if until is None else dt.datetime.fromtimestamp(until, dt.UTC)
 
 
 async def unlock(redis, *, user: User) -> None:
     """Forget an account's failed logins, so that it may log in again at once."""
-    await throttle.reset(redis, user.id_number)
+    await throttle.reset(redis, throttle_subject(user.id_type, user.id_number))
+
+
+def throttle_subject(id_type: str, number: str) -> str:
+    """Whose failed logins a counter holds: the number's blind index (never the number)."""
+    index = index_of(number)
+    return index if id_type == documents.ID_CARD else f"{id_type}:{index}"
 
 
 async def login(
@@ -132,25 +139,31 @@ async def login(
 ) -> User:
     """Check captcha, throttling and password; return the user or raise AppError."""
     parsed = documents.parse(id_type, username, today=now.date())
-    # Throttle counters of 居民身份证 accounts are keyed by the bare number, as before.
-    counter = parsed.value if parsed.type == documents.ID_CARD else f"{parsed.type}:{parsed.value}"
     stamp = now.timestamp()
     await captcha.verify(
         redis, captcha_id, captcha_answer, now=stamp, ttl=config.captcha_ttl_seconds
     )
     limits = login_limits(config)
-    await throttle.check(redis, counter, ip, now=stamp, limits=limits)
+    # Counted under the number's blind index: no ID number in a Redis key.
+    subject = throttle_subject(parsed.type, parsed.value)
+    await throttle.check(redis, subject, ip, now=stamp, limits=limits)
     user = await get_by_document(session=session, id_type=parsed.type, number=parsed.value)
-    if user is None or not user.is_active:
-        # Spend the same time as a real check so timing does not reveal the account.
-        await passwords.verify_password(await _get_dummy_hash(config), password or "")
+    known = user is not None and user.is_active
+    # Exactly one argon2 verification on every path (unknown or disabled account, initial
+    # or real password), so the time taken tells nothing about the account.
+    real = known and user.password_hash != INITIAL_PASSWORD
+    stored = user.password_hash if real else await _get_dummy_hash(config)
+    verified = await passwords.verify_password(stored, password or "")
+    if not known:
         ok = False
+    elif real:
+        ok = verified
     else:
-        ok = await check_password(user, password)
+        ok = _is_initial(user, password)
     if not ok:
-        await throttle.record_failure(redis, counter, ip, now=stamp, limits=limits)
+        await throttle.record_failure(redis, subject, ip, now=stamp, limits=limits)
         raise AppError("bad_credentials", bad_credentials(parsed.type), 401)
-    await throttle.reset(redis, counter)
+    await throttle.reset(redis, subject)
     if user.must_change_password and initial_password_expired(user, config=config, now=now):
         raise AppError(
             "initial_password_expired",
@@ -165,7 +178,7 @@ async def check_password(user: User, password: str) -> bool:
     if not password:
         return False
     if user.password_hash == INITIAL_PASSWORD:
-        return secrets.compare_digest(password.upper(), user.id_number[-6:])
+        return _is_initial(user, password)
     return await passwords.verify_password(user.password_hash, password)
 
 
@@ -185,24 +198,44 @@ async def set_password(
     await session.flush()
 
 
+def _is_initial(user: User, password: str | None) -> bool:
+    """Whether the password typed is the user's initial one (the last six of the ID)."""
+    typed = (password or "").upper().encode()
+    return bool(typed) and secrets.compare_digest(typed, user.id_number[-6:].encode())
+
+
 def initial_password_expired(user: User, *, config: Config, now: dt.datetime) -> bool:
     """An unused initial password lapses after the configured number of days."""
     return now - user.password_issued_at > dt.timedelta(days=config.initial_password_days)
 
 
+def _password_subject(user: User) -> str:
+    # Wrong old passwords are counted apart from failed logins (typed ID numbers).
+    return f"pw:{user.id}"
+
+
 async def change_password(
     *,
     session: AsyncSession,
+    redis,
     config: Config,
     now: dt.datetime,
     user: User,
     old: str,
     new: str,
     confirm: str,
+    ip: str,
 ) -> None:
-    """Replace the password after checking the old one and the rules for new ones."""
+    """Replace the password after checking the old one and the rules for new ones; every
+    session of the user ends with the commit."""
+    # Guessing the old password of a signed-in session is throttled like logging in.
+    limits, stamp = login_limits(config), now.timestamp()
+    subject = _password_subject(user)
+    await throttle.check(redis, subject, ip, now=stamp, limits=limits, action="原密码验证")
     if not await check_password(user, old or ""):
+        await throttle.record_failure(redis, subject, ip, now=stamp, limits=limits)
         raise AppError("old_password_wrong", "原密码不正确")
+    await throttle.reset(redis, subject)
     passwords.check_new_password(new or "", confirm or "", document_of(user))
     if new == old:
         raise AppError("password_same", "新密码不能与原密码相同")
@@ -210,16 +243,19 @@ async def change_password(
     user.must_change_password = False
     user.password_issued_at = now
     await session.flush()
+    events.record(session, SessionsEnded(user.id, "password_changed"))
 
 
 async def reissue_initial_password(
     *, session: AsyncSession, config: Config, now: dt.datetime, user: User
 ) -> None:
-    """Reset the password to the initial one (last six of the ID), to be changed at login."""
+    """Reset the password to the initial one (last six of the ID), to be changed at login;
+    every session of the user ends with the commit."""
     user.password_hash = INITIAL_PASSWORD
     user.must_change_password = True
     user.password_issued_at = now
     await session.flush()
+    events.record(session, SessionsEnded(user.id, "password_reissued"))
 
 
 async def _hash(config: Config, password: str) -> str:
@@ -229,7 +265,22 @@ async def _hash(config: Config, password: str) -> str:
 
 
 async def _get_dummy_hash(config: Config) -> str:
-    global _dummy_hash
-    if _dummy_hash is None:
-        _dummy_hash = await _hash(config, "not-a-real-password")
-    return _dummy_hash
+    """A hash made with the configured cost, which a real verification would take as long
+    to check."""
+    cost = (config.argon2_time_cost, config.argon2_memory_kib)
+    if cost not in _dummy_hashes:
+        _dummy_hashes[cost] = await _hash(config, secrets.token_urlsafe(16))
+    return _dummy_hashes[cost]
+
+
+async def reseal_id_numbers(*, session: AsyncSession) -> int:
+    """Encrypt every stored ID number again under the current key (after a key rotation);
+    their blind indexes do not change. Returns how many there were."""
+    users = User.__table__
+    rows = (await session.execute(select(User.id, User.id_number))).all()
+    for user_id, number in rows:
+        # The column's type seals the value under the current key as it is written.
+        await session.execute(
+            update(users).where(users.c.id == user_id).values(id_number_enc=number)
+        )
+    return len(rows)

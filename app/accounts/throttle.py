@@ -21,6 +21,16 @@ class Limits:
     ip_lock_after: int
     lock_seconds: int
 
+    @classmethod
+    def from_config(cls, config) -> Limits:
+        """The limits a deployment sets (SAFECE_LOGIN_*)."""
+        return cls(
+            slow_after=config.login_slow_after,
+            lock_after=config.login_lock_after,
+            ip_lock_after=config.login_ip_lock_after,
+            lock_seconds=config.login_lock_minutes * 60,
+        )
+
 
 def _account_key(username: str) -> str:
     return f"loginfail:acct:{username}"
@@ -40,23 +50,25 @@ async def _state(redis, key: str, *, now: float, window: int) -> tuple[int, floa
     return count, last
 
 
-async def check(redis, username: str, ip: str, *, now: float, limits: Limits) -> None:
-    """Raise AppError when this attempt must not even be tried."""
+async def check(
+    redis, username: str, ip: str, *, now: float, limits: Limits, action: str = "登录"
+) -> None:
+    """Raise AppError when this attempt must not even be tried (``action`` names it)."""
     ip_count, ip_last = await _state(redis, _ip_key(ip), now=now, window=limits.lock_seconds)
     if ip_count >= limits.ip_lock_after:
         minutes = math.ceil((ip_last + limits.lock_seconds - now) / 60)
-        raise AppError("login_locked", f"登录失败次数过多，请 {minutes} 分钟后再试", 429)
+        raise AppError("login_locked", f"{action}失败次数过多，请 {minutes} 分钟后再试", 429)
     count, last = await _state(redis, _account_key(username), now=now, window=limits.lock_seconds)
     if count >= limits.lock_after:
         minutes = math.ceil((last + limits.lock_seconds - now) / 60)
         raise AppError(
-            "login_locked", f"登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试", 429
+            "login_locked", f"{action}失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试", 429
         )
     if count >= limits.slow_after:
         wait = min(60, 2 ** (count - limits.slow_after + 1))
         left = math.ceil(last + wait - now)
         if left > 0:
-            raise AppError("login_slow", f"登录尝试过于频繁，请 {left} 秒后再试", 429)
+            raise AppError("login_slow", f"{action}尝试过于频繁，请 {left} 秒后再试", 429)
 
 
 # Atomic so that concurrent failures from several processes are all counted.

@@ -11,6 +11,7 @@ from app.admin.common import actor, admin_page, bp, int_arg, render, with_form_e
 from app.errors import AppError
 from app.exams import banks, importer
 from app.exams import paper as papers
+from app.lib.http import body_limit
 from app.services import services
 
 DONE = {
@@ -101,14 +102,13 @@ async def bank(bank_id: int):
 
 @bp.post("/banks/<int:bank_id>/import")
 @admin_page
+@body_limit(
+    importer.MAX_BYTES + 64 * 1024, f"文件超过 {importer.MAX_BYTES // 1024**2} MB，请拆分后导入"
+)
 async def bank_import(bank_id: int):
     """Import an .xlsx/.csv file; every refused row is listed with its reason."""
     svc = services()
     try:
-        if (request.content_length or 0) > importer.MAX_BYTES + 64 * 1024:
-            raise AppError(
-                "import_too_big", f"文件超过 {importer.MAX_BYTES // 1024**2} MB，请拆分后导入"
-            )
         upload = (await request.files).get("file")
         if upload is None or not upload.filename:
             raise AppError("import_no_file", "请选择要导入的题库文件（.xlsx 或 .csv）")

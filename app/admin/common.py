@@ -13,7 +13,7 @@ from app.accounts import auth
 from app.accounts.roles import ROLE_LABELS
 from app.audit import service as audit
 from app.errors import Invalid
-from app.lib import admin_menu
+from app.lib import admin_menu, http
 from app.lib.forms import local_input
 from app.services import services
 
@@ -43,11 +43,8 @@ async def render(template: str, **context):
 
 
 def int_arg(name: str, default: int | None = None) -> int | None:
-    """An integer query parameter, or the default when absent or not a number."""
-    try:
-        return int(request.args.get(name, ""))
-    except ValueError:
-        return default
+    """An integer query parameter, or the default when absent, not a number or absurd."""
+    return http.arg_int(name, default)
 
 
 def actor() -> audit.Actor:

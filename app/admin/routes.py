@@ -10,7 +10,7 @@ from pathlib import PurePath
 
 from quart import Response, redirect, request, url_for
 
-from app.accounts import auth, sessions
+from app.accounts import auth
 from app.accounts import service as accounts
 from app.admin import imports, record, service
 from app.admin.common import actor as _actor
@@ -21,6 +21,7 @@ from app.errors import AppError, Invalid, NotFound
 from app.exams import records as exam_records
 from app.learning import batches
 from app.lib.forms import Form
+from app.lib.http import body_limit
 from app.profile import service as profile_service
 from app.profile.photos import send_photo
 from app.services import services
@@ -230,7 +231,6 @@ async def reissue_password(user_id: int):
         await service.reissue_password(
             session=db, config=svc.config, now=svc.now(), actor=_actor(), user=user
         )
-    await sessions.revoke_all(svc.redis, user_id)
     return _done(user_id, "password_reissue")
 
 
@@ -246,8 +246,6 @@ async def set_active(user_id: int):
         await service.set_active(
             session=db, now=svc.now(), actor=_actor(), user=user, active=active
         )
-    if not active:
-        await sessions.revoke_all(svc.redis, user_id)
     return _done(user_id, "activate" if active else "deactivate")
 
 
@@ -400,16 +398,15 @@ async def _import_page(error: str | None = None, status: int = 200):
 
 @bp.post("/learners/import")
 @auth.require_role("admin")
+@body_limit(
+    imports.MAX_BYTES + 64 * 1024,
+    f"文件超过 {imports.MAX_BYTES // 1024 // 1024} MB 的上限，请拆分后导入",
+)
 async def import_upload():
     """Check the uploaded .xlsx at once, then let the worker write its rows."""
     svc = services()
     actor = _actor()
     try:
-        if (request.content_length or 0) > imports.MAX_BYTES + 64 * 1024:
-            raise AppError(
-                "import_too_big",
-                f"文件超过 {imports.MAX_BYTES // 1024 // 1024} MB 的上限，请拆分后导入",
-            )
         upload = (await request.files).get("file")
         if upload is None or not upload.filename:
             raise AppError("import_no_file", "请选择要导入的学员名单 Excel 文件（.xlsx）")

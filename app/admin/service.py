@@ -1,7 +1,7 @@
 """Learner administration: finding accounts and the resets only an admin may do.
 
-Every change is recorded in the audit log in the same transaction. Work that must wait
-for the commit (deleting the old photo file, ending Redis sessions) is left to the caller.
+Every change is recorded in the audit log in the same transaction. Deleting an old photo
+file waits for the commit (left to the caller); ending sessions follows it as an event.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import events
 from app.accounts import idcard
 from app.accounts import service as accounts
+from app.accounts.events import RolesChanged, SessionsEnded
 from app.accounts.models import ROLE_LABELS, Role, User, UserRole
 from app.audit import service as audit
 from app.clock import local_date
@@ -82,15 +84,19 @@ async def search_users(
     page: int = 1,
     per_page: int = 20,
 ) -> Page[User]:
-    """Accounts matching a part of the ID number, name or work unit, newest first."""
+    """Accounts matching a whole ID number, or part of a name or work unit, newest first."""
     conditions = []
     query = " ".join(query.split())
     if query:
-        conditions.append(
-            User.id_number.contains(query.upper(), autoescape=True)
-            | User.name.contains(query, autoescape=True)
-            | User.work_unit.contains(query, autoescape=True)
-        )
+        if idcard.SHAPE.match(idcard.normalise(query)):
+            # ID numbers are encrypted: a whole one is found by its blind index, never a
+            # part (and the number itself goes into no query).
+            conditions.append(User.id_number == query)
+        else:
+            conditions.append(
+                User.name.contains(query, autoescape=True)
+                | User.work_unit.contains(query, autoescape=True)
+            )
     if batch_id:
         conditions.append(
             User.id.in_(select(Enrolment.user_id).where(Enrolment.batch_id == batch_id))
@@ -185,7 +191,7 @@ async def set_phone(
 async def reissue_password(
     *, session: AsyncSession, config: Config, now: dt.datetime, actor: Actor, user: User
 ) -> None:
-    """Reset the password to the initial one; the caller then ends the user's sessions."""
+    """Reset the password to the initial one (which signs the user out everywhere)."""
     await accounts.reissue_initial_password(session=session, config=config, now=now, user=user)
     await audit.record(
         session=session,
@@ -201,13 +207,15 @@ async def reissue_password(
 async def set_active(
     *, session: AsyncSession, now: dt.datetime, actor: Actor, user: User, active: bool
 ) -> None:
-    """Enable or disable an account; the caller ends the sessions of a disabled one."""
+    """Enable or disable an account; a disabled one is signed out everywhere on commit."""
     if not active and user.id == actor.id:
         raise AppError("self_deactivate", "不能停用自己的账号")
     if user.is_active == active:
         raise AppError("active_same", "该账号已启用" if active else "该账号已停用")
     user.is_active = active
     await session.flush()
+    if not active:
+        events.record(session, SessionsEnded(user.id, "deactivated"))
     await audit.record(
         session=session,
         now=now,
@@ -246,6 +254,7 @@ async def set_roles(
     for role in (r.value for r in Role if r.value in wanted - before):
         user.roles.append(UserRole(role=role))
     await session.flush()
+    events.record(session, RolesChanged(user.id))
     await audit.record(
         session=session,
         now=now,

@@ -12,7 +12,7 @@ from app.admin.common import actor, admin_page, bp
 from app.errors import AppError, Invalid
 from app.learning import batches, catalog, videos
 from app.lib import uploads
-from app.lib.http import json_body
+from app.lib.http import body_limit, json_body
 from app.services import services
 
 PURPOSES = ("video", "material")
@@ -86,6 +86,7 @@ async def upload_status(token: str):
 
 @bp.put("/uploads/<token>")
 @admin_page
+@body_limit(uploads.CHUNK_MAX, "单次上传的数据块过大（上限 {limit}）")
 async def upload_chunk(token: str):
     """One chunk at ?offset=N; a chunk at the wrong offset answers 409 with the right one."""
     svc = services()
@@ -93,8 +94,6 @@ async def upload_chunk(token: str):
         offset = int(request.args.get("offset", ""))
     except ValueError:
         raise AppError("bad_request", "缺少上传位置") from None
-    if (request.content_length or 0) > uploads.CHUNK_MAX:
-        raise AppError("upload_overflow", "单次上传的数据块过大", 413)
     upload = await uploads.append(
         svc.redis,
         svc.config.data_dir,

@@ -97,25 +97,31 @@ async def request_certificate(
 
 
 async def take_for_rendering(
-    *, session: AsyncSession, attempt: Attempt, now: dt.datetime
+    *, session: AsyncSession, attempt: Attempt, now: dt.datetime, lease: dt.timedelta = LEASE
 ) -> tuple[Certificate, bool]:
-    """The attempt's certificate and whether this job now holds it for one rendering.
+    """The attempt's certificate and whether this job now holds it for one rendering
+    (for ``lease``, after which another job may take it over).
 
     A first request creates the row already claimed, saving the job a round trip."""
     if attempt.passed is not True:
         raise AppError("certificate_not_passed", "该次考试未合格，不能生成合格证书")
     certificate = await get_by_attempt(session=session, attempt_id=attempt.id)
     if certificate is None:
-        certificate, created = await _insert(session, attempt, now, rendering=True)
+        certificate, created = await _insert(session, attempt, now, rendering=True, lease=lease)
         if created:
             return certificate, True
     if certificate.state in DONE:
         return certificate, False
-    return certificate, await claim(session=session, certificate=certificate, now=now)
+    return certificate, await claim(session=session, certificate=certificate, now=now, lease=lease)
 
 
 async def _insert(
-    session: AsyncSession, attempt: Attempt, now: dt.datetime, *, rendering: bool
+    session: AsyncSession,
+    attempt: Attempt,
+    now: dt.datetime,
+    *,
+    rendering: bool,
+    lease: dt.timedelta = LEASE,
 ) -> tuple[Certificate, bool]:
     year = now.astimezone(SHANGHAI).year
     # On SQLite the transaction already holds the write lock, so no other job can insert
@@ -129,7 +135,7 @@ async def _insert(
             batch_id=attempt.batch_id,
             state=CertificateState.RENDERING if rendering else CertificateState.QUEUED,
             tries=1 if rendering else 0,
-            lease_until=now + LEASE if rendering else None,
+            lease_until=now + lease if rendering else None,
             error="",
             requested_at=now,
             updated_at=now,
@@ -151,7 +157,13 @@ async def _insert(
     raise RuntimeError("no free certificate number after 5 draws")
 
 
-async def claim(*, session: AsyncSession, certificate: Certificate, now: dt.datetime) -> bool:
+async def claim(
+    *,
+    session: AsyncSession,
+    certificate: Certificate,
+    now: dt.datetime,
+    lease: dt.timedelta = LEASE,
+) -> bool:
     """Take the row for one rendering; False when it is done or another job holds it."""
     result = await session.execute(
         update(Certificate)
@@ -174,7 +186,7 @@ async def claim(*, session: AsyncSession, certificate: Certificate, now: dt.date
         .values(
             state=CertificateState.RENDERING,
             tries=Certificate.tries + 1,
-            lease_until=now + LEASE,
+            lease_until=now + lease,
             updated_at=now,
         )
         .returning(Certificate.tries)
@@ -185,7 +197,7 @@ async def claim(*, session: AsyncSession, certificate: Certificate, now: dt.date
         return False
     certificate.state = CertificateState.RENDERING
     certificate.tries = tries
-    certificate.lease_until = now + LEASE
+    certificate.lease_until = now + lease
     certificate.updated_at = now
     return True
 

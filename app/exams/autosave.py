@@ -22,6 +22,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
+import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 from app.db import Database
@@ -38,6 +39,18 @@ LINGER_SECONDS = 0.01
 BUSY_WITHIN_SECONDS = 0.1  # "steady load": the previous commit ended this recently
 LOG_EVERY_SECONDS = 10
 BUSY = AppError("busy", "系统繁忙，答案暂未保存，将自动重试", 503)
+# How long a batch waits for a database another process holds before its saves answer
+# ``busy``: the page keeps them and sends them again (every 5 s), so a long outage costs
+# retries, not a queue of saves hanging for half a minute each.
+LOCK_WAIT_SECONDS = 2.0
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether an error means the database cannot be written just now (locked, down)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    down = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, OSError, TimeoutError)
+    return isinstance(error, down)
 
 
 class AnswerWriter:
@@ -88,8 +101,12 @@ class AnswerWriter:
     async def _commit(self, saves: list[tuple[Save, asyncio.Future]]) -> None:
         try:
             outcomes = await self._transaction([item for item, _ in saves])
-        except Exception:
-            if len(saves) == 1:
+        except Exception as error:
+            if unavailable(error):
+                # Every save of the batch waits alike: all are told to try again.
+                log.warning("autosave: database unavailable (%s); %d saves busy", error, len(saves))
+                outcomes = [BUSY] * len(saves)
+            elif len(saves) == 1:
                 log.exception("autosave failed")
                 outcomes = [BUSY]
             else:
@@ -166,7 +183,8 @@ class SqliteBatch:
     module releases the GIL around every row and, with the loop busy serving thousands of
     sockets, each time takes up to the 5 ms switch interval to get it back. The one thing
     that may take long, waiting for another process's write lock, is not done here: with
-    no busy timeout, a locked database sends the batch to a worker thread that may wait.
+    no busy timeout, a locked database sends the batch to a worker thread that waits up to
+    LOCK_WAIT_SECONDS, after which its saves answer ``busy``.
     Calls never overlap (the writer takes the process's write turn around each).
     """
 
@@ -181,7 +199,7 @@ class SqliteBatch:
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) and "busy" not in str(error):
                 raise
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_SECONDS * 1000)}")
         try:
             return await asyncio.to_thread(self._run, conn, saves, now)
         finally:

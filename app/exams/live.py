@@ -3,15 +3,25 @@
 The ``/exam`` namespace (realtime/exam.py) keeps which tab holds a paper and caches each
 open attempt's deadline for clock syncs; the exam area's event handlers push to the
 attempt's room from whichever process closed or extended it.
+
+**Which tab holds a paper follows its connection**, not a timer the browser may throttle:
+``exam:owner:<attempt>`` = ``<tab>|<sid>|<process>`` is written when the tab joins and
+removed when its socket disconnects; it is kept until an hour past the deadline. The
+holder counts as connected while its server process is alive: each process refreshes
+``exam:process:<process>`` (30 s) every 10 s. A tab that stays connected, however long it
+sends nothing, keeps the paper; one whose process died loses it within 30 s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from app.clock import epoch_ms
 
 NAMESPACE = "/exam"
+PROCESS_TTL = 30  # seconds a server process counts as alive after its last heartbeat
+PROCESS_BEAT = 10  # seconds between heartbeats
 
 
 def room(attempt_id: int) -> str:
@@ -20,8 +30,60 @@ def room(attempt_id: int) -> str:
 
 
 def owner_key(attempt_id: int) -> str:
-    """Which tab (``<tab>|<sid>``) holds an attempt."""
+    """Which tab (``<tab>|<sid>|<process>``) holds an attempt."""
     return f"exam:owner:{attempt_id}"
+
+
+def process_key(process: str) -> str:
+    """Present while a server process (and so every socket it holds) is alive."""
+    return f"exam:process:{process}"
+
+
+def owner_value(tab: str, sid: str, process: str) -> str:
+    return f"{tab}|{sid}|{process}"
+
+
+def owner_ttl(deadline: dt.datetime, now: dt.datetime) -> int:
+    """How long a holder is remembered: until an hour past the deadline."""
+    return max(60, int((deadline - now).total_seconds()) + 3600)
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """The tab that holds a paper, and whether its connection is still up."""
+
+    tab: str
+    sid: str
+    connected: bool
+
+
+# The holder and, in the same step, whether its process is alive.
+_HOLDER = """
+local v = redis.call('GET', KEYS[1])
+if not v then return nil end
+local process = string.match(v, '[^|]*$')
+return {v, redis.call('EXISTS', 'exam:process:' .. process)}
+"""
+
+
+async def holder(redis, attempt_id: int) -> Holder | None:
+    """Who holds an attempt (None when no tab does)."""
+    found = await redis.eval(_HOLDER, 1, owner_key(attempt_id))
+    if not found:
+        return None
+    value, alive = found
+    tab, sid, _ = value.split("|", 2) if value.count("|") >= 2 else (value, "", "")
+    return Holder(tab=tab, sid=sid, connected=bool(alive))
+
+
+async def beat_process(redis, process: str) -> None:
+    """This server process is alive (and so is every socket it holds)."""
+    await redis.set(process_key(process), 1, ex=PROCESS_TTL)
+
+
+async def end_process(redis, process: str) -> None:
+    """This server process stops: the papers its sockets held are free at once."""
+    await redis.delete(process_key(process))
 
 
 def deadline_key(attempt_id: int) -> str:

@@ -167,10 +167,12 @@ class BadValue(ValueError):
 
 
 def normalise(value: object, item: PaperItem) -> str:
-    """The canonical stored form of a learner's answer, or BadValue."""
-    if not isinstance(value, str):
+    """The canonical stored form of a learner's answer (its letters sorted), or BadValue.
+
+    Only the display letters themselves are taken, as the page sends them: lower case,
+    spaces or anything else is refused, not guessed at (docs/realtime.md)."""
+    if not isinstance(value, str) or len(value) > len(LETTERS):
         raise BadValue("答案格式不正确")
-    value = value.strip().upper()
     if value == "":
         return ""
     if item.type == QuestionType.JUDGE:

@@ -21,6 +21,7 @@ from app.exams import attempts, grading, voiding
 from app.exams.models import Attempt, AttemptStatus, ExamSession
 from app.invigilation import messages
 from app.invigilation.models import Message
+from app.lib import http
 
 audit.ACTION_LABELS.update(
     {
@@ -43,7 +44,7 @@ class Actor:
 async def _attempt_of(
     session: AsyncSession, exam_session: ExamSession, attempt_id: object
 ) -> Attempt:
-    if isinstance(attempt_id, bool) or not isinstance(attempt_id, int):
+    if not http.is_id(attempt_id):
         raise AppError("bad_request", "请选择考生")
     attempt = await session.get(Attempt, attempt_id)
     if attempt is None or attempt.session_id != exam_session.id:
@@ -81,7 +82,7 @@ async def send_message(
     now: dt.datetime,
 ) -> Message:
     """Message one learner of the session (``user_id``) or everyone in it (None)."""
-    if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int)):
+    if user_id is not None and not http.is_id(user_id):
         raise AppError("bad_request", "请选择考生")
     message = await messages.send(
         session=session,

@@ -28,6 +28,7 @@ from app.clock import epoch_ms
 from app.errors import AppError, NotFound
 from app.learning import attention, plays, segments, service
 from app.learning.plays import CREDITS_STREAM, EXPIRED, REPLACED, PlayState
+from app.lib.http import is_id
 
 __all__ = ["CREDITS_STREAM", "PlayState", "StudyRules", "answer", "beat", "judge", "start"]
 
@@ -148,10 +149,10 @@ async def start(
     sid: str = "",
 ) -> Started:
     """Open a play session for a video of an open course the learner is enrolled in."""
-    if isinstance(video_id, str) and video_id.isdigit():
+    if isinstance(video_id, str) and video_id.isdigit() and len(video_id) <= 10:
         video_id = int(video_id)
-    if not isinstance(video_id, int) or isinstance(video_id, bool):
-        raise AppError("bad_request", "请求格式不正确：缺少视频编号")
+    if not is_id(video_id):
+        raise AppError("bad_request", "请求格式不正确：视频编号无效")
     target = await service.play_target(session=session, user_id=user_id, video_id=video_id, now=now)
     # The live coverage may hold credits the flusher has not written yet: keep both, and
     # resume where the most recent credit ended.
@@ -248,9 +249,17 @@ class BeatResult:
 
 
 def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """A finite number from a request, or bad_request (an integer too large for a float
+    included: ``float(10**400)`` raises)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise AppError("bad_request", f"请求格式不正确：{what}无效")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise AppError("bad_request", f"请求格式不正确：{what}无效")
+    return number
 
 
 def _token(body: object) -> str:
@@ -388,7 +397,7 @@ async def beat(
     if that copy went stale."""
     token = _token(body)
     seq = body.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+    if not is_id(seq):
         raise AppError("bad_request", "请求格式不正确：序号无效")
     position = _number(body.get("position"), "播放位置")
     reason = body.get("reason", "tick")
@@ -396,6 +405,8 @@ async def beat(
         raise AppError("bad_request", "请求格式不正确：未知的心跳类型")
     to = _number(body.get("to"), "跳转位置") if reason == "seek" else None
     rate = _number(body.get("rate", 1), "播放速度")
+    if rate <= 0:
+        raise AppError("bad_request", "请求格式不正确：播放速度无效")
 
     cached = cache.get(token) if cache is not None else None
     now_ms = epoch_ms(now)

@@ -6,8 +6,7 @@ from quart import Blueprint, jsonify, render_template, request
 
 from app.accounts import auth, idcard
 from app.accounts import service as accounts
-from app.errors import AppError
-from app.lib.http import json_body
+from app.lib.http import body_limit, json_body, text_field
 from app.profile import service
 from app.profile.photos import send_photo
 from app.services import services
@@ -48,7 +47,7 @@ async def phone_code():
             config=svc.config,
             now=svc.now(),
             user=user,
-            phone=str(body.get("phone", "")),
+            phone=text_field(body, "phone"),
         )
     return jsonify({"ok": True, "resend_after": wait, "message": "验证码已发送，请查收短信"})
 
@@ -67,21 +66,23 @@ async def phone_bind():
             config=svc.config,
             now=svc.now(),
             user=user,
-            phone=str(body.get("phone", "")),
-            code=str(body.get("code", "")),
+            phone=text_field(body, "phone"),
+            code=text_field(body, "code"),
         )
     return jsonify({"ok": True, "phone": user.phone, "message": "手机号绑定成功"})
 
 
+# The form around a photo of up to 500 KB; a larger body is refused before it is read.
+PHOTO_BODY_LIMIT = 600 * 1024
+
+
 @bp.post("/api/profile/photo")
 @auth.login_required
+@body_limit(PHOTO_BODY_LIMIT, "照片大小约为 {size}，须小于 500 KB")
 async def photo_upload():
     """Accept the one-time ID photo (the page crops it to size first)."""
     svc = services()
     limit = svc.config.photo_max_bytes
-    if request.content_length and request.content_length > limit * 4:
-        size_kb = request.content_length // 1024
-        raise AppError("photo_too_big", f"照片大小约为 {size_kb} KB，须小于 {limit // 1024} KB")
     files = await request.files
     upload = files.get("photo")
     data = upload.read(limit * 4) if upload else b""

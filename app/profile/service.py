@@ -56,7 +56,8 @@ async def request_phone_code(
     if user.phone:
         raise AppError("phone_bound", "手机号已绑定，不可自行更改；如需更换请联系管理员")
     phone = _check_phone(phone)
-    await _refuse_taken_phone(session=session, user=user, phone=phone)
+    # Whether another account holds the number is told only to whoever proves they own it
+    # (at binding, with the code): asking for a code must not reveal registered numbers.
     key = _code_key(user.id)
     previous = await redis.get(key)
     stamp = now.timestamp()
@@ -109,7 +110,7 @@ async def bind_phone(
         raise AppError("sms_code_wrong", f"验证码错误，还可尝试 {left} 次")
     if await redis.delete(key) == 0:
         raise AppError("sms_code_missing", "请先获取验证码")  # used by a concurrent request
-    await _refuse_taken_phone(session=session, user=user, phone=phone)
+    await _refuse_taken_phone(session=session, user=user, phone=phone, message=PHONE_UNAVAILABLE)
     user.phone = phone
     user.phone_bound_at = now
     await session.flush()
@@ -129,10 +130,16 @@ async def _count_wrong_try(redis, key: str) -> int:
     return int(await redis.eval(_WRONG_TRY, 1, key))
 
 
-async def _refuse_taken_phone(*, session: AsyncSession, user: User, phone: str) -> None:
+# What a learner is told: neutral, it names no other account.
+PHONE_UNAVAILABLE = "该手机号无法绑定到您的账号，请使用其他手机号；如有疑问请联系客服"
+
+
+async def _refuse_taken_phone(
+    *, session: AsyncSession, user: User, phone: str, message: str = "该手机号已被其他账号绑定"
+) -> None:
     taken = await session.scalar(select(User.id).where(User.phone == phone, User.id != user.id))
     if taken:
-        raise AppError("phone_taken", "该手机号已被其他账号绑定")
+        raise AppError("phone_unavailable", message)
 
 
 def check_photo(data: bytes, config: Config) -> Image.Image:
@@ -174,6 +181,17 @@ def check_photo(data: bytes, config: Config) -> Image.Image:
     return image
 
 
+def pixels_only(image: Image.Image) -> Image.Image:
+    """A new RGB image with the same pixels and nothing else.
+
+    ``convert`` copies ``info``, and Pillow's JPEG writer writes ``info["comment"]`` back
+    out (a JPEG COM segment, or a PNG text chunk named "comment"): a photo would carry
+    whatever text its uploader hid in it, as far as the certificate PDF. Built from the raw
+    pixels, the new image has no comment, EXIF, ICC profile or XMP to write."""
+    rgb = image.convert("RGB")
+    return Image.frombytes("RGB", rgb.size, rgb.tobytes())
+
+
 async def upload_photo(
     *, session: AsyncSession, config: Config, now: dt.datetime, user: User, data: bytes
 ) -> str:
@@ -182,7 +200,7 @@ async def upload_photo(
         raise AppError("photo_exists", "照片只能上传一次，如需更换请联系管理员", 409)
     image = check_photo(data, config)
     clean = io.BytesIO()
-    image.convert("RGB").save(clean, "JPEG", quality=92, optimize=True)
+    pixels_only(image).save(clean, "JPEG", quality=92, optimize=True)
     name = f"{secrets.token_hex(16)}.jpg"
     config.photo_dir.mkdir(parents=True, exist_ok=True)
     path = config.photo_dir / name

@@ -13,6 +13,7 @@ from app.accounts import auth, documents
 from app.clock import local_date
 from app.errors import AppError, NotFound
 from app.lib import admin_menu
+from app.lib.http import body_limit
 from app.registration import authorities, qualifications, registry, rules
 from app.registration.models import CHANNELS
 from app.services import services
@@ -134,12 +135,11 @@ async def qualifications_list():
 
 @bp.post("/qualifications/import")
 @auth.require_role("admin")
+@body_limit(qualifications.MAX_BYTES + 64 * 1024, "文件超过 5 MB 的上限，请拆分后导入")
 async def qualifications_import():
     svc = services()
     actor_id, ip = _actor()
     try:
-        if (request.content_length or 0) > qualifications.MAX_BYTES + 64 * 1024:
-            raise AppError("import_too_big", "文件超过 5 MB 的上限，请拆分后导入")
         upload = (await request.files).get("file")
         if upload is None or not upload.filename:
             raise AppError("import_no_file", "请选择要导入的资格信息 Excel 文件（.xlsx）")

@@ -112,4 +112,10 @@
     tour.querySelector('[data-tour="skip"]').addEventListener("click", finish);
     if (steps.length) { tour.hidden = false; show(); }
   }
+
+  /* Forms that ask before they are sent: data-confirm="问题" (no inline handlers: CSP). */
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
 })();

@@ -58,7 +58,18 @@
     document.getElementById("go-records").hidden = again;
     if (!resultDialog.open) resultDialog.showModal();
   }
-  function block(message) {
+  // Refusals that retrying cannot fix, with the way out each offers (docs/realtime.md).
+  const ENDED = {
+    login_required: { label: "重新登录", href: () => "/login?next=" + encodeURIComponent(location.pathname) },
+    must_change_password: { label: "修改密码", href: () => "/password" },
+    forbidden: null,
+    computer_only: null,
+  };
+  function block(message, code) {
+    const action = document.getElementById("blocked-action");
+    const way = ENDED[code];
+    action.hidden = !way;
+    if (way) { action.textContent = way.label; action.href = way.href(); }
     document.getElementById("blocked-text").textContent = message;
     document.querySelectorAll("#paper input").forEach((i) => { i.disabled = true; });
     const submitBtn = document.getElementById("submit-btn");
@@ -100,6 +111,7 @@
   let closed = false;
   let takenOver = false;
   let timeIsUp = false;
+  let busy = false; // the server said it could not save just now: it is retried
 
   const countdown = document.getElementById("countdown");
   const focusCount = document.getElementById("focus-count");
@@ -159,8 +171,9 @@
   function updateSaveState() {
     const n = Object.keys(pending).length;
     saveState.dataset.state = n ? "unsaved" : "saved";
-    saveState.textContent = n ? n + " 题未保存" + (socket.connected ? "，正在保存……" : "，网络恢复后自动保存")
-      : "所有答案已保存";
+    const how = busy ? "：系统繁忙，答案已暂存在本机，正在自动重试……"
+      : socket.connected ? "，正在保存……" : "，网络恢复后自动保存";
+    saveState.textContent = n ? n + " 题未保存" + how : "所有答案已保存";
   }
   // Unacknowledged answers from before a reload are newer than what the server rendered.
   Object.entries(pending).forEach(([qid, p]) => showValue(qid, p.value));
@@ -211,6 +224,7 @@
         inflight.delete(tag);
         if (err) return; // no ack in time: the retry loop sends it again
         if (reply.ok) {
+          busy = false;
           if (pending[qid] && pending[qid].seq <= reply.seq) {
             delete pending[qid];
             store("pending", pending);
@@ -220,6 +234,8 @@
           return;
         }
         if (reply.code === "taken_over") { takenOver = true; block(reply.message); return; }
+        if (reply.code in ENDED) { sessionEnded(reply); return; }
+        if (reply.code === "busy") { busy = true; updateSaveState(); return; } // resent by the retry loop
         if (reply.code === "time_up" || reply.code === "attempt_closed") { timeUp(); return; }
         if (reply.code === "bad_value" || reply.code === "unknown_question") {
           // The server will never take this value: drop it so it is not resent forever.
@@ -245,7 +261,9 @@
     socket.emit("join", { attempt_id: attemptId, tab }, (reply) => {
       if (!reply.ok) {
         if (reply.code === "second_device") { takenOver = true; block(reply.message); socket.disconnect(); return; }
+        if (reply.code in ENDED) { sessionEnded(reply); return; }
         setConn(reply.message);
+        if (reply.code === "busy") setTimeout(() => { if (socket.connected && !joined) join(); }, RETRY_MS);
         return;
       }
       if (reply.status === "closed") { finish(reply.result); return; }
@@ -274,10 +292,20 @@
     updateSaveState();
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 2000);
   });
+  // The session ended (logged out elsewhere, password changed, expired), or this page may
+  // not take part: answers stay in this browser and are sent after logging in again.
+  function sessionEnded(data) {
+    takenOver = true;
+    socket.disconnect();
+    setConn(data.message);
+    block(data.message, data.code);
+  }
   socket.on("connect_error", (err) => {
-    const data = err && err.data;
-    if (data && data.message && !socket.active) { block(data.message); return; }
-    setConn("无法连接服务器，正在重试……答案已暂存在本机。");
+    const data = (err && err.data) || {};
+    if (data.code in ENDED) { sessionEnded(data); return; }
+    // Anything else passes (busy, the network, a restarting server): keep trying.
+    setConn((data.message || "无法连接服务器，正在重试……") + "答案已暂存在本机。");
+    if (!socket.active) setTimeout(() => { if (!closed && !takenOver) socket.connect(); }, RETRY_MS);
   });
   socket.on("submitted", (result) => finish(result));
   socket.on("deadline", (data) => {
@@ -359,6 +387,7 @@
     if (!joined || closed) return;
     const sentAt = Date.now();
     socket.timeout(ACK_TIMEOUT_MS).emit("sync", {}, (err, reply) => {
+      if (!err && reply.code in ENDED) { sessionEnded(reply); return; }
       if (err || !reply.ok) return;
       if (reply.status !== "open" && reply.result) { finish(reply.result); return; }
       setClock(reply.now, reply.deadline, sentAt);
@@ -440,6 +469,7 @@
   async function httpSubmit() {
     const res = await window.SafeCE.api(root.dataset.submitUrl, {});
     if (res.ok) finish(res.data.result);
+    else if (res.data.code in ENDED) sessionEnded(res.data);
     return res;
   }
 

@@ -14,7 +14,7 @@
   const sessionId = Number(root.dataset.session);
   const STATES = JSON.parse(root.dataset.states);
   const API = root.dataset.api;
-  const REASONS = JSON.parse(document.getElementById("preset-reasons").textContent);
+  const REASONS = JSON.parse(document.getElementById("preset-reasons").dataset.reasons);
   const photoUrl = (uid) => root.dataset.photo.replace(/\/0$/, "/" + uid);
   const BUFFER = 6; // rows rendered above and below the visible ones
   const STATE_ORDER = { offline: 0, online: 1, waiting: 2, forced: 3, voided: 4, submitted: 5 };

@@ -42,16 +42,48 @@
     });
   }
 
+  // Refusals that retrying cannot fix, with the way out each offers (docs/realtime.md).
+  const ENDED = {
+    login_required: { label: "重新登录", href: () => "/login?next=" + encodeURIComponent(location.pathname) },
+    must_change_password: { label: "修改密码", href: () => "/password" },
+    forbidden: null,
+  };
+  let over = false;
+  function sessionEnded(data) {
+    over = true;
+    if (socket) socket.disconnect();
+    stopped(data.message);
+    const way = ENDED[data.code];
+    if (way) {
+      const link = document.createElement("a");
+      link.className = "btn small";
+      link.id = "study-action";
+      link.textContent = way.label;
+      link.href = way.href();
+      msg.append(" ", link);
+    }
+  }
+
   if (!httpOnly) {
     socket = window.io("/study", { reconnectionDelayMax: 10000 });
     socket.on("connect", () => { if (!token) status("已连接，播放视频即开始计时", ""); });
     socket.on("connect_error", (err) => {
-      const data = err && err.data;
-      if (data && data.code) { status(data.message, "warn"); httpOnly = true; return; }
+      const data = (err && err.data) || {};
+      if (data.code in ENDED) { sessionEnded(data); return; }
+      if (data.code) {
+        // busy: the server will take us shortly; try again.
+        status(data.message, "warn");
+        if (!socket.active) setTimeout(() => { if (!over) socket.connect(); }, 3000);
+        return;
+      }
       // No WebSocket or polling through this network: the HTTP fallback has the same rules.
       httpOnly = true;
       socket.disconnect();
       status(token ? "正在计时" : "播放视频即开始计时", token ? "live" : "");
+    });
+    socket.on("disconnect", (reason) => {
+      // Closed by the server (e.g. the session ended): reconnecting tells us why.
+      if (reason === "io server disconnect" && !over) setTimeout(() => socket.connect(), 500);
     });
     socket.on("ended", (data) => { if (data && data.token === token) stopped(data.message); });
   } else {
@@ -166,6 +198,7 @@
     starting = (async () => {
       const reply = await send("start", { video_id: videoId });
       starting = null;
+      if (!reply.ok && reply.code in ENDED) { sessionEnded(reply); return false; }
       if (!reply.ok) {
         video.pause();
         status("未能开始计时", "warn");
@@ -201,6 +234,7 @@
 
   function handle(reply) {
     if (!reply.ok) {
+      if (reply.code in ENDED) { sessionEnded(reply); return; }
       if (reply.code === "stale_beat") return;
       if (reply.code === "play_expired") {
         token = null;
@@ -247,6 +281,7 @@
   });
   video.addEventListener("timeupdate", () => { if (!video.seeking) lastTime = video.currentTime; });
   video.addEventListener("play", async () => {
+    if (over) { video.pause(); return; }
     if (att.nonce) {
       video.pause();
       if (att.input.disabled) att.retry.focus(); else att.input.focus();

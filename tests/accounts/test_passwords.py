@@ -34,3 +34,18 @@ def test_new_password__confirmation_must_match():
 
 def test_new_password__a_good_one_passes():
     check_new_password("Anquan-Xuexi-88", "Anquan-Xuexi-88", ID)
+
+
+def test_common_list__holds_the_top_10000_and_the_local_additions():
+    from app.accounts.passwords import common_passwords
+
+    words = common_passwords()
+    assert len(words) >= 9_900  # 10,000 lines, a few differ only in case
+    assert {"123456", "password", "dragon", "woaini1314", "anquan123"} <= words
+
+
+@pytest.mark.parametrize("password", ["Radiohead", "07071984", "trustno1", "Qq123456789"])
+def test_new_password__one_from_deep_in_the_common_list_is_refused(password):
+    with pytest.raises(AppError) as info:
+        check_new_password(password, password, ID)
+    assert info.value.code == "password_common"

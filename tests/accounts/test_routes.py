@@ -1,8 +1,21 @@
 import datetime as dt
 import json
+from urllib.parse import unquote
+
+import pytest
+from werkzeug.datastructures import Headers
 
 from app.accounts import sessions, tour
-from tests.factories import CSRF, captcha_answer, csrf_of, login, login_form, session_cookie
+from app.accounts.models import index_of
+from tests.factories import (
+    CSRF,
+    captcha_answer,
+    csrf_of,
+    login,
+    login_form,
+    new_id_number,
+    session_cookie,
+)
 
 PASSWORD = "Str0ng-Pass!"
 
@@ -150,7 +163,7 @@ async def test_login__success_clears_the_account_counter(client, svc, factory, c
     for _ in range(svc.config.login_slow_after - 1):
         await login(client, svc, user.id_number, "Wrong-Pass-1")
     assert (await login(client, svc, user.id_number, PASSWORD)).status_code == 302
-    assert not await svc.redis.exists(f"loginfail:acct:{user.id_number}")
+    assert not await svc.redis.exists(f"loginfail:acct:{index_of(user.id_number)}")
 
 
 async def test_login__without_csrf_token_is_refused(client, svc, factory):
@@ -397,3 +410,140 @@ async def test_login_page__offers_to_remember_the_id_number_only(client):
     assert 'id="remember-id"' in page and "记住我的登录信息" in page
     assert "不保存密码" in page and 'id="forget-id"' in page
     assert "<script>" not in page and "onclick" not in page
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example/",
+        "/%0a/evil.example/",
+        "/%0d%0a/evil.example/",
+        "//evil.example/",
+        "/%5Cevil.example/",
+        "/\\evil.example/",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "%20/evil.example/",
+        "/%7F/evil.example/",
+    ],
+)
+async def test_login__next_leading_off_the_site_is_ignored(client, svc, factory, target):
+    user = await factory.user()
+    page = await _page(await client.get(f"/login?next={target}"))
+    assert "evil.example" not in page and "javascript" not in page
+    form = await login_form(client, svc)
+    form.update(username=user.id_number, password=PASSWORD, next=unquote(target))
+    response = await client.post("/login", form=form)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/profile"
+
+
+async def test_login__next_within_the_site_is_followed(client, svc, factory):
+    user = await factory.user()
+    page = await _page(await client.get("/login?next=/exams/records%3Fpage%3D2"))
+    assert 'value="/exams/records?page=2"' in page
+    response = await login(client, svc, user.id_number, PASSWORD, next="/exams/records?page=2")
+    assert response.headers["Location"] == "/exams/records?page=2"
+
+
+async def _change(client, old: str, new: str = "Anquan-Xuexi-88"):
+    return await client.post(
+        "/password",
+        form={
+            "csrf_token": await csrf_of(client),
+            "old_password": old,
+            "new_password": new,
+            "confirm_password": new,
+        },
+    )
+
+
+async def test_change_password__guessing_the_old_one_slows_down_then_locks(
+    client, svc, factory, clock
+):
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+    for _ in range(svc.config.login_slow_after):
+        assert (await _change(client, "Guess-Pass-1")).status_code == 400
+    response = await _change(client, PASSWORD)
+    assert response.status_code == 429
+    assert "原密码验证尝试过于频繁" in await _page(response)
+    for _ in range(svc.config.login_lock_after - svc.config.login_slow_after):
+        clock.advance(seconds=61)
+        await _change(client, "Guess-Pass-1")
+    clock.advance(seconds=61)
+    response = await _change(client, PASSWORD)  # even the right one
+    assert response.status_code == 429
+    assert "账号已暂时锁定" in await _page(response)
+    clock.advance(minutes=svc.config.login_lock_minutes, seconds=1)
+    assert (await _change(client, PASSWORD)).status_code == 302
+
+
+async def test_session__ends_at_its_absolute_lifetime_however_active(client, svc, factory, clock):
+    user = await factory.user()
+    await login(client, svc, user.id_number, PASSWORD)
+    token = session_cookie(client)
+    for _ in range(svc.config.session_max_hours - 1):
+        clock.advance(hours=1)
+        assert (await client.get("/profile")).status_code == 200  # active: the idle TTL slides
+    ttl = await svc.redis.ttl(f"sess:{token}")
+    assert 0 < ttl <= 3600  # the idle expiry never reaches past the absolute end
+    clock.advance(hours=1)
+    response = await client.get("/profile")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert await svc.redis.exists(f"sess:{token}") == 0
+
+
+async def test_captcha__one_address_asking_too_often_is_refused(client, svc, clock):
+    limit = svc.config.captcha_per_ip_minute
+    clock.set(clock.now().replace(second=0))
+    for _ in range(limit):
+        assert (await client.get("/captcha")).status_code == 200
+    response = await client.get("/captcha", headers={"Accept": "application/json"})
+    assert response.status_code == 429
+    assert (await response.get_json())["message"] == "获取验证码过于频繁，请稍后再试"
+    stored = [k async for k in svc.redis.scan_iter("captcha:*")]
+    assert len(stored) == limit  # the refused request stored nothing
+    assert (await client.get("/login")).status_code == 429
+    clock.advance(minutes=1)
+    assert (await client.get("/captcha")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "seen"),
+    [
+        # (The test client's peer address is "<local>".)
+        (0, ["6.6.6.6"], "<local>"),  # no proxy of ours: the header is the client's say
+        (1, ["6.6.6.6, 203.0.113.7"], "203.0.113.7"),  # our nginx appended the real one
+        (1, ["6.6.6.6", "203.0.113.7"], "203.0.113.7"),  # the same, as two header lines
+        (2, ["6.6.6.6, 203.0.113.7, 10.0.0.2"], "203.0.113.7"),  # a CDN, then our nginx
+        (2, ["203.0.113.7"], "<local>"),  # fewer entries than hops: trust none
+    ],
+)
+async def test_client_ip__counts_trusted_proxy_hops_from_the_right(
+    client, svc, factory, hops, forwarded, seen
+):
+    svc.config.trust_proxy = hops
+    user = await factory.user()
+    headers = [("X-Forwarded-For", value) for value in forwarded]
+    form = await login_form(client, svc)
+    form.update(username=user.id_number, password="Wrong-Pass-1")
+    await client.post("/login", form=form, headers=Headers(headers))
+    keys = {k async for k in svc.redis.scan_iter("loginfail:ip:*")}
+    assert keys == {f"loginfail:ip:{seen}"}
+
+
+async def test_client_ip__a_forged_leftmost_entry_does_not_evade_the_ip_lock(client, svc, factory):
+    svc.config.trust_proxy = 1
+    for n in range(svc.config.login_ip_lock_after):
+        form = await login_form(client, svc)
+        form.update(username=new_id_number(), password="Wrong-Pass-1")
+        forged = {"X-Forwarded-For": f"198.51.100.{n}, 203.0.113.7"}
+        await client.post("/login", form=form, headers=forged)
+    user = await factory.user()
+    form = await login_form(client, svc)
+    form.update(username=user.id_number, password=PASSWORD)
+    forged = {"X-Forwarded-For": "198.51.100.250, 203.0.113.7"}
+    response = await client.post("/login", form=form, headers=forged)
+    assert response.status_code == 429
+    assert "登录失败次数过多" in await _page(response)

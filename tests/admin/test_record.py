@@ -155,7 +155,11 @@ async def test_unlock__a_locked_account_can_log_in_again(admin_client, svc, fact
     limits = accounts.login_limits(svc.config)
     for _ in range(svc.config.login_lock_after):
         await throttle.record_failure(
-            svc.redis, learner.id_number, "9.9.9.9", now=svc.now().timestamp(), limits=limits
+            svc.redis,
+            accounts.throttle_subject(learner.id_type, learner.id_number),
+            "9.9.9.9",
+            now=svc.now().timestamp(),
+            limits=limits,
         )
     page = plain(await text(await admin_client.get(f"/admin/learners/{learner.id}")))
     assert "登录失败次数过多，锁定至" in page

@@ -423,7 +423,7 @@ async def test_import_page__no_file_chosen_says_so(admin_client):
 
 async def test_import_page__file_over_the_limit_is_refused_before_reading(admin_client):
     response = await import_file(admin_client, b"PK" + b"\0" * (imports.MAX_BYTES + 100_000))
-    assert response.status_code == 400 and "MB 的上限" in await text(response)
+    assert response.status_code == 413 and "MB 的上限" in await text(response)
 
 
 async def test_import_result__shows_progress_then_an_interrupted_import(admin_client, svc, clock):

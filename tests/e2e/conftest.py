@@ -31,8 +31,13 @@ async def browser():
 
 @pytest.fixture
 async def page(browser, live_server):
+    # Playwright evaluates string predicates (wait_for_function("...")) with eval, which the
+    # site's Content-Security-Policy forbids; tests/e2e/test_csp.py browses with it enforced.
     context = await browser.new_context(
-        base_url=live_server.base_url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+        base_url=live_server.base_url,
+        viewport={"width": 1366, "height": 768},
+        locale="zh-CN",
+        bypass_csp=True,
     )
     page = await context.new_page()
     page.set_default_timeout(10_000)
@@ -104,3 +109,15 @@ async def loaded_image_size(page, selector: str) -> list[int]:
         arg=selector,
     )
     return await handle.json_value()
+
+
+@pytest.fixture
+async def strict_page(browser, live_server):
+    """A page whose browser enforces the site's Content-Security-Policy, as users' do."""
+    context = await browser.new_context(
+        base_url=live_server.base_url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+    )
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    await context.close()

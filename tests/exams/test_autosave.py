@@ -97,3 +97,38 @@ async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exa
     await asyncio.wait_for(pending, 10)
     async with svc.db.read() as db:
         assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("C", 1)}
+
+
+async def test_writer__a_database_locked_by_another_process_answers_busy_then_saves(svc, exams):
+    import sqlite3
+
+    from app.exams import autosave
+
+    if not svc.db.is_sqlite:
+        pytest.skip("locks the SQLite file")
+    [attempt] = await _ready(exams)
+    writer = AnswerWriter(svc.db, svc.now)
+    items = paper_of(attempt)
+    saves = [
+        answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", item.question_id, "", n)
+        for n, item in enumerate(items, 1)
+    ]
+    # Another process holds the write lock (as a backup or a stuck writer would).
+    holder = sqlite3.connect(svc.db.engine.url.database, isolation_level=None, timeout=10)
+    holder.execute("BEGIN EXCLUSIVE")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    try:
+        outcomes = await asyncio.gather(*(writer.save(s) for s in saves), return_exceptions=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # Every save is told to try again, soon (not after a 30 s wait), and none was stored.
+    assert all(isinstance(o, AppError) and o.code == "busy" for o in outcomes)
+    assert loop.time() - began < autosave.LOCK_WAIT_SECONDS * 3
+    async with svc.db.read() as db:
+        assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {}
+    # The page sends them again once the lock is gone: all stored.
+    await asyncio.gather(*(writer.save(s) for s in saves))
+    async with svc.db.read() as db:
+        assert len(await attempts.answers_of(session=db, attempt_id=attempt.id)) == len(items)

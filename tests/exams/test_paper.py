@@ -68,7 +68,7 @@ def test_summary__matches_the_seed_wording():
 @pytest.mark.parametrize(
     ("qtype", "order", "given", "stored"),
     [
-        ("single", "ABCD", "b", "B"),
+        ("single", "ABCD", "B", "B"),
         ("multiple", "ABCDE", "DBA", "ABD"),
         ("judge", "", "T", "T"),
         ("multiple", "ABCD", "", ""),
@@ -88,6 +88,12 @@ def test_normalise__accepts_valid_values(qtype, order, given, stored):
         ("single", "ABCD", "E", "所选选项不在本题选项中"),
         ("multiple", "ABCDE", "AAB", "所选选项不在本题选项中"),
         ("judge", "", "A", "判断题只能选择“对”或“错”"),
+        ("judge", "", "t", "判断题只能选择“对”或“错”"),
+        # Only the letters as the page sends them: no case folding, no trimming.
+        ("single", "ABCD", "b", "所选选项不在本题选项中"),
+        ("single", "ABCD", " A ", "所选选项不在本题选项中"),
+        ("multiple", "ABCD", "A,B", "所选选项不在本题选项中"),
+        ("single", "ABCD", "A" * 10_000, "答案格式不正确"),
     ],
 )
 def test_normalise__refuses_values_that_do_not_fit(qtype, order, given, message):

@@ -389,3 +389,64 @@ async def test_secrets__no_answer_or_explanation_reaches_the_browser_before_subm
     # The whole answer key, in paper order, appears nowhere either.
     assert "".join(key.values()) not in everything
     assert user.id_number not in "".join(client.frames)
+
+
+async def _pass_time(live_svc, clock, seconds: int, step: int = 5) -> None:
+    """Let ``seconds`` go by without the browser sending anything: the app clock moves, every
+    Redis key's TTL runs down (keys whose TTL runs out are gone, as Redis would drop them),
+    and the server process's own timers run as they would (the presence heartbeat)."""
+    sio = live_svc.emitter  # the Socket.IO server of the running app
+    redis = live_svc.redis
+    for _ in range(seconds // step):
+        clock.advance(seconds=step)
+        async for key in redis.scan_iter(count=1000):
+            ttl = await redis.pttl(key)
+            if ttl > 0:
+                if ttl <= step * 1000:
+                    await redis.delete(key)
+                else:
+                    await redis.pexpire(key, ttl - step * 1000)
+        await sio.exam.presence.beat()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ({"second_device": "refuse"}, "second_device"),
+        ({"disconnect_policy": "forfeit"}, "takeover"),
+    ],
+)
+async def test_ownership__a_connected_tab_that_sent_nothing_for_95_s_keeps_its_paper(
+    live, live_svc, clock, policy, expected
+):
+    _, _, attempt, cookie = await live.learner_with_attempt(policy={**SMALL, **policy})
+    first = await live.connect(cookie)
+    await first.ask("join", {"attempt_id": attempt.id, "tab": TAB1})
+    # A background tab: its timers are throttled, so no sync for 95 s; the socket stays up.
+    await _pass_time(live_svc, clock, 95)
+    assert first.connected
+    second = await live.connect(cookie)
+    reply = await second.ask("join", {"attempt_id": attempt.id, "tab": TAB2})
+    row = await live.reload(attempt)
+    assert row.status == "open"  # never forfeited while the first tab is connected
+    if expected == "second_device":
+        assert reply["ok"] is False and reply["code"] == "second_device"
+        assert row.tab == TAB1
+    else:
+        assert reply["ok"] and reply["event"] == "takeover"
+        assert (await first.wait_for("taken_over"))["message"]
+
+
+async def test_ownership__a_tab_whose_server_process_died_frees_the_paper(live, live_svc, clock):
+    _, _, attempt, cookie = await live.learner_with_attempt(
+        policy={**SMALL, "second_device": "refuse"}
+    )
+    first = await live.connect(cookie)
+    await first.ask("join", {"attempt_id": attempt.id, "tab": TAB1})
+    holder = await live_svc.redis.get(f"exam:owner:{attempt.id}")
+    # The holder's process (another one, say) is gone: nobody refreshes its presence.
+    process = holder.rsplit("|", 1)[1]
+    await live_svc.redis.delete(f"exam:process:{process}")
+    second = await live.connect(cookie)
+    reply = await second.ask("join", {"attempt_id": attempt.id, "tab": TAB2})
+    assert reply["ok"] and reply["event"] == "resume"

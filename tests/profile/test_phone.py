@@ -118,10 +118,19 @@ async def test_bound_phone__cannot_be_changed_by_the_learner(client, svc, learne
     assert status == 400 and "联系管理员" in body["message"]
 
 
-async def test_phone__bound_to_another_account_is_refused(client, svc, learner, factory):
+async def test_phone__bound_to_another_account_is_refused_neutrally(
+    client, svc, learner, factory, worker
+):
     await factory_bind(svc, factory, PHONE)
+    # Asking for a code does not tell whether the number is registered ...
     status, body = await _post(client, "/api/profile/phone/code", {"phone": PHONE})
-    assert body["code"] == "phone_taken"
+    assert status == 200 and body["ok"]
+    # ... and the owner of the phone, code in hand, is told neutrally, with no account named.
+    code = await _sent_code(svc, PHONE)
+    status, body = await _post(client, "/api/profile/phone/bind", {"phone": PHONE, "code": code})
+    assert status == 400 and body["code"] == "phone_unavailable"
+    assert body["message"] == "该手机号无法绑定到您的账号，请使用其他手机号；如有疑问请联系客服"
+    assert "其他账号" not in body["message"]
 
 
 async def factory_bind(svc, factory, phone):

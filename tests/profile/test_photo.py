@@ -78,7 +78,16 @@ async def test_photo__png_is_accepted(client, learner):
 
 async def test_photo__600_kb_is_refused_with_its_size(client, learner):
     data = noisy_jpeg((600, 700))
-    assert len(data) > 500 * 1024
+    assert len(data) > 600 * 1024
+    status, body = await upload(client, data)
+    # Refused before the body is read, from its declared length.
+    assert status == 413 and body["code"] == "too_large"
+    assert body["message"].startswith("照片大小约为 ") and "须小于 500 KB" in body["message"]
+
+
+async def test_photo__just_over_500_kb_is_refused_with_its_size(client, learner):
+    data = noisy_jpeg((520, 560))
+    assert 500 * 1024 < len(data) < 590 * 1024, len(data)
     status, body = await upload(client, data)
     assert status == 400 and body["code"] == "photo_too_big"
     assert f"{-(-len(data) // 1024)} KB" in body["message"] and "500 KB" in body["message"]
@@ -154,3 +163,61 @@ async def test_photo__admin_can_fetch_it(app, client, svc, learner, factory):
     response = await admin_client.get(f"/admin/users/{learner.id}/photo")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "image/jpeg"
+
+
+def jpeg_segments(data: bytes) -> list[int]:
+    """The marker of every segment before the image data (SOS) of a JPEG file."""
+    assert data[:2] == b"\xff\xd8"
+    markers, at = [], 2
+    while at < len(data):
+        assert data[at] == 0xFF
+        marker = data[at + 1]
+        markers.append(marker)
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            return markers
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        at += 2 + length
+    return markers
+
+
+def loaded_jpeg(**extra) -> bytes:
+    """A photo carrying a comment, EXIF, an ICC profile and XMP."""
+    from PIL import ImageCms
+
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCameraMaker"
+    exif[0x9286] = "SecretUserComment"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">SecretXmp</x:xmpmeta>'
+    return image_bytes(
+        comment=b"SecretComment <script>", exif=exif.tobytes(), icc_profile=icc, xmp=xmp, **extra
+    )
+
+
+def loaded_png() -> bytes:
+    from PIL import PngImagePlugin
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("comment", "SecretComment")
+    meta.add_text("Description", "SecretDescription")
+    meta.add_itxt("XML:com.adobe.xmp", "SecretXmp")
+    return image_bytes(fmt="PNG", pnginfo=meta)
+
+
+@pytest.mark.parametrize(("kind", "make"), [("jpeg", loaded_jpeg), ("png", loaded_png)])
+async def test_photo__only_pixels_survive_re_encoding(client, svc, learner, kind, make):
+    data = make()
+    assert b"SecretComment" in data
+    status, body = await upload(client, data, f"photo.{'jpg' if kind == 'jpeg' else 'png'}")
+    assert status == 200, body
+    async with svc.db.read() as db:
+        user = await db.get(type(learner), learner.id)
+    stored = (svc.config.photo_dir / user.photo_file).read_bytes()
+    assert b"Secret" not in stored and b"<script>" not in stored
+    # SOI, then only JFIF (APP0), quantisation and Huffman tables, the frame and the scan:
+    # no COM (0xFE), no APP1 (EXIF, XMP), no APP2 (ICC) or any other application segment.
+    assert set(jpeg_segments(stored)) <= {0xE0, 0xDB, 0xC4, 0xC0, 0xC2, 0xDA}
+    image = Image.open(io.BytesIO(stored))
+    for key in ("comment", "exif", "icc_profile", "xmp", "XML:com.adobe.xmp"):
+        assert key not in image.info
+    assert image.size == (295, 412) and image.getpixel((10, 10))[2] > 150  # still the blue

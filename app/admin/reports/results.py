@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -42,7 +42,12 @@ async def results(*, session: AsyncSession, batch: Batch, work_unit: str = "") -
         people = people.join(User, User.id == Enrolment.user_id).where(User.work_unit == work_unit)
     enrolled = await session.scalar(select(func.count()).select_from(people.subquery()))
     rows = await session.execute(
-        select(Attempt.user_id, func.count(), func.max(Attempt.score), func.max(Attempt.passed))
+        select(
+            Attempt.user_id,
+            func.count(),
+            func.max(Attempt.score),
+            func.max(case((Attempt.passed, 1), else_=0)),
+        )
         .where(
             Attempt.batch_id == batch.id,
             Attempt.status == AttemptStatus.CLOSED,
@@ -187,7 +192,7 @@ async def learner_results(*, session: AsyncSession, batch: Batch, work_unit: str
             Attempt.user_id.label("user_id"),
             func.count().label("n"),
             func.max(Attempt.score).label("best"),
-            func.max(Attempt.passed).label("passed"),
+            func.max(case((Attempt.passed, 1), else_=0)).label("passed"),
         )
         .where(Attempt.batch_id == batch.id, Attempt.status == AttemptStatus.CLOSED)
         .group_by(Attempt.user_id)
