@@ -293,6 +293,7 @@ class Client:
             headers={"Cookie": f"safece_session={token}"},
             namespaces=[self.namespace],
             transports=["websocket"],
+            wait_timeout=10,
         )
 
     async def call(self, event: str, data) -> dict:

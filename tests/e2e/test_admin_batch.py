@@ -147,6 +147,7 @@ async def test_admin__runs_a_batch_and_the_learner_earns_credit(
 
     # 6. The learner sees the course, plays the video and earns credit.
     context = await browser.new_context(
+        bypass_csp=True,
         base_url=page.url.split("/admin")[0],
         viewport={"width": 1366, "height": 768},
         locale="zh-CN",

@@ -101,6 +101,7 @@ async def test_exam__labels_for_screen_readers_and_200_percent_zoom(browser, liv
     attempt = await exams.start(user, batch)
     # 200% browser zoom of a 1366×768 screen: 683×384 CSS pixels at twice the density.
     context = await browser.new_context(
+        bypass_csp=True,
         base_url=live_server.base_url,
         viewport={"width": 683, "height": 384},
         device_scale_factor=2,

@@ -121,6 +121,7 @@ async def _hold(base_url, live_svc, people, attempts) -> list[socketio.AsyncClie
             headers={"Cookie": f"safece_session={cookie}"},
             namespaces=["/exam"],
             transports=["websocket"],
+            wait_timeout=10,
         )
         reply = await client.call(
             "join", {"attempt_id": attempt.id, "tab": f"tab-crowd{n:04d}"}, namespace="/exam"
@@ -150,7 +151,10 @@ async def test_invigilation__two_pages_everything_live(browser, live_server, liv
 
     def context():
         return browser.new_context(
-            base_url=live_server.base_url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+            bypass_csp=True,
+            base_url=live_server.base_url,
+            viewport={"width": 1366, "height": 768},
+            locale="zh-CN",
         )
 
     staff_context, learner_context = await context(), await context()

@@ -47,6 +47,7 @@ async def learner(live_svc, worker):
 
 async def phone_page(browser, base_url):
     context = await browser.new_context(
+        bypass_csp=True,
         base_url=base_url,
         viewport={"width": 375, "height": 812},
         locale="zh-CN",
@@ -71,7 +72,10 @@ async def test_phone__no_learner_page_scrolls_sideways(browser, live_server, liv
     user, video_id, number = learner
     context, phone = await phone_page(browser, live_server.base_url)
     desktop = await browser.new_context(
-        base_url=live_server.base_url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
+        bypass_csp=True,
+        base_url=live_server.base_url,
+        viewport={"width": 1366, "height": 768},
+        locale="zh-CN",
     )
     computer = await desktop.new_page()
     pages = [

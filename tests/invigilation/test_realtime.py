@@ -354,6 +354,7 @@ async def test_focus_rule__warns_then_submits_and_the_dashboard_follows(live_ser
             headers={"Cookie": f"safece_session={cookie}"},
             namespaces=["/exam"],
             transports=["websocket"],
+            wait_timeout=10,
         )
         return client
 

@@ -23,7 +23,11 @@ async def _websocket(base_url: str, token: str, origin: str, namespace: str) -> 
     headers = {"Cookie": f"{sessions.COOKIE_NAME}={token}", "Origin": origin}
     try:
         await client.connect(
-            base_url, headers=headers, transports=["websocket"], namespaces=[namespace]
+            base_url,
+            headers=headers,
+            transports=["websocket"],
+            namespaces=[namespace],
+            wait_timeout=10,
         )
     except socketio.exceptions.ConnectionError:
         return False

@@ -45,6 +45,7 @@ class Socket:
             headers={"Cookie": f"{sessions.COOKIE_NAME}={token}"},
             namespaces=["/study"],
             transports=["websocket"],
+            wait_timeout=10,
         )
         return socket
 
