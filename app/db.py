@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, String, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,7 +23,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
+
+from app.lib import crypto
 
 log = logging.getLogger("safece.db")
 
@@ -150,3 +153,37 @@ def _sqlite_begin(conn) -> None:
     # another writer committed in between; taking the write lock up front makes it wait.
     readonly = conn.get_execution_options().get("safece_readonly")
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+class SealedIdNumber(TypeDecorator):
+    """An ID number, stored encrypted (app/lib/crypto.py) and read back in clear.
+
+    The table keeps the number's blind index (``index_of``) in an ``id_number_index`` column:
+    ``User.id_number == x`` and ``User.id_number.in_(xs)`` compare that column; nothing else can be asked of an encrypted value (no LIKE, no ordering)."""
+
+    impl = String(120)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect) -> str | None:
+        return None if value is None else crypto.seal(value)
+
+    def process_result_value(self, value: str | None, dialect) -> str | None:
+        return None if value is None else crypto.reveal(value)
+
+    class comparator_factory(TypeDecorator.Comparator):
+        def _index(self):
+            return self.expr.table.c.id_number_index
+
+        def operate(self, op, *other, **kwargs):
+            if op is operators.eq:
+                return self._index() == index_of(other[0])
+            if op is operators.ne:
+                return self._index() != index_of(other[0])
+            if op is operators.in_op:
+                return self._index().in_([index_of(v) for v in other[0]])
+            raise NotImplementedError("ID numbers are encrypted: only whole numbers compare")
+
+
+def index_of(id_number: str) -> str:
+    """The blind index of an ID number (as typed: trimmed, a trailing x as X)."""
+    return crypto.blind_index((id_number or "").strip().replace(" ", "").upper())

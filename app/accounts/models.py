@@ -7,46 +7,9 @@ import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
-from sqlalchemy.sql import operators
-from sqlalchemy.types import TypeDecorator
 
 from app.accounts.roles import ROLE_LABELS, Role  # noqa: F401 - the vocabulary of roles
-from app.db import Base, UTCDateTime
-from app.lib import crypto
-
-
-class SealedIdNumber(TypeDecorator):
-    """An ID number, stored encrypted (app/lib/crypto.py) and read back in clear.
-
-    ``User.id_number == x`` and ``User.id_number.in_(xs)`` compare the blind index column
-    beside it; nothing else can be asked of an encrypted value (no LIKE, no ordering)."""
-
-    impl = String(120)
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect) -> str | None:
-        return None if value is None else crypto.seal(value)
-
-    def process_result_value(self, value: str | None, dialect) -> str | None:
-        return None if value is None else crypto.reveal(value)
-
-    class comparator_factory(TypeDecorator.Comparator):
-        def _index(self):
-            return self.expr.table.c.id_number_index
-
-        def operate(self, op, *other, **kwargs):
-            if op is operators.eq:
-                return self._index() == index_of(other[0])
-            if op is operators.ne:
-                return self._index() != index_of(other[0])
-            if op is operators.in_op:
-                return self._index().in_([index_of(v) for v in other[0]])
-            raise NotImplementedError("ID numbers are encrypted: only whole numbers compare")
-
-
-def index_of(id_number: str) -> str:
-    """The blind index of an ID number (as typed: trimmed, a trailing x as X)."""
-    return crypto.blind_index((id_number or "").strip().replace(" ", "").upper())
+from app.db import Base, SealedIdNumber, UTCDateTime, index_of
 
 
 class User(Base):

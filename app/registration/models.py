@@ -7,9 +7,9 @@ import datetime as dt
 import enum
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from app.db import Base, UTCDateTime
+from app.db import Base, SealedIdNumber, UTCDateTime, index_of
 
 
 class Kind(enum.StrEnum):
@@ -110,7 +110,9 @@ class Qualification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
     id_type: Mapped[str] = mapped_column(String(20))
-    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    # Encrypted at rest like the account's, looked up by its blind index.
+    id_number: Mapped[str] = mapped_column("id_number_enc", SealedIdNumber())
+    id_number_index: Mapped[str] = mapped_column(String(64), index=True)
     certificate_no: Mapped[str] = mapped_column(String(40), unique=True)
     level: Mapped[str] = mapped_column(String(10))
     category: Mapped[str] = mapped_column(String(30))
@@ -120,6 +122,11 @@ class Qualification(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
     )
     imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    @validates("id_number")
+    def _index_id_number(self, _key: str, value: str) -> str:
+        self.id_number_index = index_of(value)
+        return value
 
 
 class Person(Base):
