@@ -152,7 +152,7 @@ def rotate_key(config: Config) -> tuple[str, int]:
 
     The key file is written twice: first with both keys (a process reading a row sealed
     under the new key finds it), then, once every row is re-encrypted, with the new only."""
-    from app.accounts import service
+    from app import db
     from app.lib import crypto
 
     old = crypto.load(config)
@@ -166,8 +166,8 @@ def rotate_key(config: Config) -> tuple[str, int]:
     crypto.write_key_file(old.source, both)
 
     async def work(svc):
-        async with svc.db.write() as db:
-            return await service.reseal_id_numbers(session=db)
+        async with svc.db.write() as session:
+            return await db.reseal(session)
 
     count = _with_services(config, work)
     fresh = crypto.Keys(old.index, [(kid, both.data[kid])], old.source)

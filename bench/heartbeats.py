@@ -44,7 +44,9 @@ from bench.common import (  # noqa: E402
 )
 
 
-async def setup_data(database_url: str, watchers: int, duration: float) -> tuple[int, list[str]]:
+async def setup_data(
+    database_url: str, watchers: int, duration: float, attention: bool = True
+) -> tuple[int, list[str]]:
     """A batch with one course and one long video, and the enrolled learners."""
     from app.clock import utcnow
     from app.db import Database
@@ -62,6 +64,7 @@ async def setup_data(database_url: str, watchers: int, duration: float) -> tuple
             exam_opens_at=now + dt.timedelta(days=31),
             exam_closes_at=now + dt.timedelta(days=60),
             created_at=now,
+            attention_checks=attention,
         )
         session.add(batch)
         await session.flush()
@@ -210,6 +213,12 @@ def main() -> None:
     parser.add_argument(
         "--server-workers", type=int, default=2, help="uvicorn processes (default: one per core)"
     )
+    parser.add_argument(
+        "--attention",
+        choices=("on", "off"),
+        default="on",
+        help="the batch's attention checks (防挂机), to measure what they cost a beat",
+    )
     parser.add_argument("--no-flusher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     procs = args.procs or max(1, min(4, (args.watchers + 1999) // 2000))
@@ -225,7 +234,9 @@ def main() -> None:
         database_url, redis_url = stack.database_url, stack.redis_url
     try:
         print(f"machine load before: {machine_load()}", flush=True)
-        video_id, numbers = asyncio.run(setup_data(database_url, args.watchers, args.duration))
+        video_id, numbers = asyncio.run(
+            setup_data(database_url, args.watchers, args.duration, args.attention == "on")
+        )
         if stack is not None:
             stack.start_server(
                 workers=args.server_workers,

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select, update  # noqa: E402
 
-from app.accounts.models import User, UserRole  # noqa: E402
+from app.accounts.models import User, UserRole, index_of  # noqa: E402
 from app.certificates.models import Certificate, CertificateState  # noqa: E402
 from app.config import Config  # noqa: E402
 from app.exams.models import Attempt, AttemptStatus, EndedBy  # noqa: E402
@@ -119,6 +119,7 @@ async def build(config: Config, *, learners: int, courses: int, seed: int = 7) -
                 [
                     dict(
                         id_number=admin_number,
+                        id_number_index=index_of(admin_number),
                         name="压测管理员",
                         gender="男",
                         work_unit="",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
@@ -271,16 +271,3 @@ async def _get_dummy_hash(config: Config) -> str:
     if cost not in _dummy_hashes:
         _dummy_hashes[cost] = await _hash(config, secrets.token_urlsafe(16))
     return _dummy_hashes[cost]
-
-
-async def reseal_id_numbers(*, session: AsyncSession) -> int:
-    """Encrypt every stored ID number again under the current key (after a key rotation);
-    their blind indexes do not change. Returns how many there were."""
-    users = User.__table__
-    rows = (await session.execute(select(User.id, User.id_number))).all()
-    for user_id, number in rows:
-        # The column's type seals the value under the current key as it is written.
-        await session.execute(
-            update(users).where(users.c.id == user_id).values(id_number_enc=number)
-        )
-    return len(rows)

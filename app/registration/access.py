@@ -22,7 +22,9 @@ from app.accounts import service as accounts
 from app.accounts.models import Role, User, UserRole
 from app.audit import service as audit
 from app.config import Config
+from app.db import index_of
 from app.errors import AppError
+from app.lib import crypto
 from app.registration import qualifications
 from app.registration.models import Person
 
@@ -38,6 +40,8 @@ RESET_TTL = 30 * 60
 FORGOT_PER_HOUR = 3  # links per account per hour
 FORGOT_GAP = 60  # seconds between two links for one account
 FORGOT_IP_PER_HOUR = 20
+VERIFY_PER_HOUR = 10  # 设置密码 identity checks per document per hour
+VERIFY_IP_PER_HOUR = 30
 HAS_ACCOUNT = (
     "该证件号码已有账号（与学习考核系统为同一账号），请直接用原密码登录；"
     "如忘记密码，请点击“忘了密码”"
@@ -74,17 +78,26 @@ async def verify_identity(
     config: Config,
     now: dt.datetime,
     form: dict,
+    ip: str = "",
 ) -> str:
     """Step 1: captcha, then name + document + certificate number against the records.
-    Returns a token for step 2 (kept 15 minutes)."""
+    Returns a token for step 2 (kept 15 minutes). Checks are limited per address and per
+    document number, so the records cannot be walked."""
+    stamp = now.timestamp()
     await captcha.verify(
         redis,
         form.get("captcha_id", ""),
         form.get("captcha", ""),
-        now=now.timestamp(),
+        now=stamp,
         ttl=config.captcha_ttl_seconds,
     )
     document = documents.parse(form.get("id_type"), form.get("id_number", ""), today=now.date())
+    limits = {
+        f"pwverify:ip:{ip}": VERIFY_IP_PER_HOUR,
+        f"pwverify:doc:{document.type}:{index_of(document.value)}": VERIFY_PER_HOUR,
+    }
+    for key, per_hour in limits.items():
+        await _rate_limit(redis, key, now=stamp, per_hour=per_hour, gap=0, what="身份验证")
     record = await qualifications.match(
         session=session,
         name=form.get("name", ""),
@@ -104,7 +117,8 @@ async def verify_identity(
         record.id, document.type, document.value, record.name, document.gender or ""
     )
     payload = {**dataclasses.asdict(identity), "issued": now.timestamp()}
-    await redis.set(_setup_key(token), json.dumps(payload), ex=SETUP_TTL + 60)
+    # Sealed: the document number is personal data, and Redis is written to disk.
+    await redis.set(_setup_key(token), crypto.seal(json.dumps(payload)), ex=SETUP_TTL + 60)
     return token
 
 
@@ -113,7 +127,7 @@ async def pending_identity(redis, token: str, *, now: dt.datetime) -> Identity:
     raw = await redis.get(_setup_key(token)) if 10 < len(token) < 100 else None
     if raw is None:
         raise AppError("setup_expired", "身份验证已失效，请重新进行身份验证", 410)
-    data = json.loads(raw)
+    data = json.loads(crypto.reveal(raw if isinstance(raw, str) else raw.decode()))
     if now.timestamp() - data.pop("issued") > SETUP_TTL:
         raise AppError("setup_expired", "身份验证已超过15分钟，请重新进行身份验证", 410)
     return Identity(**data)
@@ -202,7 +216,9 @@ async def verify_qualification(
     return record
 
 
-async def _rate_limit(redis, key: str, *, now: float, per_hour: int, gap: int) -> None:
+async def _rate_limit(
+    redis, key: str, *, now: float, per_hour: int, gap: int, what: str = "找回密码"
+) -> None:
     """Refuse when this key asked within ``gap`` seconds or ``per_hour`` times this hour."""
     stamps = [float(s) for s in await redis.lrange(key, 0, -1)]
     recent = [s for s in stamps if now - s < 3600]
@@ -211,7 +227,7 @@ async def _rate_limit(redis, key: str, *, now: float, per_hour: int, gap: int) -
         raise AppError("forgot_too_soon", f"操作过于频繁，请 {wait} 秒后再试", 429)
     if len(recent) >= per_hour:
         wait = math.ceil((min(recent) + 3600 - now) / 60)
-        raise AppError("forgot_too_many", f"找回密码次数过多，请 {wait} 分钟后再试", 429)
+        raise AppError("forgot_too_many", f"{what}次数过多，请 {wait} 分钟后再试", 429)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.rpush(key, repr(now))
         pipe.ltrim(key, -per_hour * 2, -1)
@@ -243,7 +259,7 @@ async def request_reset(
     await _rate_limit(redis, f"pwforgot:ip:{ip}", now=stamp, per_hour=FORGOT_IP_PER_HOUR, gap=0)
     await _rate_limit(
         redis,
-        f"pwforgot:doc:{document.type}:{document.value}",
+        f"pwforgot:doc:{document.type}:{index_of(document.value)}",
         now=stamp,
         per_hour=FORGOT_PER_HOUR,
         gap=FORGOT_GAP,

@@ -45,7 +45,7 @@ async def setup_password_post():
     try:
         async with svc.db.read() as db:
             token = await access.verify_identity(
-                session=db, redis=svc.redis, config=svc.config, now=svc.now(), form=form
+                session=db, redis=svc.redis, config=svc.config, now=svc.now(), form=form, ip=_ip()
             )
     except AppError as error:
         form.pop("captcha", None)

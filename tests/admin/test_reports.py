@@ -9,7 +9,9 @@ import re
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
+from app.accounts.models import User
 from app.lib.spreadsheet import Sheet, write_xlsx
 from tests.admin.helpers import plain, post, text
 from tests.exams.conftest import Exams
@@ -61,6 +63,12 @@ async def test_progress__counts_charts_and_who_is_short_of_what(admin_client, sv
         )
     )
     assert "未达标学员（2）" in only_port and "王达标" not in only_port
+    # The snapshot kept in Redis (written to disk) holds no learner's ID number in clear.
+    async with svc.db.read() as db:
+        numbers = list(await db.scalars(select(User.id_number)))
+    stored = await svc.redis.hgetall(f"report:progress:{batch.batch.id}:rows")
+    assert len(stored) == 3
+    assert not any(n in str(value) for value in stored.values() for n in numbers)
 
 
 async def test_results__pass_rate_scores_and_attempts(admin_client, svc, exams):

@@ -495,3 +495,21 @@ async def test_import_page__without_a_worker_the_import_waits_in_the_queue(admin
     response = await import_file(admin_client, data, wait=False)
     page = await text(await admin_client.get(response.headers["Location"]))
     assert "正在排队等待后台处理" in page and 'http-equiv="refresh"' in page
+
+
+async def test_audit_ip__behind_a_proxy_is_the_hop_it_saw_not_the_clients_claim(
+    admin_client, svc, factory
+):
+    svc.config.trust_proxy = 1  # nginx alone in front
+    user = await factory.user()
+    form = {"csrf_token": await csrf_of(admin_client), "active": "0"}
+    forged = {"X-Forwarded-For": "198.51.100.9, 203.0.113.7"}  # the leftmost is the client's say
+    response = await admin_client.post(
+        f"/admin/learners/{user.id}/active", form=form, headers=forged
+    )
+    assert response.status_code in (200, 302)
+    async with svc.db.read() as db:
+        ips = list(
+            await db.scalars(select(AuditEntry.ip).where(AuditEntry.target_user_id == user.id))
+        )
+    assert ips == ["203.0.113.7"]

@@ -68,7 +68,7 @@ async def token(live_server, live_svc):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("origin", FOREIGN)
 async def test_handshake__a_foreign_origin_is_refused(live_server, token, origin, transport):
-    for namespace in ("/", "/study", "/exam"):
+    for namespace in ("/", "/study", "/exam", "/proctor"):
         assert not await TRANSPORTS[transport](live_server.base_url, token, origin, namespace)
 
 

@@ -3,8 +3,12 @@ holds no digit of it, and the look-ups by whole number still find the record."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
 
+from app.cli import rotate_key
+from app.lib import crypto
 from app.registration import qualifications
 
 
@@ -27,3 +31,19 @@ async def test_qualification_id_numbers__are_sealed_and_still_found(svc, reg):
     assert [r.id for r in found.items] == [record.id]
     assert found.items[0].id_number == person.id_number  # read back in clear for the reviewer
     assert by_name.items == []  # part of a number finds nothing: it is not stored in clear
+
+
+async def test_rotate_key__reseals_qualifications_too(svc, reg):
+    person = await reg.factory.user(name="王轮换")
+    record = await reg.qualification(person, link=False)
+    kid, count = await asyncio.to_thread(rotate_key, svc.config)
+    assert count == 2  # the account's number and the qualification's
+    assert list(crypto.load(svc.config).data) == [kid]  # the old key is gone
+
+    async with svc.db.read() as db:
+        sealed = await db.scalar(
+            text("SELECT id_number_enc FROM reg_qualifications WHERE id = :i"), {"i": record.id}
+        )
+        found = await qualifications.search(session=db, query=person.id_number)
+    assert sealed.startswith(f"{kid}:")
+    assert found.items[0].id_number == person.id_number

@@ -14,7 +14,7 @@ from quart.datastructures import FileStorage
 from sqlalchemy import func, select
 
 from app.messaging import read_mailbox
-from app.registration import notices
+from app.registration import access, notices
 from app.registration.models import Application, Notice, Qualification
 from tests.factories import CSRF, captcha_answer, login, new_id_number
 from tests.registration.conftest import EMPLOYER, EXPERIENCE, PERSONAL
@@ -240,6 +240,30 @@ async def test_forgot_password__is_rate_limited(client, svc, factory):
         response = await client.post("/registration/forgot-password",
                                      form={**form, "id_type": "passport", "id_number": "E12345678"})  # fmt: skip
     assert response.status_code == 429 and "秒后再试" in await _text(response)
+
+
+async def test_setup_password__identity_checks_are_limited_and_leave_no_number_in_redis(
+    client, svc, reg
+):
+    user = await reg.applicant()
+    guesses = {"id_type": "id_card", "id_number": user.id_number, "name": user.name}
+    for n in range(access.VERIFY_PER_HOUR):
+        form = await _anonymous_form(client, svc, "/registration/setup-password")
+        response = await client.post(
+            "/registration/setup-password", form={**form, **guesses, "certificate_no": f"ZA{n}"}
+        )
+        assert response.status_code == 400  # a wrong certificate number: 资格信息验证未通过
+    form = await _anonymous_form(client, svc, "/registration/setup-password")
+    response = await client.post(
+        "/registration/setup-password", form={**form, **guesses, "certificate_no": "ZA-next"}
+    )
+    assert response.status_code == 429 and "身份验证次数过多" in await _text(response)
+    form = await _anonymous_form(client, svc, "/registration/forgot-password")
+    await client.post("/registration/forgot-password", form={**form, **guesses})
+    keys = [k.decode() if isinstance(k, bytes) else k async for k in svc.redis.scan_iter("pw*")]
+    assert any(k.startswith("pwverify:doc:") for k in keys)
+    assert any(k.startswith("pwforgot:doc:") for k in keys)
+    assert not any(user.id_number in k for k in keys)
 
 
 async def test_reset__an_expired_link_is_refused(client, svc, clock):

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.learning.models import Batch, Course, CourseKind, Enrolment, StudyDay, Video, VideoProgress
+from app.lib import crypto
 
 
 @dataclasses.dataclass(slots=True)
@@ -262,10 +263,11 @@ def _keys(batch_id: int) -> tuple[str, str]:
 
 
 def _row_text(row: LearnerProgress) -> str:
+    # The ID number is sealed: Redis is written to disk (data at rest, app/lib/crypto.py).
     return json.dumps(
         [
             row.name,
-            row.id_number,
+            crypto.seal(row.id_number),
             row.work_unit,
             row.credited,
             row.public,
@@ -278,7 +280,8 @@ def _row_text(row: LearnerProgress) -> str:
 
 
 def _row(user_id: int, text: str) -> LearnerProgress:
-    return LearnerProgress(user_id, *json.loads(text))
+    name, sealed, *rest = json.loads(text)
+    return LearnerProgress(user_id, name, crypto.reveal(sealed), *rest)
 
 
 async def snapshot(
