@@ -99,6 +99,8 @@ async def test_phone__no_learner_page_scrolls_sideways(browser, live_server, liv
         ("exams", "/exams"),
         ("records", "/exams/records"),
         ("certificates", "/certificates"),
+        ("registration", "/registration"),
+        ("registration-history", "/registration/history"),
     ]
     for name, url in pages:
         for page, size in ((phone, "375"), (computer, "1366")):
