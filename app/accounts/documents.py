@@ -107,10 +107,12 @@ def parse(id_type: str | None, raw: str, *, today: dt.date | None = None) -> Doc
         if not HK_MACAO_SHAPE.match(value):
             raise AppError(
                 "id_malformed",
-                "港澳居民来往内地通行证号码应为 H（香港）或 M（澳门）加8位数字，如 H12345678",
+                "港澳居民来往内地通行证号码应为 H（香港）或 M（澳门）加8位数字（旧版证件为10位），如 H12345678",
             )
     elif kind == TAIWAN_PERMIT and not TAIWAN_SHAPE.match(value):
-        raise AppError("id_malformed", "台湾居民来往大陆通行证号码应为8位数字，如 01234567")
+        raise AppError(
+            "id_malformed", "台湾居民来往大陆通行证号码应为8位数字（旧版证件为10位），如 01234567"
+        )
     return Document(kind, value)
 
 
