@@ -108,6 +108,28 @@ async def test_course__created_listed_and_edited(admin_client, svc, batch):
     assert "必修" in log and "安全生产法律法规新要求" in log
 
 
+async def test_course_move__up_and_down_within_the_batch_and_audited(admin_client, svc, batch):
+    first = await create_course(admin_client, batch.id, name="第一门")
+    second = await create_course(admin_client, batch.id, name="第二门")
+
+    async def order() -> list[int]:
+        async with svc.db.read() as db:
+            rows = await db.scalars(
+                select(Course.id).where(Course.batch_id == batch.id).order_by(Course.position)
+            )
+            return [i for i in rows if i in (first, second)]
+
+    assert await order() == [first, second]
+    response = await post(admin_client, f"/admin/courses/{second}/move", dir="up")
+    assert response.status_code == 302 and await order() == [second, first]
+    await post(admin_client, f"/admin/courses/{second}/move", dir="up")  # already first
+    assert await order() == [second, first]
+    await post(admin_client, f"/admin/courses/{second}/move", dir="down")
+    assert await order() == [first, second]
+    listing = await text(await admin_client.get(f"/admin/courses?batch={batch.id}"))
+    assert listing.index("第一门") < listing.index("第二门")
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [

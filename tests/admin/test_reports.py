@@ -95,6 +95,43 @@ async def run_export(admin_client, path, **form):
     return load_workbook(BytesIO(await download.get_data()))
 
 
+async def test_difficulty__hardest_first_from_graded_papers(admin_client, svc, exams):
+    from app.admin.reports import results
+    from app.exams import grading
+
+    batch = await exams.batch()
+    keys = {}
+    for name in ("王全对", "李漏答"):
+        learner = await exams.eligible(batch, name=name)
+        attempt = await exams.start(learner, batch)
+        await exams.join(attempt)
+        keys[name] = await exams.key(attempt)
+        values = dict(keys[name])
+        if name == "李漏答":
+            skipped = next(iter(values))
+            values.pop(skipped)  # left unanswered: not correct
+        await exams.save(attempt, values)
+        async with svc.db.write() as db:
+            await grading.submit(
+                session=db, attempt_id=attempt.id, user_id=learner.id, now=svc.now()
+            )
+    async with svc.db.read() as db:
+        found = await results.difficulty(session=db, batch=batch.batch)
+    # Each learner's paper is drawn for them: a question is used by the papers holding it.
+    used = {
+        q: (q in keys["王全对"]) + (q in keys["李漏答"]) for q in {*keys["王全对"], *keys["李漏答"]}
+    }
+    hardest = found[0]
+    assert hardest.question_id == skipped
+    assert (hardest.used, hardest.correct) == (used[skipped], used[skipped] - 1)
+    assert all(d.share == 1.0 and d.used == used[d.question_id] for d in found[1:])
+    assert {d.question_id for d in found} == set(keys["王全对"]) | set(keys["李漏答"])
+    page = plain(
+        await text(await admin_client.get(f"/admin/reports?batch={batch.batch.id}&tab=difficulty"))
+    )
+    assert f"{(used[skipped] - 1) / used[skipped] * 100:.1f}%" in page and "100.0%" in page
+
+
 async def test_exports__progress_and_roster_by_the_worker(admin_client, svc, exams, worker):
     batch = await cohort(svc, exams)
     book = await run_export(
