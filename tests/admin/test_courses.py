@@ -108,7 +108,7 @@ async def test_course__created_listed_and_edited(admin_client, svc, batch):
     assert "必修" in log and "安全生产法律法规新要求" in log
 
 
-async def test_course_move__up_and_down_within_the_batch_and_audited(admin_client, svc, batch):
+async def test_course_move__up_and_down_within_the_batch(admin_client, svc, batch):
     first = await create_course(admin_client, batch.id, name="第一门")
     second = await create_course(admin_client, batch.id, name="第二门")
 
