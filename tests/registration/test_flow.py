@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
-from app.errors import AppError
+from app.errors import AppError, NotFound
 from app.registration import applications, registry
 from app.registration.models import Notice, Status, Submission
-from tests.registration.conftest import EMPLOYER
+from tests.registration.conftest import EMPLOYER, EXPERIENCE
 
 
 async def _notices(svc, user):
@@ -56,6 +56,16 @@ async def test_initial__draft_submit_first_and_final_issue_a_registration(svc, r
             session=db, number=registration.number, today=dt.date(2026, 3, 5)
         )
     assert result.status == "valid" and result.masked_name == "张*全"
+    async with svc.db.read() as db:
+        last_day = await registry.verify(
+            session=db, number=registration.number, today=registration.valid_until
+        )
+        after = await registry.verify(
+            session=db,
+            number=registration.number,
+            today=registration.valid_until + dt.timedelta(days=1),
+        )
+    assert last_day.status == "valid" and after.status == "expired"
 
 
 async def test_draft__is_kept_between_visits(svc, reg, world):
@@ -65,6 +75,40 @@ async def test_draft__is_kept_between_visits(svc, reg, world):
     application = await reg.application(user)
     data = applications.content(application)
     assert data["employer"]["uscc"] == EMPLOYER["uscc"] and len(data["experiences"]) == 1
+
+
+async def test_experience__an_entry_is_edited_and_deleted_by_its_id(svc, reg, world):
+    authority, _, _, user = world
+    await reg.start(user)
+    await reg.fill(user, authority)  # one entry: 2012-07 to 2016-06
+    later = {**EXPERIENCE, "start": "2016-07", "end": "", "unit": "天津某化工集团有限公司"}
+
+    async def change(**kwargs) -> list[dict]:
+        async with svc.db.write() as db:
+            application = await applications.get_open(session=db, user_id=user.id)
+            if "delete" in kwargs:
+                await applications.delete_experience(
+                    session=db, application=application, entry_id=kwargs["delete"], now=svc.now()
+                )
+            else:
+                await applications.save_experience(
+                    session=db, application=application, now=svc.now(), **kwargs
+                )
+        return applications.content(await reg.application(user))["experiences"]
+
+    entries = await change(form=later)
+    first, second = entries
+    assert [e["unit"] for e in entries] == ["天津某建设集团有限公司", "天津某化工集团有限公司"]
+    entries = await change(form={**later, "position": "安全科科长"}, entry_id=second["id"])
+    assert len(entries) == 2 and entries[1]["position"] == "安全科科长"
+    # An edit that would overlap the other entry is refused and changes nothing.
+    with pytest.raises(AppError):
+        await change(form={**later, "start": "2015-01"}, entry_id=second["id"])
+    for unknown in ({"form": later, "entry_id": "nope"}, {"delete": "nope"}):
+        with pytest.raises(NotFound):
+            await change(**unknown)
+    entries = await change(delete=first["id"])
+    assert [e["id"] for e in entries] == [second["id"]]
 
 
 async def test_second_application_while_one_is_pending_is_refused(svc, reg, world):
