@@ -493,7 +493,9 @@ async def test_messages__bad_text_is_refused(svc, proctoring, text, message):
 # ---------------------------------------------------------------------------- timeline
 
 
-async def test_timeline__joins_focus_messages_extension_and_the_end(svc, proctoring, clock):
+async def test_timeline__joins_focus_messages_reads_reconnects_devices_extension_and_the_end(
+    svc, proctoring, clock
+):
     sitting = await proctoring.sitting()
     learner = sitting.learners[0]
     invigilator = await proctoring.invigilator(sitting.exam_session)
@@ -504,7 +506,7 @@ async def test_timeline__joins_focus_messages_extension_and_the_end(svc, proctor
         await joining.record_focus_loss(
             session=db, attempt_id=attempt.id, user_id=learner.id, now=svc.now(), detail="离开"
         )
-    await _act(
+    sent = await _act(
         svc,
         actions.send_message,
         invigilator,
@@ -512,6 +514,19 @@ async def test_timeline__joins_focus_messages_extension_and_the_end(svc, proctor
         user_id=learner.id,
         text="注意",
     )
+    clock.advance(seconds=1)
+    async with svc.db.write() as db:
+        await messages.mark_read(
+            session=db,
+            user_id=learner.id,
+            session_id=sitting.exam_session.id,
+            message_id=sent.id,
+            now=svc.now(),
+        )
+    clock.advance(seconds=1)
+    await proctoring.join(attempt)  # the same tab again: a reconnect
+    clock.advance(seconds=1)
+    await proctoring.join(attempt, tab="tab-bbbbbbbb", other=True)  # another window
     clock.advance(seconds=1)
     await _act(
         svc,
@@ -536,5 +551,14 @@ async def test_timeline__joins_focus_messages_extension_and_the_end(svc, proctor
             session=db, exam_session=sitting.exam_session, user_id=learner.id
         )
     labels = [e["label"] for e in entries]
-    assert labels == ["进入考试", "离开考试页面", "收到监考消息", "延长考试时间", "监考强制交卷"]
+    assert labels == [
+        "进入考试",
+        "离开考试页面",
+        "收到监考消息",
+        "已读监考消息",
+        "重新连接",
+        "在其他窗口或设备上打开（已接管）",
+        "延长考试时间",
+        "监考强制交卷",
+    ]
     assert "原因：违纪" in entries[-1]["detail"]
