@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from app import processes
@@ -204,6 +205,12 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         access_log=False,
         # Forwarded headers are read by the app itself, counting SAFECE_TRUST_PROXY hops.
         proxy_headers=False,
+        # Longer than a proxy keeps idle connections to us (nginx: 60 s), so that the proxy
+        # never reuses one that we are closing at that moment (a 502 for the request).
+        timeout_keep_alive=75,
+        # Socket.IO frames are ~100 bytes: compressing each costs CPU and saves nothing.
+        ws_per_message_deflate=False,
+        backlog=8192,
     )
     return 0
 
@@ -216,9 +223,14 @@ def _stop_signals() -> list[bool]:
     return stopping
 
 
-def _supervise(stopping: list[bool], children: list[subprocess.Popen]) -> int:
-    """Wait for the order to stop (0), or for a child to exit unexpectedly (1)."""
+def _supervise(
+    stopping: list[bool], children: list[subprocess.Popen], tend: Callable[[], None] | None = None
+) -> int:
+    """Wait for the order to stop (0), or for a child to exit unexpectedly (1); ``tend``
+    runs meanwhile (restarting what may be restarted)."""
     while not stopping and all(child.poll() is None for child in children):
+        if tend is not None:
+            tend()
         time.sleep(0.3)
     if not stopping:
         print("有进程意外退出，正在停止……", file=sys.stderr)
@@ -285,7 +297,7 @@ def cmd_cluster(args: argparse.Namespace, config: Config) -> int:
             f"  状态 {cluster.url}/healthz，进程清单 {cluster.state_file}\n",
             flush=True,
         )
-        return _supervise(stopping, cluster.children)
+        return _supervise(stopping, cluster.essentials, tend=cluster.restart_exited)
     finally:
         cluster.stop()
 

@@ -212,14 +212,8 @@ class Cluster:
     def start_processes(self, timeout: float = 120) -> None:
         """Start the servers, the workers and nginx; returns once /healthz through nginx
         reports every one of them."""
-        app = [sys.executable, "-m", "app"]
-        for _ in range(self.plan.servers):
-            port = processes.free_port()
-            proc = processes.spawn([*app, "serve"], env=self.env(PORT=str(port)))
-            self.servers.append((port, proc))
-        self.workers = [
-            processes.spawn([*app, "worker"], env=self.env()) for _ in range(self.plan.workers)
-        ]
+        self.servers = [self._server(processes.free_port()) for _ in range(self.plan.servers)]
+        self.workers = [self._worker() for _ in range(self.plan.workers)]
         # nginx once the servers answer, so that it never marks a starting one as failed.
         servers_up = processes.wait_for(
             lambda: all(
@@ -244,6 +238,35 @@ class Cluster:
         if not processes.wait_for(self.complete, self.children, timeout):
             raise RuntimeError("集群未能在限定时间内启动：见上方日志与 nginx/error.log")
         self.state_file.write_text(json.dumps(self.state(), indent=2))
+
+    def _server(self, port: int) -> tuple[int, subprocess.Popen]:
+        command = [sys.executable, "-m", "app", "serve"]
+        return port, processes.spawn(command, env=self.env(PORT=str(port)))
+
+    def _worker(self) -> subprocess.Popen:
+        return processes.spawn([sys.executable, "-m", "app", "worker"], env=self.env())
+
+    @property
+    def essentials(self) -> list[subprocess.Popen]:
+        """What the cluster cannot run without (PostgreSQL is watched by its pg_ctl)."""
+        return [child for child in (self.redis, self.nginx) if child is not None]
+
+    def restart_exited(self) -> None:
+        """Start again a server or a worker that exited, as systemd would (Restart=always):
+        a server on its own port, so that nginx finds it once it answers."""
+        restarted = False
+        for n, (port, proc) in enumerate(self.servers):
+            if proc.poll() is not None:
+                print(f"网站进程 {proc.pid} 已退出（{proc.returncode}），正在重启", flush=True)
+                self.servers[n] = self._server(port)
+                restarted = True
+        for n, proc in enumerate(self.workers):
+            if proc.poll() is not None:
+                print(f"后台任务进程 {proc.pid} 已退出（{proc.returncode}），正在重启", flush=True)
+                self.workers[n] = self._worker()
+                restarted = True
+        if restarted:
+            self.state_file.write_text(json.dumps(self.state(), indent=2))
 
     def health(self) -> dict:
         """/healthz as nginx serves it ({} when nothing answers)."""
