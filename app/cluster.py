@@ -26,10 +26,10 @@ import urllib.request
 from pathlib import Path
 
 from app import processes
+from app.accounts import sessions
 from app.config import Config
 from app.pgcluster import PrivateCluster
 
-SESSION_COOKIE = "safece_session"  # app/accounts/sessions.py COOKIE_NAME
 # Connections one process may hold: the pool (20) and its overflow (20), app/db.py; a
 # server process holds two engines (its own and the study-credit flusher's).
 CONNECTIONS_PER_ENGINE = 40
@@ -96,7 +96,7 @@ http {{
     # without one are spread round robin). A process that fails is skipped until it
     # answers again, and its pages reconnect to another.
     upstream safece {{
-        hash $cookie_{SESSION_COOKIE} consistent;
+        hash $cookie_{sessions.COOKIE_NAME} consistent;
 {upstreams}
         keepalive 64;
     }}

@@ -28,6 +28,7 @@ import yarl
 from sqlalchemy import func, select, update
 
 from app import start_services
+from app.accounts import sessions
 from app.certificates.models import Certificate, CertificateState
 from app.config import ROOT, Config
 from app.exams.models import Answer, Attempt, AttemptStatus, EndedBy
@@ -233,7 +234,12 @@ async def test_cluster__saves_through_nginx_survive_a_killed_server(cluster):
             assert reply["ok"], reply
         assert len(await stored(svc, polled.id)) == 5
         assert polling.transport() == "polling" and polling.connected
-        # Gone before the servers stop: a stopping server lets a long-poll run out first.
+        # The learner logs out: the server closes the socket at once, ending its long-poll
+        # (a client's own disconnect leaves the server holding it for up to 25 s, which a
+        # stopping server would wait out).
+        polling.reconnection = False
+        await sessions.revoke_all(svc.redis, polled.user_id)
+        await until(lambda: not polling.connected, what="the logged-out page to close")
         await polling.close()
 
         # The process holding the page (the session cookie picks it) is killed outright.
