@@ -1,4 +1,5 @@
-# SafeCE: `make run` serves the demo, `make test` runs the whole suite.
+# SafeCE: `make run` serves the demo, `make cluster` the scaled-out shape, `make test`
+# runs the whole suite.
 # Both install what is missing first (a Python virtualenv, Redis, Chromium, a CJK font).
 
 PYTHON ?= python3
@@ -7,15 +8,22 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT_RUN := redis-server fonts-wqy-microhei ffmpeg
+APT_CLUSTER := redis-server postgresql nginx
 APT_TEST := chromium poppler-utils zbar-tools postgresql libreoffice-writer-nogui
 # `make test` runs the whole suite on each database in turn; DB=sqlite (or postgresql)
 # runs one only, for local work.
 DB ?= sqlite postgresql
+# `make cluster`: server and worker processes (nginx listens on PORT, default 8080).
+SERVERS ?= 2
+WORKERS ?= 2
 
-.PHONY: run test deps system-deps test-system-deps lint clean
+.PHONY: run cluster test deps system-deps cluster-system-deps test-system-deps lint clean
 
 run: deps system-deps
 	$(BIN)/python -m app run
+
+cluster: deps system-deps cluster-system-deps
+	$(BIN)/python -m app cluster --servers $(SERVERS) --workers $(WORKERS)
 
 test: deps system-deps test-system-deps lint
 	@for db in $(DB); do \
@@ -39,6 +47,9 @@ $(DEPS_STAMP): pyproject.toml
 
 system-deps:
 	@dpkg -s $(APT_RUN) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_RUN); }
+
+cluster-system-deps:
+	@dpkg -s $(APT_CLUSTER) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_CLUSTER); }
 
 test-system-deps:
 	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TEST); }

@@ -13,6 +13,7 @@ from quart import Quart
 
 from app import create_app
 from app.config import Config
+from app.core import liveness
 from app.learning.writer import CreditFlusher
 from realtime import server as realtime_server
 
@@ -71,12 +72,20 @@ def run_realtime(app: Quart, sio: socketio.AsyncServer) -> None:
         await realtime_server.stop(sio)
 
 
+def run_heartbeat(app: Quart) -> None:
+    """While the server serves, tell /healthz (any process's) that this one is alive."""
+    heartbeat = liveness.Heartbeat(app.extensions["safece"].redis, "server")
+    app.before_serving(heartbeat.start)
+    app.after_serving(heartbeat.stop)
+
+
 def create_asgi(config: Config | None = None) -> socketio.ASGIApp:
     """Build the Quart app and the Socket.IO server around it."""
     app = create_app(config)
     run_study_flusher(app)
     sio = app.extensions["sio"] = realtime_server.create_sio(app.extensions["safece"])
     run_realtime(app, sio)
+    run_heartbeat(app)
     return socketio.ASGIApp(sio, app)
 
 

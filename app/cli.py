@@ -10,6 +10,7 @@ rotate-key          encrypt personal data under a new key (the key file's), drop
 worker              run the arq worker
 serve               serve the app (Socket.IO around Quart) with uvicorn
 run                 everything `make run` needs: Redis, migrations, demo data, worker, server
+cluster             `make cluster`: PostgreSQL, Redis, N servers behind nginx, M workers
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from app import processes
 from app.config import Config
 
 
@@ -203,97 +205,101 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         access_log=False,
         # Forwarded headers are read by the app itself, counting SAFECE_TRUST_PROXY hops.
         proxy_headers=False,
+        # Longer than a proxy keeps idle connections to us (nginx: 60 s), so that the proxy
+        # never reuses one that we are closing at that moment (a 502 for the request).
+        timeout_keep_alive=75,
+        # Socket.IO frames are ~100 bytes: compressing each costs CPU and saves nothing.
+        ws_per_message_deflate=False,
+        backlog=8192,
     )
     return 0
 
 
-def _spawn(command: list[str], **options: object) -> subprocess.Popen:
-    # In a session of its own: a Ctrl-C in the terminal reaches only `run`, which then
-    # stops its children in order (Redis must outlive the processes that write to it).
-    return subprocess.Popen(command, start_new_session=True, **options)
+def _stop_signals() -> list[bool]:
+    """A list that Ctrl-C (SIGINT), SIGTERM or SIGHUP appends to: the order to stop."""
+    stopping: list[bool] = []
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    return stopping
 
 
-def _start_redis(config: Config) -> subprocess.Popen:
-    server = shutil.which("redis-server")
-    if server is None:
-        sys.exit("找不到 redis-server：请先运行 make run（会自动安装），或设置 SAFECE_REDIS_URL")
-    redis_dir = config.data_dir / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    sock = config.data_dir / "redis.sock"
-    sock.unlink(missing_ok=True)
-    proc = _spawn(
-        [
-            server,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--unixsocketperm",
-            "700",
-            "--dir",
-            str(redis_dir),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--loglevel",
-            "warning",
-        ],
-    )
-    for _ in range(100):
-        if sock.exists():
-            break
-        time.sleep(0.05)
-    else:
-        proc.terminate()
-        sys.exit("redis-server 未能启动")
-    return proc
-
-
-def _stop(children: list[subprocess.Popen], timeout: float = 30) -> None:
-    """Ask each child to stop (SIGTERM), then wait for all of them; kill what hangs."""
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+def _supervise(
+    stopping: list[bool], children: list[subprocess.Popen], tend: Callable[[], None] | None = None
+) -> int:
+    """Wait for the order to stop (0), or for a child to exit unexpectedly (1); ``tend``
+    runs meanwhile (restarting what may be restarted)."""
+    while not stopping and all(child.poll() is None for child in children):
+        if tend is not None:
+            tend()
+        time.sleep(0.3)
+    if not stopping:
+        print("有进程意外退出，正在停止……", file=sys.stderr)
+        return 1
+    print("\n正在停止……", flush=True)
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    stopping = []
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stopping.append(True))
+    stopping = _stop_signals()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     redis: list[subprocess.Popen] = []
     apps: list[subprocess.Popen] = []
     try:
         if not os.environ.get("SAFECE_REDIS_URL"):
-            redis.append(_start_redis(config))
+            redis.append(
+                processes.start_redis(
+                    config.data_dir / "redis", unix_socket=config.data_dir / "redis.sock"
+                )
+            )
             env["SAFECE_REDIS_URL"] = config.redis_url
         cmd_db(argparse.Namespace(action="upgrade"), config)
         cmd_seed_demo(args, config)
         for command in ("worker", "serve"):
-            apps.append(_spawn([sys.executable, "-m", "app", command], env=env))
+            apps.append(processes.spawn([sys.executable, "-m", "app", command], env=env))
         print(
             f"\nSafeCE 已启动：http://127.0.0.1:{config.port}/login   （按 Ctrl-C 停止）\n",
             flush=True,
         )
-        while not stopping and all(child.poll() is None for child in [*redis, *apps]):
-            time.sleep(0.3)
-        if not stopping:
-            print("有进程意外退出，正在停止……", file=sys.stderr)
-            return 1
-        print("\n正在停止……", flush=True)
-        return 0
+        return _supervise(stopping, [*redis, *apps])
     finally:
         # The server and the worker first (they write to Redis as they stop), then Redis.
-        _stop(apps)
-        _stop(redis)
+        processes.stop(apps)
+        processes.stop(redis)
+
+
+def cmd_cluster(args: argparse.Namespace, config: Config) -> int:
+    from app.cluster import Cluster, Plan
+
+    stopping = _stop_signals()
+    plan = Plan(
+        directory=Path(args.dir) if args.dir else config.data_dir / "cluster",
+        servers=args.servers,
+        workers=args.workers,
+        port=int(os.environ.get("PORT", "8080")),
+        host=args.host,
+        database=args.database,
+    )
+    cluster = Cluster(plan, config)
+    try:
+        config = cluster.start_stores()
+        cmd_db(argparse.Namespace(action="upgrade"), config)
+        if args.demo:
+            cmd_seed_demo(args, config)
+        cluster.start_processes()
+        state = cluster.state()
+        print(
+            f"\nSafeCE 集群已启动：{cluster.url}/login   （按 Ctrl-C 停止）\n"
+            f"  nginx → {plan.servers} 个网站进程（端口 "
+            f"{'、'.join(str(s['port']) for s in state['servers'])}），"
+            f"{plan.workers} 个后台任务进程\n"
+            f"  数据库 {config.database_url}\n  Redis {config.redis_url}\n"
+            f"  状态 {cluster.url}/healthz，进程清单 {cluster.state_file}\n",
+            flush=True,
+        )
+        return _supervise(stopping, cluster.essentials, tend=cluster.restart_exited)
+    finally:
+        cluster.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -330,5 +336,13 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("run", help="启动全部（make run）").set_defaults(func=cmd_run)
+    cl = sub.add_parser("cluster", help="在本机启动集群：PostgreSQL、Redis、多个网站进程、nginx")
+    cl.add_argument("--servers", type=int, default=2, help="网站（uvicorn）进程数")
+    cl.add_argument("--workers", type=int, default=2, help="后台任务（arq）进程数")
+    cl.add_argument("--dir", help="集群目录（默认 var/cluster）")
+    cl.add_argument("--host", default="127.0.0.1", help="nginx 监听的地址（端口取 PORT）")
+    cl.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    cl.add_argument("--no-demo", dest="demo", action="store_false", help="不载入演示数据")
+    cl.set_defaults(func=cmd_cluster)
     args = parser.parse_args(argv)
     sys.exit(args.func(args, Config.from_env()))

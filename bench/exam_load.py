@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/exam_load.py --clients 3000 --save-interval 5 --duration 60
 
-It starts its own stack in a temp dir as separate processes (redis-server, SQLite, one or
-more uvicorn servers and one arq worker), a batch with the default 70-question policy on
+It starts the cluster of `make cluster` (app/cluster.py) in a temp dir: redis-server, the
+database (``--database sqlite`` or ``postgresql``), ``--servers`` server processes behind
+nginx and one arq worker, a batch with the default 70-question policy on
 the demo bank, and N enrolled learners with sessions (made directly in Redis). All
 clients connect; the administrator sets the exam window to close at T = now + ramp + D.
 During the ramp every client starts its attempt over HTTP and joins it over Socket.IO,
@@ -15,7 +16,11 @@ what was not acknowledged. Nobody submits: at T the server submits every paper i
 Save latency is from emit to ack. Afterwards the database is checked: every acknowledged
 answer must be in its paper's ``graded_answers`` with the same or a newer seq.
 ``forced_submit_s`` runs from T until the database shows no open attempt; ``rss_mb`` is
-the peak resident memory of the server and worker processes.
+the peak resident memory of the server and worker processes; ``server_cpu_ms_per_ack`` is
+the server processes' CPU time from the end of the ramp to T divided by the acknowledged
+saves (it compares across runs on a noisy machine, where latencies do not).
+
+    .venv/bin/python bench/exam_load.py --clients 1000 --servers 2 --database postgresql
 """
 
 from __future__ import annotations
@@ -28,22 +33,23 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
+import signal
 import sqlite3
-import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import cpu_seconds as tree_cpu_seconds  # noqa: E402
 from bench.common import (  # noqa: E402
-    ROOT,
-    Stack,
     create_learners,
     machine_load,
     percentile,
     rss_mb,
-    start_stack,
 )
 
 LETTERS = "ABCDEFGH"
@@ -119,18 +125,15 @@ async def _generate(index, people, options, ready, go, results) -> None:
     import aiohttp
     import socketio
 
-    urls, batch_id, db_path, interval, drop_fraction, seed, ramp = options
+    urls, batch_id, database_url, interval, drop_fraction, seed, ramp = options
     rng = random.Random(seed + index)
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(64)
-    lookup = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    lookup = Reader(database_url)
 
     def paper_of(attempt_id: int) -> list[tuple[int, str, int]]:
         # The browser reads the questions off the page; the harness reads them here.
-        # fetchall: a half-read statement would hold a WAL snapshot and block checkpoints.
-        [(raw,)] = lookup.execute(
-            "SELECT paper FROM exam_attempts WHERE id = ?", (attempt_id,)
-        ).fetchall()
+        [(raw,)] = lookup.rows("SELECT paper FROM exam_attempts WHERE id = ?", attempt_id)
         return [(int(q), t, len(order)) for q, (t, order) in json.loads(raw).items()]
 
     class Learner:
@@ -321,6 +324,54 @@ async def _generate(index, people, options, ready, go, results) -> None:
     )
 
 
+class Reader:
+    """Read-only queries (``?`` placeholders) on the benchmark's SQLite file or PostgreSQL
+    database, from synchronous code: the harness checks what the servers stored."""
+
+    def __init__(self, database_url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url)
+        self.lock = threading.Lock()
+        if url.get_backend_name() == "sqlite":
+            self.con = sqlite3.connect(
+                f"file:{url.database}?mode=ro", uri=True, check_same_thread=False
+            )
+            self.loop = None
+        else:
+            import asyncpg
+
+            # asyncpg on a loop of its own in a thread: callable from any thread, even one
+            # running another loop (a load generator's).
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, daemon=True).start()
+            self.con = self._wait(
+                asyncpg.connect(
+                    user=url.username, database=url.database, host=url.query.get("host")
+                )
+            )
+
+    def _wait(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def rows(self, sql: str, *params: object) -> list[tuple]:
+        if self.loop is None:
+            with self.lock:
+                # fetchall: a half-read statement would hold a WAL snapshot (no checkpoints).
+                return self.con.execute(sql, params).fetchall()
+        numbered = sql.split("?")
+        sql = "".join(f"{part}${n}" for n, part in enumerate(numbered[:-1], 1)) + numbered[-1]
+        with self.lock:
+            return [tuple(r) for r in self._wait(self.con.fetch(sql, *params))]
+
+    def close(self) -> None:
+        if self.loop is None:
+            self.con.close()
+        else:
+            self._wait(self.con.close())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time consumed so far by these processes."""
     total = 0.0
@@ -331,36 +382,33 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def watch_grading(db_path: str, batch_id: int, deadline: float, stack_pids, samples) -> float:
-    """Poll the database from the deadline until no attempt is open; seconds it took."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        while time.time() < deadline:
-            samples.append(rss_mb(stack_pids()))
-            time.sleep(min(0.5, max(0.0, deadline - time.time())))
-        while True:
-            [(open_count,)] = con.execute(
-                "SELECT count(*) FROM exam_attempts WHERE batch_id = ? AND status = 'open'",
-                (batch_id,),
-            ).fetchall()
-            [(started,)] = con.execute(
-                "SELECT count(*) FROM exam_attempts WHERE batch_id = ?", (batch_id,)
-            ).fetchall()
-            if open_count == 0 and started:
-                return time.time() - deadline
-            if time.time() - deadline > 120:
-                return float("inf")
-            samples.append(rss_mb(stack_pids()))
-            time.sleep(0.02)
-    finally:
-        con.close()
+def watch_grading(
+    reader: Reader, batch_id: int, deadline: float, stack_pids, samples, at_deadline
+) -> float:
+    """Poll the database from the deadline until no attempt is open; seconds it took.
+    ``at_deadline()`` runs once the deadline has come."""
+    while time.time() < deadline:
+        samples.append(rss_mb(stack_pids()))
+        time.sleep(min(0.5, max(0.0, deadline - time.time())))
+    at_deadline()
+    while True:
+        [(open_count,)] = reader.rows(
+            "SELECT count(*) FROM exam_attempts WHERE batch_id = ? AND status = 'open'", batch_id
+        )
+        [(started,)] = reader.rows(
+            "SELECT count(*) FROM exam_attempts WHERE batch_id = ?", batch_id
+        )
+        if open_count == 0 and started:
+            return time.time() - deadline
+        if time.time() - deadline > 120:
+            return float("inf")
+        samples.append(rss_mb(stack_pids()))
+        time.sleep(0.02)
 
 
-def verify(db_path: str, acks: list) -> tuple[int, int, int]:
+def verify(reader: Reader, acks: list) -> tuple[int, int, int]:
     """(lost acks, attempts graded, attempts still open) — from the database."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    rows = con.execute("SELECT id, status, graded_answers FROM exam_attempts").fetchall()
-    con.close()
+    rows = reader.rows("SELECT id, status, graded_answers FROM exam_attempts")
     graded = {aid: json.loads(g) for aid, status, g in rows if status == "closed" and g is not None}
     still_open = sum(1 for _, status, _ in rows if status == "open")
     lost = 0
@@ -374,8 +422,8 @@ def verify(db_path: str, acks: list) -> tuple[int, int, int]:
 class Hooks:
     """What another benchmark adds to this run (see bench/invigilation.py)."""
 
-    async def prepare(self, stack: Stack, batch_id: int) -> None:
-        """After the data is made, before the servers start."""
+    async def prepare(self, config, batch_id: int) -> None:
+        """After the data is made, before the servers start (``config``: the cluster's)."""
 
     def start(self, urls: list[str]) -> None:
         """The servers run and every learner is connected; the saving has not begun."""
@@ -393,7 +441,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, default=60.0, help="seconds of autosaving until the deadline"
     )
-    parser.add_argument("--servers", type=int, default=1, help="uvicorn server processes")
+    parser.add_argument(
+        "--servers", type=int, default=1, help="server processes behind the cluster's nginx"
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--procs", type=int, default=0, help="load-generator processes")
     parser.add_argument("--drop", type=float, default=0.05, help="share of clients that reconnect")
     parser.add_argument("--seed", type=int, default=2026)
@@ -404,6 +455,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
+    # A SIGTERM (timeout, kill) stops the cluster too, through run()'s `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     run(parser().parse_args())
 
 
@@ -413,32 +466,46 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
     ramp = args.ramp or max(5.0, args.clients / 20)
     procs = args.procs or max(1, min(4, (args.clients + 1499) // 1500))
 
-    stack: Stack = start_stack()
-    worker: subprocess.Popen | None = None
-    db_path = stack.database_url.split(":///", 1)[1]
+    # The cluster `make cluster` starts (app/cluster.py): nginx in front of the servers.
+    from app import migrate
+    from app.cluster import Cluster, Plan
+    from app.lib import crypto
+    from app.processes import free_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="safece-bench-"))
+    plan = Plan(
+        directory=workdir,
+        servers=args.servers,
+        workers=1,
+        port=free_port(),
+        database=args.database,
+    )
+    cluster = Cluster(plan)
+    reader: Reader | None = None
     try:
         print(f"machine load before: {machine_load()}", flush=True)
+        config = cluster.start_stores()
+        migrate.upgrade(config.database_url)
+        crypto.install(config)  # the servers' key file: seeding encrypts with it too
         t = time.monotonic()
         batch_id, people = asyncio.run(
-            setup_data(stack.database_url, stack.redis_url, args.clients)
+            setup_data(config.database_url, config.redis_url, args.clients)
         )
-        asyncio.run(hooks.prepare(stack, batch_id))
+        asyncio.run(hooks.prepare(config, batch_id))
         print(f"created {len(people)} learners in {time.monotonic() - t:.1f} s", flush=True)
-        urls = []
-        for _ in range(args.servers):
-            stack.start_server()
-            urls.append(stack.base_url)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"],
-            cwd=ROOT,
-            env=stack.env(),
-            start_new_session=True,
+        cluster.start_processes()
+        urls = [cluster.url]
+        reader = Reader(config.database_url)
+        server_pids = [proc.pid for _, proc in cluster.servers]
+        worker = cluster.workers[0]
+        print(
+            f"{args.servers} server(s) behind nginx at {cluster.url}, pids {server_pids}, "
+            f"worker pid {worker.pid}, database {args.database}",
+            flush=True,
         )
-
-        print(f"server pids {stack.server_pids}, worker pid {worker.pid}", flush=True)
 
         def stack_pids():
-            return [*stack.server_pids, worker.pid]
+            return [*server_pids, worker.pid]
 
         ctx = multiprocessing.get_context("spawn")
         ready, go = ctx.Barrier(procs + 1), ctx.Barrier(procs + 1)
@@ -446,7 +513,15 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         share = (len(people) + procs - 1) // procs
         gens = []
         for p in range(procs):
-            options = (urls, batch_id, db_path, args.save_interval, args.drop, args.seed, ramp)
+            options = (
+                urls,
+                batch_id,
+                config.database_url,
+                args.save_interval,
+                args.drop,
+                args.seed,
+                ramp,
+            )
             proc = ctx.Process(
                 target=generator,
                 args=(p, people[p * share : (p + 1) * share], options, ready, go, results),
@@ -459,26 +534,43 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         hooks.start(urls)
         deadline = time.time() + ramp + args.duration
         closes = dt.datetime.fromtimestamp(deadline, dt.UTC)
-        asyncio.run(set_window_end(stack.database_url, batch_id, closes))
+        asyncio.run(set_window_end(config.database_url, batch_id, closes))
         cpu_groups = {
-            "servers": stack.server_pids,
+            "servers": server_pids,
             "worker": [worker.pid],
             "load generators": [g.pid for g in gens],
-            "redis": [stack.redis.pid],
+            "redis": [cluster.redis.pid],
         }
-        cpu_before = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+        # nginx and PostgreSQL work in child processes: their trees are counted.
+        trees = {"nginx": [cluster.nginx.pid]}
+        if cluster.pg is not None:
+            trees["postgresql"] = [int((cluster.pg.data / "postmaster.pid").read_text().split()[0])]
+
+        def cpu_now() -> dict[str, float]:
+            flat = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+            return flat | {name: tree_cpu_seconds(pids) for name, pids in trees.items()}
+
+        cpu_before = cpu_now()
         go.wait(timeout=60)
         run_began = time.time()
         samples: list[float] = []
         time.sleep(max(0.0, run_began + ramp - time.time()))
-        cpu_saving = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
+        cpu_saving = cpu_now()
         print(f"saving phase begins (load {machine_load()})", flush=True)
         load_during = machine_load()
-        forced = watch_grading(db_path, batch_id, deadline, stack_pids, samples)
+        server_cpu = [cpu_seconds(server_pids)]
+        forced = watch_grading(
+            reader,
+            batch_id,
+            deadline,
+            stack_pids,
+            samples,
+            lambda: server_cpu.append(cpu_seconds(server_pids)),
+        )
         load_after = machine_load()
-        cpu_after = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
-        cpu_used = {name: cpu_saving[name] - cpu_before[name] for name in cpu_groups}
-        cpu_saving = {name: cpu_after[name] - cpu_saving[name] for name in cpu_groups}
+        cpu_after = cpu_now()
+        cpu_used = {name: cpu_saving[name] - cpu_before[name] for name in cpu_after}
+        cpu_saving = {name: cpu_after[name] - cpu_saving[name] for name in cpu_after}
         wall = time.time() - run_began
         collected = [results.get(timeout=300) for _ in gens]
         for proc in gens:
@@ -489,7 +581,7 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         for r in collected:
             for code, n in r["errors"].items():
                 errors[code] = errors.get(code, 0) + n
-        lost, graded, still_open = verify(db_path, acks)
+        lost, graded, still_open = verify(reader, acks)
         starts = [ms for r in collected for ms in r["start_ms"]]
         joins = [ms for r in collected for ms in r["join_ms"]]
         print(
@@ -509,6 +601,8 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         )
         print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
         rss = max(samples, default=0)
+        # Server CPU from the start of the saving phase to the deadline, per acknowledged save.
+        server_cpu_ms_per_ack = (server_cpu[-1] - server_cpu[0]) * 1000 / max(1, len(acks))
         line = hooks.finish(
             {
                 "latencies": latencies,
@@ -522,14 +616,14 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
             line
             or f"RESULT clients={args.clients} acks={len(acks)} "
             f"p50_ms={percentile(latencies, 50):.1f} p99_ms={percentile(latencies, 99):.1f} "
-            f"lost_acks={lost} forced_submit_s={forced:.2f} rss_mb={rss:.0f}"
+            f"lost_acks={lost} forced_submit_s={forced:.2f} rss_mb={rss:.0f} "
+            f"server_cpu_ms_per_ack={server_cpu_ms_per_ack:.2f}"
         )
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(timeout=15)
-        stack.stop()
+        if reader is not None:
+            reader.close()
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

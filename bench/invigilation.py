@@ -39,7 +39,7 @@ class Invigilation(exam_load.Hooks):
         self.session_id = 0
         self.cookies: list[str] = []
 
-    async def prepare(self, stack, batch_id: int) -> None:
+    async def prepare(self, config, batch_id: int) -> None:
         """An exam session of the batch holding everyone, and its invigilators (logged in)."""
         import redis.asyncio as aioredis
         from argon2 import PasswordHasher
@@ -52,7 +52,7 @@ class Invigilation(exam_load.Hooks):
         from app.invigilation.models import Assignment
 
         now = utcnow()
-        db = Database(stack.database_url)
+        db = Database(config.database_url)
         cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(BENCH_PASSWORD)
         async with db.write() as session:
             exam_session = ExamSession(
@@ -88,7 +88,7 @@ class Invigilation(exam_load.Hooks):
                 staff.append(user.id)
             self.session_id = exam_session.id
         await db.dispose()
-        redis = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
+        redis = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
         for user_id in staff:
             s = await sessions.create(redis, user_id=user_id, must_change=False, ttl_seconds=86400)
             self.cookies.append(s.token)

@@ -12,6 +12,7 @@ from arq.connections import RedisSettings
 
 from app import start_services
 from app.config import Config
+from app.core import liveness
 from workers import jobs
 from workers.base import Worker
 from workers.certificates import start_certificate_worker, stop_certificate_worker
@@ -25,13 +26,17 @@ def redis_settings(config: Config) -> RedisSettings:
 
 def make_startup(config: Config):
     async def startup(ctx: dict) -> None:
-        ctx["svc"] = start_services(config)
+        ctx["svc"] = svc = start_services(config)
         await start_certificate_worker(ctx)
+        ctx["heartbeat"] = heartbeat = liveness.Heartbeat(svc.redis, "worker")
+        await heartbeat.start()
 
     return startup
 
 
 async def shutdown(ctx: dict) -> None:
+    if "heartbeat" in ctx:
+        await ctx["heartbeat"].stop()
     await stop_certificate_worker(ctx)
     if "svc" in ctx:
         await ctx["svc"].close()

@@ -8,6 +8,7 @@ from quart import Blueprint, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from app.accounts import auth
+from app.core import liveness
 from app.services import services
 
 bp = Blueprint("core", __name__)
@@ -15,9 +16,11 @@ bp = Blueprint("core", __name__)
 
 @bp.get("/healthz")
 async def healthz():
-    """Report whether the database and Redis answer."""
+    """Report whether the database and Redis answer, which server and worker processes are
+    alive (their heartbeats in Redis) and which process answered."""
     svc = services()
     checks = {"database": False, "redis": False}
+    alive: dict[str, list[str]] = {}
     # A health check reports failures; it does not raise them.
     with contextlib.suppress(Exception):
         async with svc.db.read() as db:
@@ -25,8 +28,14 @@ async def healthz():
         checks["database"] = True
     with contextlib.suppress(Exception):
         checks["redis"] = bool(await svc.redis.ping())
+        alive = await liveness.alive(svc.redis)
     ok = all(checks.values())
-    return jsonify({"ok": ok, **checks}), 200 if ok else 503
+    processes = {
+        "servers": alive.get("server", []),
+        "workers": alive.get("worker", []),
+        "served_by": liveness.identity(),
+    }
+    return jsonify({"ok": ok, **checks, **processes}), 200 if ok else 503
 
 
 @bp.get("/")

@@ -1,10 +1,28 @@
+from app.core import liveness
 from tests.factories import login
 
 
 async def test_healthz__reports_database_and_redis(client):
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert await response.get_json() == {"ok": True, "database": True, "redis": True}
+    body = await response.get_json()
+    assert body["ok"] and body["database"] and body["redis"]
+    assert body["served_by"] == liveness.identity()
+
+
+async def test_healthz__lists_live_processes_and_forgets_stopped_ones(client, svc):
+    server = liveness.Heartbeat(svc.redis, "server")
+    await server.start()
+    await liveness.beat(svc.redis, "worker:elsewhere:42")
+    await liveness.beat(svc.redis, "worker:killed:7")
+    await svc.redis.delete("health:process:worker:killed:7")  # its key expired
+    body = await (await client.get("/healthz")).get_json()
+    assert body["servers"] == [liveness.identity()]
+    assert body["workers"] == ["elsewhere:42"]
+    assert await svc.redis.smembers(liveness.INDEX) == {server.member, "worker:elsewhere:42"}
+    await server.stop()
+    body = await (await client.get("/healthz")).get_json()
+    assert body["servers"] == [] and body["workers"] == ["elsewhere:42"]
 
 
 async def test_home__anonymous_goes_to_login(client):

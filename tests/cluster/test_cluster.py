@@ -1,0 +1,333 @@
+"""`make cluster` for real: `python -m app cluster` (PostgreSQL, Redis, two server
+processes behind nginx, two workers) on free ports in a temp dir, driven through nginx
+as browsers are; the exam data is made through the real services, as the other tests do.
+
+It runs once per `make test`: in the PostgreSQL pass (the cluster has its own PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+import socketio
+import yarl
+from sqlalchemy import func, select, update
+
+from app import start_services
+from app.accounts import sessions
+from app.certificates.models import Certificate, CertificateState
+from app.config import ROOT, Config
+from app.exams.models import Answer, Attempt, AttemptStatus, EndedBy
+from app.pgcluster import server_bin
+from app.processes import free_port
+from tests.certificates.conftest import Certs
+from tests.exams.conftest import Exams
+from tests.factories import Factory, http_login
+from tests.invigilation.conftest import PASSWORD
+
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("SAFECE_TEST_DATABASE") != "postgresql",
+        reason="the cluster brings its own PostgreSQL: it runs once, in the PostgreSQL pass "
+        "(SAFECE_TEST_DATABASE=postgresql)",
+    ),
+    pytest.mark.skipif(
+        shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists(),
+        reason="nginx is not installed (make cluster installs it)",
+    ),
+    pytest.mark.skipif(server_bin() is None, reason="PostgreSQL is not installed"),
+]
+
+START_TIMEOUT = 180  # a guard on a busy 2-core machine; a quiet one starts in ~20 s
+
+
+@pytest.fixture(scope="module")
+async def cluster():
+    """The cluster command as an operator runs it; stopped with SIGINT (Ctrl-C) at the end,
+    which must stop every part and exit 0."""
+    directory = Path(tempfile.mkdtemp(prefix="safece-cluster-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFECE_")}
+    env.update(PORT=str(port), PYTHONPATH=str(ROOT))
+    log = directory.parent / f"{directory.name}.log"
+    command = [sys.executable, "-m", "app", "cluster", "--dir", str(directory), "--no-demo"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    state_file = directory / "cluster.json"
+    svc = state = None
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not state_file.exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the cluster did not start\n" + log.read_text()
+            await asyncio.sleep(0.2)
+        state = json.loads(state_file.read_text())
+        svc = start_services(
+            Config(
+                data_dir=directory,
+                database_url=state["database_url"],
+                redis_url=state["redis_url"],
+                argon2_time_cost=1,
+                argon2_memory_kib=1024,
+            )
+        )
+        yield svc, state
+    finally:
+        if svc is not None:
+            await svc.close()
+        if state_file.exists():  # the processes now, restarted ones included
+            state = json.loads(state_file.read_text())
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        output = log.read_text()
+        shutil.rmtree(directory, ignore_errors=True)
+        log.unlink(missing_ok=True)
+    assert proc.returncode == 0, output
+    assert "正在停止" in output
+    for pid in [*(s["pid"] for s in state["servers"]), *state["workers"], state["nginx"]]:
+        assert not _alive(pid), f"process {pid} outlived the cluster"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def health(url: str, cookie: str | None = None) -> dict:
+    request = urllib.request.Request(url + "/healthz")
+    if cookie:
+        request.add_header("Cookie", f"safece_session={cookie}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+async def until(test, timeout: float = 30.0, what: str = "the condition"):
+    """Poll ``test`` (sync or async) until it returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = test()
+        if asyncio.iscoroutine(found):
+            found = await found
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+class Page(socketio.AsyncClient):
+    """The exam page's socket through nginx: it reconnects as the page does, and keeps
+    the ``submitted`` pushes it gets."""
+
+    def __init__(self, url: str, cookie: str) -> None:
+        # A browser sends its cookie with every request, which is what keeps a long-polling
+        # page on one process (nginx hashes the cookie); the client's own header goes with
+        # the handshake only, so the cookie lives in the HTTP session's jar.
+        jar = aiohttp.CookieJar(unsafe=True)
+        jar.update_cookies({"safece_session": cookie}, yarl.URL(url))
+        self.http_session = aiohttp.ClientSession(cookie_jar=jar)
+        super().__init__(
+            reconnection=True,
+            reconnection_delay=0.2,
+            reconnection_delay_max=1,
+            http_session=self.http_session,
+        )
+        self.url = url
+        self.submitted: list[dict] = []
+
+        async def on_submitted(data):
+            self.submitted.append(data)
+
+        self.on("submitted", on_submitted, namespace="/exam")
+
+    async def open(self, transport: str) -> Page:
+        await self.connect(
+            self.url,
+            namespaces=["/exam"],
+            transports=[transport],
+            wait_timeout=20,
+        )
+        return self
+
+    async def ask(self, event: str, data: dict) -> dict:
+        return await self.call(event, data, namespace="/exam", timeout=20)
+
+    async def close(self) -> None:
+        # A long-polling client's disconnect sends its CLOSE at once, then waits for its
+        # long-poll request, which the server may hold for the ping interval (25 s).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.disconnect(), timeout=2)
+        await self.http_session.close()
+
+
+async def sitting(svc, exams: Exams, batch, name: str, *, url: str, transport: str):
+    """An eligible learner who started an attempt and whose page joined it through nginx."""
+    learner = await exams.eligible(batch, name=name)
+    attempt = await exams.start(learner, batch)
+    cookie = await http_login(url, svc.redis, learner.id_number, PASSWORD)
+    page = await Page(url, cookie).open(transport)
+    joined = await page.ask("join", {"attempt_id": attempt.id, "tab": f"tab-page-{learner.id}"})
+    assert joined["ok"], joined
+    return attempt, cookie, page
+
+
+async def stored(svc, attempt_id: int) -> dict[int, tuple[str, int]]:
+    async with svc.db.read() as db:
+        rows = await db.execute(
+            select(Answer.question_id, Answer.value, Answer.seq).where(
+                Answer.attempt_id == attempt_id
+            )
+        )
+        return {qid: (value, seq) for qid, value, seq in rows}
+
+
+async def test_cluster__healthz_through_nginx_reports_every_part(cluster):
+    _, state = cluster
+    report = await asyncio.to_thread(health, state["url"])
+    assert report["ok"] and report["database"] and report["redis"]
+    pids = sorted(int(name.rsplit(":", 1)[1]) for name in report["servers"])
+    assert pids == sorted(s["pid"] for s in state["servers"])
+    assert sorted(int(n.rsplit(":", 1)[1]) for n in report["workers"]) == sorted(state["workers"])
+    assert report["served_by"] in report["servers"]
+
+
+async def test_cluster__saves_through_nginx_survive_a_killed_server(cluster):
+    svc, state = cluster
+    url = state["url"]
+    exams = Exams(svc, Factory(svc))
+    batch = await exams.batch(name="集群测试批次")
+    attempt, cookie, page = await sitting(
+        svc, exams, batch, "集群考生", url=url, transport="websocket"
+    )
+    # Long-polling: every request of the socket must reach the process that holds it.
+    polled, _, polling = await sitting(svc, exams, batch, "轮询考生", url=url, transport="polling")
+    try:
+        questions = list(await exams.key(attempt))
+        saved = await page.ask("answer", {"question_id": questions[0], "value": "A", "seq": 1})
+        assert saved["ok"], saved
+        assert (await stored(svc, attempt.id))[questions[0]] == ("A", 1)
+        for seq, qid in enumerate(list(await exams.key(polled))[:5], start=1):
+            reply = await polling.ask("answer", {"question_id": qid, "value": "B", "seq": seq})
+            assert reply["ok"], reply
+        assert len(await stored(svc, polled.id)) == 5
+        assert polling.transport() == "polling" and polling.connected
+        # The learner logs out: the server closes the socket at once, ending its long-poll
+        # (a client's own disconnect leaves the server holding it for up to 25 s, which a
+        # stopping server would wait out).
+        polling.reconnection = False
+        await sessions.revoke_all(svc.redis, polled.user_id)
+        await until(lambda: not polling.connected, what="the logged-out page to close")
+        await polling.close()
+
+        # The process holding the page (the session cookie picks it) is killed outright.
+        holder = (await asyncio.to_thread(health, url, cookie))["served_by"]
+        killed = int(holder.rsplit(":", 1)[1])
+        assert killed in [s["pid"] for s in state["servers"]]
+        first_sid = page.get_sid("/exam")
+        os.kill(killed, signal.SIGKILL)
+
+        # The page reconnects through nginx to the other process and resumes its paper.
+        await until(
+            lambda: page.connected and page.get_sid("/exam") not in (None, first_sid),
+            what="the page to reconnect",
+        )
+        rejoined = await page.ask(
+            "join", {"attempt_id": attempt.id, "tab": f"tab-page-{attempt.user_id}"}
+        )
+        assert rejoined["ok"] and rejoined["status"] == "open", rejoined
+        assert rejoined["answers"][str(questions[0])]["value"] == "A"
+        saved = await page.ask("answer", {"question_id": questions[1], "value": "C", "seq": 2})
+        assert saved["ok"], saved
+        assert await stored(svc, attempt.id) == {questions[0]: ("A", 1), questions[1]: ("C", 2)}
+        report = await asyncio.to_thread(health, url, cookie)
+        assert report["served_by"] != holder and report["served_by"] in report["servers"]
+
+        # `make cluster` starts the killed process again, and nginx sends to it once it answers.
+        def restarted():
+            servers = health(url)["servers"]
+            return len(servers) == 2 and holder not in servers
+
+        await until(lambda: asyncio.to_thread(restarted), timeout=120, what="the restart")
+    finally:
+        await polling.close()
+        await page.close()
+
+
+async def test_cluster__two_workers_close_past_deadline_papers_once(cluster):
+    svc, state = cluster
+    certificates = Certs(svc, Factory(svc))
+    exams = Exams(svc, certificates.factory)
+    batch = await exams.batch(name="集群交卷批次")
+    learners = [await exams.eligible(batch, name=f"到时考生{n}") for n in range(3)]
+    attempts = []
+    for learner in learners:
+        await certificates.upload_photo(learner)
+        attempt = await exams.start(learner, batch)
+        tab = f"tab-page-{learner.id}"
+        await exams.join(attempt, tab=tab)
+        await exams.save(attempt, await exams.key(attempt), tab=tab)  # all right: passed
+        attempts.append(attempt)
+    cookie = await http_login(state["url"], svc.redis, learners[0].id_number, PASSWORD)
+    page = await Page(state["url"], cookie).open("websocket")
+    try:
+        tab = f"tab-page-{learners[0].id}"
+        assert (await page.ask("join", {"attempt_id": attempts[0].id, "tab": tab}))["ok"]
+        # Time is up for all three (what the clock would do in two hours).
+        ids = [a.id for a in attempts]
+        async with svc.db.write() as db:
+            await db.execute(
+                update(Attempt)
+                .where(Attempt.id.in_(ids))
+                .values(deadline=svc.now() - dt.timedelta(seconds=1))
+            )
+
+        async def closed():
+            async with svc.db.read() as db:
+                rows = list(await db.scalars(select(Attempt).where(Attempt.id.in_(ids))))
+            return all(a.status == AttemptStatus.CLOSED for a in rows) and rows
+
+        for attempt in await until(closed, timeout=60, what="the sweeper"):
+            assert attempt.ended_by == EndedBy.TIME_UP and attempt.passed
+
+        async def issued():
+            async with svc.db.read() as db:
+                rows = list(
+                    await db.scalars(select(Certificate).where(Certificate.attempt_id.in_(ids)))
+                )
+            return len(rows) == 3 and all(c.state == CertificateState.ISSUED for c in rows) and rows
+
+        for certificate in await until(issued, timeout=90, what="the certificates"):
+            assert certificate.tries == 1  # rendered once, by one of the two workers
+            assert (svc.config.data_dir / "certificates" / certificate.file).exists()
+        await until(lambda: page.submitted, what="the submitted push")
+        async with svc.db.read() as db:
+            count = await db.scalar(
+                select(func.count(Certificate.id)).where(Certificate.attempt_id.in_(ids))
+            )
+        assert count == 3
+        assert len(page.submitted) == 1
+    finally:
+        await page.close()
