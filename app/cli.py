@@ -211,6 +211,9 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         # Socket.IO frames are ~100 bytes: compressing each costs CPU and saves nothing.
         ws_per_message_deflate=False,
         backlog=8192,
+        # On SIGTERM requests in flight get this long to finish; an open long-poll (held up
+        # to the 25 s ping interval) is then cut, and its page reconnects to another process.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

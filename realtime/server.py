@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import types
 
 import socketio
@@ -19,6 +20,10 @@ from realtime import exam, proctor
 from realtime.auth import SessionNamespace
 from realtime.sessions import SessionWatch
 from realtime.study import StudyNamespace
+
+log = logging.getLogger("safece.realtime")
+# How long engine.io's ping checker gets to stop when the server stops.
+SHUTDOWN_SECONDS = 3
 
 
 class Packet(socketio.packet.Packet):
@@ -85,8 +90,14 @@ async def stop(sio: socketio.AsyncServer) -> None:
 async def _stop_background(sio: socketio.AsyncServer) -> None:
     """Stop what the server runs in the background once the web server stopped serving:
     engine.io's ping checker and the Redis listener, which python-socketio leaves running
-    (in the tests' shared event loop, one more of each per server that ever ran)."""
-    await sio.shutdown()
+    (in the tests' shared event loop, one more of each per server that ever ran).
+
+    The ping checker may be inside a slow close of a socket whose client is gone (seen:
+    ~30 s on a loaded machine), so it gets a few seconds and is then cancelled."""
+    try:
+        await asyncio.wait_for(sio.shutdown(), timeout=SHUTDOWN_SECONDS)
+    except TimeoutError:
+        log.warning("engine.io's ping checker did not stop in %s s; cancelled", SHUTDOWN_SECONDS)
     manager = sio.manager
     listener = getattr(manager, "thread", None)
     if listener is not None:
