@@ -32,12 +32,14 @@ from app.accounts import sessions
 from app.certificates.models import Certificate, CertificateState
 from app.config import ROOT, Config
 from app.exams.models import Answer, Attempt, AttemptStatus, EndedBy
+from app.learning.models import StudyDay, VideoProgress
 from app.pgcluster import server_bin
 from app.processes import free_port
 from tests.certificates.conftest import Certs
 from tests.exams.conftest import Exams
-from tests.factories import Factory, http_login
+from tests.factories import CSRF, Factory, http_login
 from tests.invigilation.conftest import PASSWORD
+from tests.learning.conftest import Learning
 
 pytestmark = [
     pytest.mark.skipif(
@@ -62,7 +64,8 @@ async def cluster():
     directory = Path(tempfile.mkdtemp(prefix="safece-cluster-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFECE_")}
-    env.update(PORT=str(port), PYTHONPATH=str(ROOT))
+    # Study beats every 2 s (not 15), so that a session of several beats is quick to play.
+    env.update(PORT=str(port), PYTHONPATH=str(ROOT), SAFECE_STUDY_BEAT_SECONDS="2")
     log = directory.parent / f"{directory.name}.log"
     command = [sys.executable, "-m", "app", "cluster", "--dir", str(directory), "--no-demo"]
     with log.open("w") as out:
@@ -331,3 +334,56 @@ async def test_cluster__two_workers_close_past_deadline_papers_once(cluster):
         assert len(page.submitted) == 1
     finally:
         await page.close()
+
+
+async def test_cluster__study_beats_alternating_between_processes_are_credited_once(cluster):
+    """One play session whose beats go to server A, then B, then A...: the session's state
+    lives in Redis, so each beat continues it and the time is credited exactly once."""
+    svc, state = cluster
+    learning = Learning(svc, Factory(svc))
+    catalogue = await learning.batch(name="集群学习批次")
+    learner = await learning.learner(catalogue.batch.id, password=PASSWORD)
+    video = catalogue.videos[catalogue.courses[0].id][0]
+    servers = [f"http://127.0.0.1:{s['port']}" for s in state["servers"]]
+    cookie = await http_login(state["url"], svc.redis, learner.id_number, PASSWORD)
+    beats = 6
+    async with aiohttp.ClientSession(
+        cookies={"safece_session": cookie}, timeout=aiohttp.ClientTimeout(total=20)
+    ) as http:
+        async with http.get(state["url"] + "/courses") as response:
+            headers = {"X-CSRF-Token": CSRF.search(await response.text()).group(1)}
+
+        async def call(server: str, path: str, body: dict) -> dict:
+            async with http.post(server + path, json=body, headers=headers) as response:
+                reply = await response.json()
+                assert response.status == 200, reply
+                return reply
+
+        started = await call(servers[0], "/api/study/start", {"video_id": video.id})
+        credited = []
+        for seq in range(1, beats + 1):
+            await asyncio.sleep(2.2)  # a real interval: the processes keep real time
+            beat = {"token": started["token"], "seq": seq, "position": 2 * seq, "reason": "tick"}
+            reply = await call(servers[seq % 2], "/api/study/beat", beat)
+            credited.append(reply["credited_s"])
+        await call(servers[0], "/api/study/stop", {"token": started["token"]})
+
+    # Every beat continued the one session, wherever it landed: 2 s each, never twice.
+    assert all(1.5 <= c <= 2 for c in credited), credited
+
+    async def written() -> int | None:
+        async with svc.db.read() as db:
+            total = await db.scalar(
+                select(func.sum(StudyDay.credited_ms)).where(StudyDay.user_id == learner.id)
+            )
+        return total if total and total >= 1000 * sum(credited) - 1 else None
+
+    total = await until(written, what="the flushers to write the credit")
+    async with svc.db.read() as db:
+        progress = await db.scalar(
+            select(VideoProgress).where(
+                VideoProgress.user_id == learner.id, VideoProgress.video_id == video.id
+            )
+        )
+    assert total == round(1000 * sum(credited)) and total <= 2000 * beats
+    assert progress.watched_ms == total and progress.last_position_ms == 2000 * beats
