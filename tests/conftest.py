@@ -87,6 +87,24 @@ def postgres():
     shutil.rmtree(directory, ignore_errors=True)
 
 
+E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on SQLite, then on PostgreSQL. The browser tests (what a
+    person sees; the pages do not differ by database) run in the SQLite pass only, which
+    keeps both passes together within CI's budget; everything below the pages (locking,
+    JSON columns, time zones, string lengths, the autosave writer) runs on both."""
+    if os.environ.get("SAFECE_TEST_DATABASE") != "postgresql" or os.environ.get(
+        "SAFECE_E2E_ON_POSTGRESQL"
+    ):
+        return
+    skip = pytest.mark.skip(reason="browser tests run in the SQLite pass")
+    for item in items:
+        if E2E in Path(str(item.path)).parents:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def db_template(tmp_path_factory, request):
     """Migrate once; each test then gets a copy (SQLite) or emptied tables (PostgreSQL)."""
