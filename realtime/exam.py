@@ -23,9 +23,7 @@ any event the page sends.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import logging
 import secrets
 import time
@@ -42,6 +40,7 @@ from app.exams.joining import JoinKind
 from app.invigilation import live as proctor_live
 from app.invigilation import messages
 from app.lib import net
+from app.lib.periodic import Periodic
 from app.services import Services
 from realtime.auth import SessionNamespace, refuse, replies_errors
 from realtime.sessions import SessionWatch
@@ -62,40 +61,18 @@ return redis.call('get', KEYS[2])
 """
 
 
-class Presence:
+class Presence(Periodic):
     """Tells every process that this one is alive, so the tabs it holds keep their papers."""
 
     def __init__(self, redis) -> None:
         self.redis = redis
         self.process = secrets.token_hex(8)
-        self._task: asyncio.Task | None = None
-
-    async def beat(self) -> None:
-        await live.beat_process(self.redis, self.process)
-
-    async def start(self) -> None:
-        if self._task is None:
-            await self.beat()
-            self._task = asyncio.get_running_loop().create_task(self._beating())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-            with contextlib.suppress(Exception):
-                await live.end_process(self.redis, self.process)
-
-    async def _beating(self) -> None:
-        while True:
-            await asyncio.sleep(live.PROCESS_BEAT)
-            try:
-                await self.beat()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # Redis restarting: the next beat restores it
-                log.warning("exam presence beat failed (%s)", error)
+        super().__init__(
+            lambda: live.beat_process(redis, self.process),
+            lambda: live.end_process(redis, self.process),
+            live.PROCESS_BEAT,
+            "exam presence beat",
+        )
 
 
 class ExamNamespace(SessionNamespace):

@@ -7,13 +7,10 @@ cleanly removes its key at once; one that was killed drops out within ``TTL`` se
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
 import socket
 
-log = logging.getLogger("safece.liveness")
+from app.lib.periodic import Periodic
 
 BEAT = 3  # seconds between heartbeats
 TTL = 10  # seconds a process counts as alive after its last heartbeat
@@ -65,34 +62,12 @@ async def alive(redis) -> dict[str, list[str]]:
     return found
 
 
-class Heartbeat:
+class Heartbeat(Periodic):
     """Beats for this process every BEAT seconds while started."""
 
     def __init__(self, redis, kind: str) -> None:
         self.redis = redis
         self.member = f"{kind}:{identity()}"
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        if self._task is None:
-            await beat(self.redis, self.member)
-            self._task = asyncio.get_running_loop().create_task(self._beating())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-            with contextlib.suppress(Exception):
-                await end(self.redis, self.member)
-
-    async def _beating(self) -> None:
-        while True:
-            await asyncio.sleep(BEAT)
-            try:
-                await beat(self.redis, self.member)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # Redis restarting: the next beat restores it
-                log.warning("heartbeat failed (%s)", error)
+        super().__init__(
+            lambda: beat(redis, self.member), lambda: end(redis, self.member), BEAT, "heartbeat"
+        )
