@@ -51,22 +51,15 @@ def _credit(fields: dict[str, str]) -> service.Credit:
     )
 
 
-async def flush_credits(
-    *,
+async def _take(
     redis,
-    db: Database,
     consumer: str,
-    count: int = 1000,
-    block_ms: int | None = None,
-    claim_idle_ms: int | None = None,
-    own_pending: bool = False,
-) -> int:
-    """Write one group of stream entries to the database; returns how many.
-
-    With `claim_idle_ms`, entries another consumer read that long ago and never
-    acknowledged are taken over first (0 takes them all: tests use it); `own_pending`
-    rereads this consumer's own unacknowledged entries instead of new ones."""
-    await ensure_group(redis)
+    count: int,
+    block_ms: int | None,
+    claim_idle_ms: int | None,
+    own_pending: bool,
+) -> list[tuple[str, dict[str, str]]]:
+    """The next group of entries: those taken over from a dead consumer, then new ones."""
     entries: list[tuple[str, dict[str, str]]] = []
     if claim_idle_ms is not None:
         _, claimed, *_ = await redis.xautoclaim(
@@ -83,6 +76,33 @@ async def flush_credits(
         )
         for _, items in read or []:
             entries.extend(items)
+    return entries
+
+
+async def flush_credits(
+    *,
+    redis,
+    db: Database,
+    consumer: str,
+    count: int = 1000,
+    block_ms: int | None = None,
+    claim_idle_ms: int | None = None,
+    own_pending: bool = False,
+) -> int:
+    """Write one group of stream entries to the database; returns how many.
+
+    With `claim_idle_ms`, entries another consumer read that long ago and never
+    acknowledged are taken over first (0 takes them all: tests use it); `own_pending`
+    rereads this consumer's own unacknowledged entries instead of new ones."""
+    try:
+        entries = await _take(redis, consumer, count, block_ms, claim_idle_ms, own_pending)
+    except ResponseError as error:
+        # The group is made on first use (and again after Redis lost the stream), not
+        # asked for on every round: XGROUP CREATE would answer BUSYGROUP twice a second.
+        if "NOGROUP" not in str(error):
+            raise
+        await ensure_group(redis)
+        entries = await _take(redis, consumer, count, block_ms, claim_idle_ms, own_pending)
     if not entries:
         return 0
     try:

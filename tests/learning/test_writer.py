@@ -135,3 +135,33 @@ async def test_flush__credits_keep_the_study_day_of_the_beat(svc, clock, learnin
     async with svc.db.read() as db:
         count = await db.scalar(select(func.count(VideoProgress.id)))
     assert count == 1
+
+
+async def _group_creations(redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_xgroup|create", {}).get("calls", 0))
+
+
+async def test_flush__makes_its_group_once_and_again_after_redis_lost_the_stream(
+    svc, clock, learning
+):
+    cat = await learning.batch()
+    user = await learning.learner(cat.batch.id)
+    video = cat.videos[cat.courses[0].id][0]
+    before = await _group_creations(svc.redis)  # the server is shared by the suite's tests
+    await play(svc, clock, user, video.id)
+    await flush(svc)
+    made = await _group_creations(svc.redis) - before
+    for _ in range(5):  # idle rounds ask Redis for nothing but new entries
+        await flush_credits(redis=svc.redis, db=svc.db, consumer="alive")
+    idle = await _group_creations(svc.redis) - before - made
+    await svc.redis.delete(CREDITS_STREAM)  # a Redis restarted without its data
+    clock.advance(seconds=60)
+    await play(svc, clock, user, video.id, beats=3)
+
+    await flush(svc)
+    rows, _ = await progress(svc)
+
+    assert made == 1 and idle == 0
+    assert await _group_creations(svc.redis) - before == 2
+    assert rows[0].segments == "[[0,45000]]"
