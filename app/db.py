@@ -9,7 +9,6 @@ after a rollback. Services take the session as a keyword and never open one them
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -27,6 +26,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from app.lib import crypto
+from app.lib.turns import Turns
 
 log = logging.getLogger("safece.db")
 
@@ -84,24 +84,23 @@ class Database:
         )
         # Set by build_services: hands a committed unit's events to their handlers.
         self.dispatch: Callable[[list[object]], Awaitable[None]] | None = None
-        self._turns: asyncio.Lock | None = None
+        self._turns = Turns()
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
+    async def turn(self, *, urgent: bool = False) -> AsyncIterator[None]:
         """This process's turn to write; on SQLite, one writer at a time, elsewhere free.
 
         SQLite has a single write lock. When several connections of one process ask for it
         at once, the losers sleep in SQLite's busy handler with growing back-off (up to
         100 ms a try) even if the lock is free a millisecond later, which ruins tail
-        latency. Taking turns on an asyncio lock first means a waiting writer starts the
-        moment the previous one commits. Across processes the busy handler still
+        latency. Taking turns first means a waiting writer starts the moment the previous
+        one commits; ``urgent`` writers (the autosave group commit) go before the others
+        that wait (``app.lib.turns``). Across processes the busy handler still
         arbitrates, rarely."""
         if not self.is_sqlite:
             yield
             return
-        if self._turns is None:
-            self._turns = asyncio.Lock()
-        async with self._turns:
+        async with self._turns.turn(urgent=urgent):
             yield
 
     @contextlib.asynccontextmanager

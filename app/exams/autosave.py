@@ -126,7 +126,7 @@ class AnswerWriter:
         loop = asyncio.get_running_loop()
         began = loop.time()
         if self._store is not None:
-            async with self.db.turn():
+            async with self.db.turn(urgent=True):
                 outcomes = await self._store.run(items, self.now())
         else:
             async with self.db.write() as session:
