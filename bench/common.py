@@ -281,6 +281,20 @@ async def login_all(
     return cookies
 
 
+def quiet_gc() -> None:
+    """A load generator holding thousands of clients collects like the servers do
+    (``app.asgi.GC_THRESHOLDS``): with CPython's defaults its own collections stop its
+    event loop for hundreds of milliseconds, and every reply in flight would count that
+    pause as the server's latency."""
+    import gc
+
+    from app.asgi import GC_THRESHOLDS
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def percentile(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) of a list of numbers."""
     if not values:

@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     create_learners,
     machine_load,
     percentile,
+    quiet_gc,
     rss_mb,
 )
 
@@ -164,10 +165,12 @@ async def _generate(index, people, options, ready, go, results) -> None:
 
     learners = [Learner(n, p) for n, p in enumerate(people)]
     await asyncio.gather(*(learner.connect() for learner in learners))
+    quiet_gc()
     await asyncio.to_thread(ready.wait)
     await asyncio.to_thread(go.wait)
     begin = loop.time()
     latencies: list[float] = []
+    sent_at: list[float] = []  # epoch ms each save in ``latencies`` was sent
     start_ms: list[float] = []
     join_ms: list[float] = []
     joined_late = [0]  # clients whose join finished after the saving phase had begun
@@ -247,6 +250,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
                 return
             counts["saves"] += 1
             latencies.append((loop.time() - sent) * 1000)
+            sent_at.append(sent_ms)
             if reply.get("ok"):
                 acks.append((attempt_id, qid, s, value))
                 acked_at.append((attempt_id, sent_ms))
@@ -313,6 +317,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
     results.put(
         {
             "latencies": latencies,
+            "sent_at": sent_at,
             "start_ms": start_ms,
             "join_ms": join_ms,
             "joined_late": joined_late[0],
@@ -404,6 +409,20 @@ def watch_grading(
             return float("inf")
         samples.append(rss_mb(stack_pids()))
         time.sleep(0.02)
+
+
+def slow_acks(collected: list[dict], deadline: float, over_ms: float = 100.0) -> str:
+    """Where the tail is: acks slower than ``over_ms`` per 10 s of sending, of all acks."""
+    windows: dict[int, list[int]] = {}
+    for r in collected:
+        for ms, sent in zip(r["latencies"], r["sent_at"], strict=True):
+            w = windows.setdefault(int((deadline * 1000 - sent) // 10_000), [0, 0])
+            w[0] += ms > over_ms
+            w[1] += 1
+    return ", ".join(
+        f"{k * 10}-{k * 10 + 10}: {slow}/{n}"
+        for k, (slow, n) in sorted(windows.items(), reverse=True)
+    )
 
 
 def verify(reader: Reader, acks: list) -> tuple[int, int, int]:
@@ -598,6 +617,10 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
             + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu_used.items())
             + f"; in the {wall - ramp:.0f} s of saving and grading: "
             + ", ".join(f"{name} {secs:.1f}" for name, secs in cpu_saving.items())
+        )
+        print(
+            "acks over 100 ms, by when they were sent (s before the deadline): "
+            + slow_acks(collected, deadline)
         )
         print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
         rss = max(samples, default=0)

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import exam_load  # noqa: E402
-from bench.common import BENCH_PASSWORD, bench_id_number, percentile  # noqa: E402
+from bench.common import BENCH_PASSWORD, bench_id_number, percentile, quiet_gc  # noqa: E402
 
 
 class Invigilation(exam_load.Hooks):
@@ -203,6 +203,7 @@ async def _watch(url, session_id, cookies, ready, stop, results) -> None:
         )
         await dashboard.snapshot()
         dashboards.append(dashboard)
+    quiet_gc()
     ready.set()
     await asyncio.to_thread(stop.wait)
     for dashboard in dashboards:
