@@ -308,7 +308,20 @@ async def _generate(index, people, options, ready, go, results) -> None:
         except Exception as error:  # one client's failure is counted, not fatal
             err(f"client:{type(error).__name__}")
 
+    stalls: list[tuple[float, float]] = []  # (epoch ms, ms this process's loop was late)
+
+    async def probe() -> None:
+        # The generator's own event loop: a stall here delays every reply it is waiting for.
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.05)
+            late = (loop.time() - t - 0.05) * 1000
+            if late > 100:
+                stalls.append((time.time() * 1000, late))
+
+    probing = asyncio.ensure_future(probe())
     await asyncio.gather(*(guarded(learner) for learner in learners))
+    probing.cancel()
     await http.close()
     for learner in learners:
         with contextlib.suppress(Exception):
@@ -318,6 +331,7 @@ async def _generate(index, people, options, ready, go, results) -> None:
         {
             "latencies": latencies,
             "sent_at": sent_at,
+            "stalls": stalls,
             "start_ms": start_ms,
             "join_ms": join_ms,
             "joined_late": joined_late[0],
@@ -422,6 +436,23 @@ def slow_acks(collected: list[dict], deadline: float, over_ms: float = 100.0) ->
     return ", ".join(
         f"{k * 10}-{k * 10 + 10}: {slow}/{n}"
         for k, (slow, n) in sorted(windows.items(), reverse=True)
+    )
+
+
+def generator_stalls(collected: list[dict], deadline: float) -> str:
+    """When the harness itself was late: its delays are not the server's."""
+    windows: dict[int, list[float]] = {}
+    for r in collected:
+        for at, late in r["stalls"]:
+            w = windows.setdefault(int((deadline * 1000 - at) // 10_000), [0, 0.0])
+            w[0] += 1
+            w[1] = max(w[1], late)
+    return (
+        ", ".join(
+            f"{k * 10}-{k * 10 + 10}: {n}, {longest:.0f}"
+            for k, (n, longest) in sorted(windows.items(), reverse=True)
+        )
+        or "none"
     )
 
 
@@ -621,6 +652,10 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         print(
             "acks over 100 ms, by when they were sent (s before the deadline): "
             + slow_acks(collected, deadline)
+        )
+        print(
+            "load generators' own loop stalls over 100 ms (s before the deadline: count, longest ms): "
+            + generator_stalls(collected, deadline)
         )
         print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
         rss = max(samples, default=0)
