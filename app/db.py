@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from sqlalchemy import DateTime, MetaData, String, event, select, update
+from sqlalchemy import DateTime, MetaData, String, event, make_url, select, update
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,12 +25,13 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
-from app.lib import crypto
+from app.lib import crypto, sqlite_writes
 from app.lib.turns import Turns
 
 log = logging.getLogger("safece.db")
 
 AFTER_COMMIT = "safece_after_commit"
+BUSY_TIMEOUT_MS = 30_000  # SQLite: how long a connection waits for another process's lock
 EVENTS = "safece_events"
 
 NAMING = {
@@ -68,7 +69,11 @@ class Database:
 
     def __init__(self, url: str, **engine_options: object) -> None:
         if url.startswith("sqlite"):
-            engine_options.setdefault("connect_args", {"timeout": 30})
+            # Write transactions run on the event loop (app/lib/sqlite_writes.py).
+            engine_options.setdefault(
+                "async_creator",
+                sqlite_writes.creator(make_url(url).database, busy_timeout_ms=BUSY_TIMEOUT_MS),
+            )
         else:
             engine_options.setdefault("pool_size", 20)
             engine_options.setdefault("max_overflow", 20)
@@ -143,7 +148,6 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -151,6 +155,7 @@ def _sqlite_begin(conn) -> None:
     # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
     # another writer committed in between; taking the write lock up front makes it wait.
     readonly = conn.get_execution_options().get("safece_readonly")
+    conn.connection.driver_connection.write_inline(not readonly)
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 

@@ -7,11 +7,13 @@ waiting caller. Saves that arrive while a commit runs go into the next one; unde
 load the next commit also lingers a few milliseconds so that batches grow, while after a
 quiet spell a save is committed at once.
 
-On SQLite the batch goes straight through the sqlite3 module (see SqliteBatch): through
-SQLAlchemy and aiosqlite the same transaction takes a dozen hops between threads, and while
-the event loop is busy with thousands of sockets each hop waits for the GIL (up to the
-5 ms switch interval), which made a 2 ms transaction last 100 ms and more under load.
-Elsewhere (PostgreSQL) it goes through ``answers.save_answers``.
+On SQLite the batch goes straight through the sqlite3 module (see SqliteBatch), on the
+event loop: through aiosqlite's thread the same transaction took a dozen thread switches,
+each waiting for the GIL (up to the 5 ms switch interval) while the loop is busy with
+thousands of sockets, which made a 2 ms transaction last 100 ms and more under load (the
+other writers now avoid that too: app/lib/sqlite_writes.py); it also waits for another
+process's lock only LOCK_WAIT_SECONDS, not the usual 30 s. Elsewhere (PostgreSQL) it goes
+through ``answers.save_answers``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from app.db import Database
 from app.errors import AppError
 from app.exams import answers
 from app.exams.answers import Save
+from app.lib import sqlite_writes
 
 log = logging.getLogger("safece.exams.autosave")
 
@@ -48,7 +51,7 @@ LOCK_WAIT_SECONDS = 2.0
 def unavailable(error: BaseException) -> bool:
     """Whether an error means the database cannot be written just now (locked, down)."""
     if isinstance(error, sqlite3.OperationalError):
-        return "locked" in str(error) or "busy" in str(error)
+        return sqlite_writes.busy(error)
     down = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, OSError, TimeoutError)
     return isinstance(error, down)
 
@@ -197,7 +200,7 @@ class SqliteBatch:
         try:
             return self._run(conn, saves, now)
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+            if not sqlite_writes.busy(error):
                 raise
         conn.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_SECONDS * 1000)}")
         try:

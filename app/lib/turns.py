@@ -2,10 +2,10 @@
 
 SQLite has one write lock. A process's writers take turns on it in arrival order, except
 the autosave group commit: a learner waits for its acknowledgement, and one group commit
-of a hundred answers takes a millisecond or two, while a join or a disconnect, written
-through the ORM, holds the lock for tens of milliseconds when the event loop is busy. So
-a waiting group commit goes before every waiting ordinary writer; it still waits for the
-writer that holds the turn.
+of a hundred answers takes a millisecond or two, while a burst of joins and disconnects
+(learners reconnecting after a network blip) or a grading sweep may queue up several
+ordinary writers. So a waiting group commit goes before every waiting ordinary writer; it
+still waits for the writer that holds the turn (a few milliseconds: app/lib/sqlite_writes.py).
 """
 
 from __future__ import annotations
