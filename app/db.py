@@ -74,6 +74,10 @@ class Database:
                 "async_creator",
                 sqlite_writes.creator(make_url(url).database, busy_timeout_ms=BUSY_TIMEOUT_MS),
             )
+            # A writer may have to open a connection while holding the write turn (it takes
+            # several thread switches): under load enough stay open that it rarely must.
+            engine_options.setdefault("pool_size", 20)
+            engine_options.setdefault("max_overflow", 30)
         else:
             engine_options.setdefault("pool_size", 20)
             engine_options.setdefault("max_overflow", 20)
@@ -111,8 +115,11 @@ class Database:
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction; what was registered to follow it runs after the commit."""
-        async with self.turn(), self.sessionmaker() as session:
-            async with session.begin():
+        async with self.sessionmaker() as session:
+            # The turn spans BEGIN to COMMIT only: closing the session after it takes a few
+            # turns of the event loop (SQLAlchemy closes it in a task of its own), each
+            # tens of milliseconds under load, and other writers need not wait for them.
+            async with self.turn(), session.begin():
                 yield session
             work = session.info.pop(AFTER_COMMIT, [])
             events = session.info.pop(EVENTS, [])

@@ -23,7 +23,7 @@ from app.clock import SystemClock
 from app.config import Config
 from app.db import Database
 from app.events import dispatch
-from app.lib import crypto
+from app.lib import crypto, redis_pool
 
 # The Redis pub/sub channel on which Socket.IO servers and write-only emitters meet.
 SIO_CHANNEL = "safece-sio"
@@ -83,7 +83,7 @@ def load_object(dotted: str) -> object:
 def build_services(config: Config) -> Services:
     """Create the per-process resources for a configuration."""
     crypto.install(config)  # personal data at rest: the keys, from outside the database
-    redis = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
+    redis = redis_pool.connect(config.redis_url, decode_responses=True)
     gateway = load_object(config.sms_gateway)
     svc = Services(
         config=config,

@@ -20,13 +20,13 @@ import secrets
 import socket
 import threading
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from app.db import Database
 from app.errors import AppError
 from app.learning import service
 from app.learning.study import CREDITS_STREAM
+from app.lib import redis_pool
 
 log = logging.getLogger("safece.learning")
 GROUP = "writers"
@@ -162,7 +162,7 @@ class CreditFlusher:
         asyncio.run(self._run(ready))
 
     async def _run(self, ready: threading.Event) -> None:
-        redis = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+        redis = redis_pool.connect(self.redis_url, decode_responses=True)
         db = Database(self.database_url)
         self._loop = asyncio.get_running_loop()
         self._worker = asyncio.create_task(self._work(redis, db))

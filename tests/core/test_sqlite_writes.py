@@ -83,3 +83,29 @@ async def test_write__waits_in_the_thread_while_another_process_holds_the_lock(s
     async with sqlite_db.read() as session:
         rows = (await session.execute(text("SELECT n FROM held_elsewhere"))).scalars().all()
     assert rows == [1]
+
+
+async def test_write__holds_the_write_turn_for_no_turn_of_the_event_loop(sqlite_db):
+    # Under load every turn of the loop takes milliseconds; a writer must not hold SQLite
+    # (and every autosave waiting for it) across one, e.g. while its session closes.
+    turns_held = 0
+    done = False
+
+    async def watch() -> None:
+        nonlocal turns_held
+        while not done:
+            turns_held += sqlite_db._turns.held
+            await asyncio.sleep(0)
+
+    async with sqlite_db.write() as session:
+        await session.execute(text("SELECT 1"))  # opens a connection (in aiosqlite's thread)
+    watching = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    for _ in range(3):
+        async with sqlite_db.write() as session:
+            await session.execute(text("SELECT id FROM exam_attempts WHERE id = -1"))
+            await session.execute(text("UPDATE exam_attempts SET tab = tab WHERE id = -1"))
+    done = True
+    await watching
+
+    assert turns_held == 0
