@@ -88,6 +88,7 @@ class ExamNamespace(SessionNamespace):
         self._release = svc.redis.register_script(_RELEASE)
         self._sync = svc.redis.register_script(_SYNC)
         self.presence = Presence(svc.redis)
+        self.marks = proctor_live.Marks(svc.redis)
 
     def _owner(self, sid: str, session: dict) -> str:
         return live.owner_value(session["tab"], sid, self.presence.process)
@@ -135,11 +136,10 @@ class ExamNamespace(SessionNamespace):
         ip = net.client_ip(environ.get("REMOTE_ADDR"), forwarded, self.svc.config.trust_proxy)
         await self.admit(sid, environ, agent=agent[:120], ip=ip)
 
-    async def _touched(self, session: dict) -> None:
-        """The invigilators of the attempt's session see its row change."""
-        await proctor_live.mark_dirty(
-            self.svc.redis, session.get("exam_session"), [session["user_id"]]
-        )
+    def _touched(self, session: dict) -> None:
+        """The invigilators of the attempt's session see its row change (marked in Redis
+        within ``proctor_live.MARK_SECONDS``)."""
+        self.marks.add(session.get("exam_session"), [session["user_id"]])
 
     async def on_disconnect(self, sid, reason=None):
         session = await self.get_session(sid)
@@ -165,7 +165,7 @@ class ExamNamespace(SessionNamespace):
                         user_id=session["user_id"],
                         now=self.svc.now(),
                     )
-            await self._touched(session)
+            self._touched(session)
         except Exception:
             log.exception("recording the disconnect of attempt %s failed", attempt_id)
 
@@ -236,7 +236,7 @@ class ExamNamespace(SessionNamespace):
         await self.save_session(sid, session)
         self._remember(attempt)
         # Marked again now that the tab holds the paper in Redis: the row says 在线.
-        await self._touched(session)
+        self._touched(session)
         rules = papers.rules_from_json(attempt.rules)
         return {
             "ok": True,
@@ -279,7 +279,7 @@ class ExamNamespace(SessionNamespace):
             )
         )
         if session.get("exam_session"):
-            await self._touched(session)
+            self._touched(session)
         return {"ok": True, "question_id": request.question_id, "seq": request.seq}
 
     @replies_errors

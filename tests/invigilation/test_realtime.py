@@ -384,4 +384,9 @@ async def test_dirty_marks__answers_only_add_the_learner_to_a_set(room, live_svc
     await live_svc.redis.delete(key)
     qid = paper_of(attempt)[0].question_id
     await page.ask("answer", {"question_id": qid, "value": "A", "seq": 1})
+    # Marked shortly after the acknowledgement (app.invigilation.live.Marks).
+    for _ in range(100):
+        if await live_svc.redis.exists(key):
+            break
+        await asyncio.sleep(proctor_live.MARK_SECONDS / 2)
     assert await live_svc.redis.smembers(key) == {str(attempt.user_id)}
