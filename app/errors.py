@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import redis.exceptions
+import sqlalchemy.exc
+
+# Redis or the database cannot be reached (restarting, locked): a moment's wait, not a bug.
+# Pages answer 503 ``busy``, socket events ``{"code": "busy"}``; the page tries again.
+STORES_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+)
+BUSY_MESSAGE = "系统繁忙，请稍后再试"
+
 
 class AppError(Exception):
     """A refusal the user should see: a stable code, a Chinese message, an HTTP status."""

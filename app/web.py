@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import redis.exceptions
-import sqlalchemy.exc
 from quart import Quart, current_app, g, jsonify, redirect, render_template, request, url_for
 from quart.wrappers import Body, Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -14,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from app.accounts import auth, sessions, tour
 from app.accounts.models import User
 from app.clock import duration_text, shanghai_text
-from app.errors import AppError
+from app.errors import BUSY_MESSAGE, STORES_UNAVAILABLE, AppError
 from app.lib import admin_menu, http
 from app.services import services
 
@@ -222,17 +220,9 @@ async def _http_error(error: HTTPException):
     return await _render_error(error.code or 500, f"http_{error.code}", message)
 
 
-# Redis or the database cannot be reached (restarting, locked): a moment's wait, not a bug.
-STORES_UNAVAILABLE = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    sqlalchemy.exc.OperationalError,
-)
-
-
 async def _store_unavailable(error: Exception):
     log.warning("store unavailable on %s %s: %s", request.method, request.path, error)
-    return await _render_error(503, "busy", "系统繁忙，请稍后再试")
+    return await _render_error(503, "busy", BUSY_MESSAGE)
 
 
 async def _unexpected_error(error: Exception):

@@ -23,7 +23,7 @@ import socketio
 
 from app.accounts import sessions
 from app.accounts.models import User
-from app.errors import AppError
+from app.errors import BUSY_MESSAGE, STORES_UNAVAILABLE, AppError
 from app.services import Services
 from realtime.sessions import SessionWatch
 
@@ -125,7 +125,8 @@ class SessionNamespace(socketio.AsyncNamespace):
 
 
 def replies_errors(handler: Callable) -> Callable:
-    """Turn AppError (and anything unexpected) into a ``{"code", "message"}`` reply."""
+    """Turn AppError, an unreachable Redis or database (``busy``: the page tries again)
+    and anything unexpected (``internal``) into a ``{"code", "message"}`` reply."""
 
     @functools.wraps(handler)
     async def wrapper(*args, **kwargs):
@@ -133,6 +134,9 @@ def replies_errors(handler: Callable) -> Callable:
             return await handler(*args, **kwargs)
         except AppError as error:
             return {"ok": False, **error.to_dict()}
+        except STORES_UNAVAILABLE as error:
+            log.warning("socket handler %s: store unavailable (%s)", handler.__name__, error)
+            return {"ok": False, "code": "busy", "message": BUSY_MESSAGE}
         except Exception:
             log.exception("socket handler %s failed", handler.__name__)
             return {"ok": False, "code": "internal", "message": "系统繁忙，请稍后再试"}
