@@ -8,43 +8,41 @@ import redis.asyncio as aioredis
 
 from app.lib import redis_pool
 
-CALLS = 50
+
+async def _connections_opened(client, commands: int, path, wait: float) -> int:
+    """How many connections ``commands`` commands sent together open to a server that
+    accepts and never answers (each command's connection check waits forever)."""
+    opened = 0
+
+    async def silent(reader, writer) -> None:
+        nonlocal opened
+        opened += 1
+        await reader.read()
+
+    server = await asyncio.start_unix_server(silent, path=str(path))
+    sending = [asyncio.create_task(client.ping()) for _ in range(commands)]
+    for _ in range(int(wait / 0.01)):
+        if opened >= commands:
+            break
+        await asyncio.sleep(0.01)
+    for task in sending:
+        task.cancel()
+    await asyncio.gather(*sending, return_exceptions=True)
+    await client.aclose()
+    server.close()
+    return opened
 
 
-async def _loop_turns_for(client, calls: int) -> int:
-    """How many turns of the event loop ``calls`` PINGs sent together take to answer."""
-    turns = 0
-    done = asyncio.Event()
+async def test_pool__a_command_does_not_wait_for_another_ones_connection(tmp_path):
+    ours = await _connections_opened(
+        redis_pool.connect(f"unix://{tmp_path / 'a.sock'}"), 3, tmp_path / "a.sock", wait=10
+    )
+    # redis-py's own pool checks one connection at a time, under a pool-wide lock.
+    theirs = await _connections_opened(
+        aioredis.Redis.from_url(f"unix://{tmp_path / 'b.sock'}"), 3, tmp_path / "b.sock", wait=0.3
+    )
 
-    async def count() -> None:
-        nonlocal turns
-        while not done.is_set():
-            turns += 1
-            await asyncio.sleep(0)
-
-    counting = asyncio.create_task(count())
-    await asyncio.gather(*(client.ping() for _ in range(calls)))
-    done.set()
-    await counting
-    return turns
-
-
-async def test_pool__commands_sent_together_take_their_connections_at_once(redis_server):
-    client = redis_pool.connect(redis_server)
-    stock = aioredis.Redis.from_url(redis_server)
-    try:
-        for c in (client, stock):
-            await asyncio.gather(*(c.ping() for _ in range(CALLS)))  # the connections exist
-        ours = await _loop_turns_for(client, CALLS)
-        theirs = await _loop_turns_for(stock, CALLS)
-    finally:
-        await client.aclose()
-        await stock.aclose()
-
-    print(f"loop turns for {CALLS} PINGs: ours {ours}, redis-py's pool {theirs}")
-    # redis-py's own pool checks one connection per loop turn, under its lock.
-    assert theirs >= CALLS
-    assert ours < CALLS / 5
+    assert (ours, theirs) == (3, 1)
 
 
 async def test_pool__a_dead_connection_is_replaced_and_the_command_answered(redis_server):
