@@ -73,9 +73,8 @@
     const file = ev.target.files[0];
     if (!file) return;
     if (!/^image\/(jpeg|png)$/.test(file.type)) { say(msg, "仅支持 jpg、jpeg、png 格式的照片", "error"); return; }
-    const url = URL.createObjectURL(file);
-    const img = new Image();
-    img.onload = () => {
+    // Decoded straight from the file: no blob: URL, which the site's img-src does not allow.
+    createImageBitmap(file).then((img) => {
       image = img;
       base = Math.max(W / img.width, H / img.height);
       scale = base; zoom.value = 100;
@@ -83,9 +82,7 @@
       document.getElementById("cropper").hidden = false;
       draw();
       say(msg, "原图 " + img.width + "×" + img.height + " 像素，将裁剪为 " + W + "×" + H + " 像素", "");
-    };
-    img.onerror = () => say(msg, "无法读取该图片，请换一张 jpg 或 png 照片", "error");
-    img.src = url;
+    }, () => say(msg, "无法读取该图片，请换一张 jpg 或 png 照片", "error"));
   });
   zoom.addEventListener("input", () => image && setZoom(Number(zoom.value)));
   let drag = null;
