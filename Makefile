@@ -20,10 +20,10 @@ WORKERS ?= 2
 .PHONY: run cluster test deps system-deps cluster-system-deps test-system-deps lint clean
 
 run: deps system-deps
-	$(BIN)/python -m app run
+	$(BIN)/python -m devtools run
 
 cluster: deps system-deps cluster-system-deps
-	$(BIN)/python -m app cluster --servers $(SERVERS) --workers $(WORKERS)
+	$(BIN)/python -m devtools cluster --servers $(SERVERS) --workers $(WORKERS)
 
 test: deps system-deps test-system-deps lint
 	@for db in $(DB); do \
@@ -33,8 +33,8 @@ test: deps system-deps test-system-deps lint
 
 # The code style and the layering (import contracts in pyproject.toml) are part of the suite.
 lint: deps
-	$(BIN)/ruff check app realtime workers tests bench migrations
-	$(BIN)/ruff format --check app realtime workers tests bench migrations
+	$(BIN)/ruff check app realtime workers devtools tests bench migrations
+	$(BIN)/ruff format --check app realtime workers devtools tests bench migrations
 	$(BIN)/lint-imports
 
 deps: $(DEPS_STAMP)

@@ -54,10 +54,7 @@ def create_app(config: Config | None = None) -> Quart:
     from app.invigilation.routes import bp as invigilation_bp
     from app.learning.routes import bp as learning_bp
     from app.profile.routes import bp as profile_bp
-    from app.registration.access_routes import bp as registration_access_bp
-    from app.registration.admin_routes import bp as registration_admin_bp
-    from app.registration.review_routes import bp as review_bp
-    from app.registration.routes import bp as registration_bp
+    from app.registration.routes import blueprints as registration_blueprints
 
     web.install(app)
     for blueprint in (core_bp, accounts_bp, profile_bp, admin_bp):
@@ -65,12 +62,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.register_blueprint(exams_bp)
     app.register_blueprint(learning_bp)
     app.register_blueprint(certificates_bp)
-    for blueprint in (
-        registration_bp,
-        registration_access_bp,
-        review_bp,
-        registration_admin_bp,
-    ):
+    for blueprint in registration_blueprints:
         app.register_blueprint(blueprint)
     app.register_blueprint(invigilation_bp)
     # Last: the largest body any route accepts (routes declare theirs with @body_limit).

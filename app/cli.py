@@ -1,7 +1,6 @@
 """Command line: ``python -m app <command>``.
 
 db upgrade          apply Alembic migrations
-seed-demo           load the demo batch and accounts (idempotent)
 create-user         create an account
 import-learners F   import learners and enrolments from an .xlsx file
 import-questions F  import questions into a bank from an .xlsx or .csv file
@@ -9,8 +8,8 @@ retry-certificates  queue failed and missing certificates again
 rotate-key          encrypt personal data under a new key (the key file's), drop the old one
 worker              run the arq worker
 serve               serve the app (Socket.IO around Quart) with uvicorn
-run                 everything `make run` needs: Redis, migrations, demo data, worker, server
-cluster             `make cluster`: PostgreSQL, Redis, N servers behind nginx, M workers
+
+The demo, `make run` and `make cluster` are tooling beside the product: `python -m devtools`.
 """
 
 from __future__ import annotations
@@ -18,18 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from app import processes
 from app.config import Config
 
 
-def _with_services(config: Config, work):
+def with_services(config: Config, work):
     from app import start_services
 
     async def runner():
@@ -54,14 +48,6 @@ def cmd_db(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def cmd_seed_demo(args: argparse.Namespace, config: Config) -> int:
-    from app import demo
-
-    accounts = _with_services(config, demo.seed)
-    print(demo.describe(accounts))
-    return 0
-
-
 def cmd_create_user(args: argparse.Namespace, config: Config) -> int:
     from app.accounts import service
     from app.errors import AppError
@@ -80,7 +66,7 @@ def cmd_create_user(args: argparse.Namespace, config: Config) -> int:
             )
 
     try:
-        user = _with_services(config, work)
+        user = with_services(config, work)
     except AppError as error:
         print(f"创建失败：{error.message}", file=sys.stderr)
         return 1
@@ -101,7 +87,7 @@ def cmd_import_learners(args: argparse.Namespace, config: Config) -> int:
         return await run_import(svc, data, file_name=path.name, actor_id=None)
 
     try:
-        report = _with_services(config, work)
+        report = with_services(config, work)
     except AppError as error:
         print(f"导入失败：{error.message}", file=sys.stderr)
         return 1
@@ -125,7 +111,7 @@ def cmd_import_questions(args: argparse.Namespace, config: Config) -> int:
             return await importer.import_questions(session=db, bank=bank, rows=rows, now=svc.now())
 
     try:
-        report = _with_services(config, work)
+        report = with_services(config, work)
     except AppError as error:
         print(f"导入失败：{error.message}", file=sys.stderr)
         return 1
@@ -144,7 +130,7 @@ def cmd_retry_certificates(args: argparse.Namespace, config: Config) -> int:
             lost = await issuing.sweep(session=db, now=svc.now())
         return len(failed), len(lost)
 
-    failed, lost = _with_services(config, work)
+    failed, lost = with_services(config, work)
     print(f"已重新排队：生成失败的证书 {failed} 张，未生成或中断的证书 {lost} 张")
     return 0
 
@@ -171,7 +157,7 @@ def rotate_key(config: Config) -> tuple[str, int]:
         async with svc.db.write() as session:
             return await db.reseal(session)
 
-    count = _with_services(config, work)
+    count = with_services(config, work)
     fresh = crypto.Keys(old.index, [(kid, both.data[kid])], old.source)
     crypto.write_key_file(old.source, fresh)
     crypto.install_from(old.source)
@@ -218,100 +204,12 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _stop_signals() -> list[bool]:
-    """A list that Ctrl-C (SIGINT), SIGTERM or SIGHUP appends to: the order to stop."""
-    stopping: list[bool] = []
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stopping.append(True))
-    return stopping
-
-
-def _supervise(
-    stopping: list[bool], children: list[subprocess.Popen], tend: Callable[[], None] | None = None
-) -> int:
-    """Wait for the order to stop (0), or for a child to exit unexpectedly (1); ``tend``
-    runs meanwhile (restarting what may be restarted)."""
-    while not stopping and all(child.poll() is None for child in children):
-        if tend is not None:
-            tend()
-        time.sleep(0.3)
-    if not stopping:
-        print("有进程意外退出，正在停止……", file=sys.stderr)
-        return 1
-    print("\n正在停止……", flush=True)
-    return 0
-
-
-def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    stopping = _stop_signals()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    redis: list[subprocess.Popen] = []
-    apps: list[subprocess.Popen] = []
-    try:
-        if not os.environ.get("SAFECE_REDIS_URL"):
-            redis.append(
-                processes.start_redis(
-                    config.data_dir / "redis", unix_socket=config.data_dir / "redis.sock"
-                )
-            )
-            env["SAFECE_REDIS_URL"] = config.redis_url
-        cmd_db(argparse.Namespace(action="upgrade"), config)
-        cmd_seed_demo(args, config)
-        for command in ("worker", "serve"):
-            apps.append(processes.spawn([sys.executable, "-m", "app", command], env=env))
-        print(
-            f"\nSafeCE 已启动：http://127.0.0.1:{config.port}/login   （按 Ctrl-C 停止）\n",
-            flush=True,
-        )
-        return _supervise(stopping, [*redis, *apps])
-    finally:
-        # The server and the worker first (they write to Redis as they stop), then Redis.
-        processes.stop(apps)
-        processes.stop(redis)
-
-
-def cmd_cluster(args: argparse.Namespace, config: Config) -> int:
-    from app.cluster import Cluster, Plan
-
-    stopping = _stop_signals()
-    plan = Plan(
-        directory=Path(args.dir) if args.dir else config.data_dir / "cluster",
-        servers=args.servers,
-        workers=args.workers,
-        port=int(os.environ.get("PORT", "8080")),
-        host=args.host,
-        database=args.database,
-    )
-    cluster = Cluster(plan, config)
-    try:
-        config = cluster.start_stores()
-        cmd_db(argparse.Namespace(action="upgrade"), config)
-        if args.demo:
-            cmd_seed_demo(args, config)
-        cluster.start_processes()
-        state = cluster.state()
-        print(
-            f"\nSafeCE 集群已启动：{cluster.url}/login   （按 Ctrl-C 停止）\n"
-            f"  nginx → {plan.servers} 个网站进程（端口 "
-            f"{'、'.join(str(s['port']) for s in state['servers'])}），"
-            f"{plan.workers} 个后台任务进程\n"
-            f"  数据库 {config.database_url}\n  Redis {config.redis_url}\n"
-            f"  状态 {cluster.url}/healthz，进程清单 {cluster.state_file}\n",
-            flush=True,
-        )
-        return _supervise(stopping, cluster.essentials, tend=cluster.restart_exited)
-    finally:
-        cluster.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app", description="SafeCE 命令行")
     sub = parser.add_subparsers(dest="command", required=True)
     db = sub.add_parser("db", help="数据库迁移")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
-    sub.add_parser("seed-demo", help="载入演示数据").set_defaults(func=cmd_seed_demo)
     cu = sub.add_parser("create-user", help="创建账号")
     cu.add_argument("id_number")
     cu.add_argument("name")
@@ -338,14 +236,5 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="启动网站")
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("run", help="启动全部（make run）").set_defaults(func=cmd_run)
-    cl = sub.add_parser("cluster", help="在本机启动集群：PostgreSQL、Redis、多个网站进程、nginx")
-    cl.add_argument("--servers", type=int, default=2, help="网站（uvicorn）进程数")
-    cl.add_argument("--workers", type=int, default=2, help="后台任务（arq）进程数")
-    cl.add_argument("--dir", help="集群目录（默认 var/cluster）")
-    cl.add_argument("--host", default="127.0.0.1", help="nginx 监听的地址（端口取 PORT）")
-    cl.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    cl.add_argument("--no-demo", dest="demo", action="store_false", help="不载入演示数据")
-    cl.set_defaults(func=cmd_cluster)
     args = parser.parse_args(argv)
     sys.exit(args.func(args, Config.from_env()))

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/exam_load.py --clients 3000 --save-interval 5 --duration 60
 
-It starts the cluster of `make cluster` (app/cluster.py) in a temp dir: redis-server, the
+It starts the cluster of `make cluster` (devtools/cluster.py) in a temp dir: redis-server, the
 database (``--database sqlite`` or ``postgresql``), ``--servers`` server processes behind
 nginx and one arq worker, a batch with the default 70-question policy on
 the demo bank, and N enrolled learners with sessions (made directly in Redis). All
@@ -65,9 +65,9 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
     from app.accounts.models import User
     from app.clock import utcnow
     from app.db import Database
-    from app.exams import demo as exams_demo
     from app.exams import policies
     from app.learning.models import Batch
+    from devtools.demo import exams as exams_demo
 
     now = utcnow()
     db = Database(database_url)
@@ -516,11 +516,11 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
     ramp = args.ramp or max(5.0, args.clients / 20)
     procs = args.procs or max(1, min(4, (args.clients + 1499) // 1500))
 
-    # The cluster `make cluster` starts (app/cluster.py): nginx in front of the servers.
+    # The cluster `make cluster` starts (devtools/cluster.py): nginx in front of the servers.
     from app import migrate
-    from app.cluster import Cluster, Plan
     from app.lib import crypto
-    from app.processes import free_port
+    from devtools.cluster import Cluster, Plan
+    from devtools.processes import free_port
 
     workdir = Path(tempfile.mkdtemp(prefix="safece-bench-"))
     plan = Plan(

@@ -220,9 +220,9 @@ async def seed(database_url: str, redis_url: str, exam_clients: int, study_clien
     from app.accounts.models import User
     from app.clock import utcnow
     from app.db import Database
-    from app.exams import demo as exams_demo
     from app.exams import policies
     from app.learning.models import Batch, Course, Video
+    from devtools.demo import exams as exams_demo
 
     now = utcnow()
     db = Database(database_url)

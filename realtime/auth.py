@@ -18,14 +18,18 @@ import functools
 import http.cookies
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import socketio
 
+from app.accounts import service as accounts
 from app.accounts import sessions
-from app.accounts.models import User
 from app.errors import BUSY_MESSAGE, STORES_UNAVAILABLE, AppError
 from app.services import Services
 from realtime.sessions import SessionWatch
+
+if TYPE_CHECKING:
+    from app.accounts.models import User
 
 log = logging.getLogger("safece.realtime")
 
@@ -65,7 +69,7 @@ async def identify(svc: Services, environ: dict, *roles: str) -> Identity:
         user = None
         if session is not None and session.user_id is not None:
             async with svc.db.read() as db:
-                user = await db.get(User, session.user_id)
+                user = await accounts.get(session=db, user_id=session.user_id)
     except Exception:
         # Redis or the database is unavailable: the page retries on its own.
         log.exception("handshake could not be checked")

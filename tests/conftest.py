@@ -3,7 +3,7 @@
 Layers: redis_server/db_template (session) -> config -> app -> client -> logged-in helpers.
 The database is SQLite (a migrated template copied per test) unless
 SAFECE_TEST_DATABASE=postgresql, which starts a private PostgreSQL cluster for the run
-(app/pgcluster.py), or SAFECE_DATABASE_URL names an existing PostgreSQL database; there
+(devtools/pgcluster.py), or SAFECE_DATABASE_URL names an existing PostgreSQL database; there
 every test starts from emptied tables.
 """
 
@@ -29,7 +29,7 @@ from app import create_app, migrate
 from app.asgi import create_asgi
 from app.clock import FrozenClock
 from app.config import Config
-from app.pgcluster import PrivateCluster
+from devtools.pgcluster import PrivateCluster
 from tests.factories import Factory
 
 START = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai

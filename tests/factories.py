@@ -13,8 +13,8 @@ from app.accounts import idcard, service
 from app.accounts.models import User
 from app.exams.models import Attempt, AttemptStatus, EndedBy
 from app.learning.models import Batch, Course, CourseKind, Enrolment, Video
-from app.profile.demo import id_photo  # noqa: F401 - tests take the demo photo from here
 from app.services import Services
+from devtools.demo.photo import id_photo  # noqa: F401 - tests take the demo photo from here
 
 _serial = itertools.count(1)
 

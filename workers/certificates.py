@@ -23,8 +23,7 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from app.certificates import issuing, render
-from app.certificates.models import DONE, CertificateState
-from app.exams.models import Attempt
+from app.certificates.states import DONE, CertificateState
 from workers import base
 
 log = logging.getLogger("safece.certificates")
@@ -70,8 +69,8 @@ async def _issue(ctx: dict, attempt_id: int) -> str:
     claimed = None
     try:
         async with svc.db.write() as db:
-            attempt = await db.get(Attempt, attempt_id)
-            if attempt is None or attempt.passed is not True:
+            attempt = await issuing.passed_attempt(session=db, attempt_id=attempt_id)
+            if attempt is None:
                 return "not_passed"
             certificate, mine = await issuing.take_for_rendering(
                 session=db,

@@ -44,6 +44,11 @@ def client_ip(hops: int) -> str:
     return net.client_ip(request.remote_addr, request.headers.getlist("X-Forwarded-For"), hops)
 
 
+def request_ip() -> str:
+    """This request's client address, behind the proxies the configuration trusts."""
+    return client_ip(services().config.trust_proxy)
+
+
 def is_https(hops: int) -> bool:
     """Whether the caller reached us over HTTPS (as our outermost proxy says, if any)."""
     return net.is_https(request.scheme, request.headers.getlist("X-Forwarded-Proto"), hops)

@@ -22,6 +22,7 @@ from app.certificates import service as certificates
 from app.clock import duration_text, shanghai_text
 from app.config import ROOT, Config
 from app.exams import records
+from app.learning import credit
 from app.learning import service as learning
 from app.learning.models import Batch
 from app.lib import pdf
@@ -62,7 +63,7 @@ async def build(
     *, session: AsyncSession, redis, config: Config, user: User, enrolments, now: dt.datetime
 ) -> LearnerRecord:
     """Collect a learner's record from each area's services."""
-    days = await learning.study_days(session=session, user_id=user.id)
+    days = await credit.study_days(session=session, user_id=user.id)
     batch_records = []
     for enrolment in enrolments:
         batch = enrolment.batch

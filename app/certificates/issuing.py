@@ -83,6 +83,12 @@ async def get_by_attempt(*, session: AsyncSession, attempt_id: int) -> Certifica
     return await session.scalar(select(Certificate).where(Certificate.attempt_id == attempt_id))
 
 
+async def passed_attempt(*, session: AsyncSession, attempt_id: int) -> Attempt | None:
+    """The attempt a certificate job was queued for, if it exists and passed."""
+    attempt = await session.get(Attempt, attempt_id)
+    return attempt if attempt is not None and attempt.passed is True else None
+
+
 async def request_certificate(
     *, session: AsyncSession, attempt: Attempt, now: dt.datetime
 ) -> Certificate:

@@ -3,34 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.certificates.states import DONE, STATE_LABELS, CertificateState  # noqa: F401
 from app.db import Base, UTCDateTime
-
-
-class CertificateState(enum.StrEnum):
-    QUEUED = "queued"  # waiting for the worker
-    RENDERING = "rendering"  # a job holds it until lease_until
-    ISSUED = "issued"
-    NEEDS_PHOTO = "needs_photo"  # the learner must upload an ID photo first
-    FAILED = "failed"  # the last try failed; retried with backoff, then left to an admin
-    REVOKED = "revoked"
-
-
-# Settled: issuing has nothing left to do (an issued or a revoked certificate).
-DONE = (CertificateState.ISSUED, CertificateState.REVOKED)
-
-STATE_LABELS = {
-    CertificateState.QUEUED: "生成中",
-    CertificateState.RENDERING: "生成中",
-    CertificateState.ISSUED: "已发放",
-    CertificateState.NEEDS_PHOTO: "待上传照片",
-    CertificateState.FAILED: "生成失败",
-    CertificateState.REVOKED: "已撤销",
-}
 
 
 class Certificate(Base):

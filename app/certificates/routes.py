@@ -1,4 +1,4 @@
-"""Certificates: the learner's page and downloads, public verification, admin retry/revoke."""
+"""Certificates: the learner's page and downloads, public verification (证书管理 is in app/admin)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from quart import (
 )
 
 from app.accounts import auth
-from app.certificates import issuing, numbers, service
-from app.certificates.models import STATE_LABELS
-from app.errors import AppError, NotFound
-from app.lib import admin_menu
+from app.certificates import numbers, service
+from app.certificates.states import STATE_LABELS
 from app.services import services
 
 bp = Blueprint("certificates", __name__)
@@ -25,14 +23,6 @@ bp = Blueprint("certificates", __name__)
 LEARNER_NOTICES = {
     "queued": "已重新提交生成，请稍候刷新本页查看。",
 }
-ADMIN_NOTICES = {
-    "retried": "已重新加入生成队列。",
-    "revoked": "证书已撤销，核验页面将显示“已撤销”。",
-}
-
-
-def _ip() -> str:
-    return auth.client_ip(services().config.trust_proxy)
 
 
 # ---------------------------------------------------------------------------- learner
@@ -111,94 +101,3 @@ async def verify(number: str):
         result = await service.verify(session=db, number=number, config=svc.config)
     status = 404 if result.status == "unknown" else 200
     return await render_template("certificates/verify.html", result=result), status
-
-
-# ---------------------------------------------------------------------------- admin
-
-
-async def _admin_page(*, error: str | None = None, status: int = 200):
-    svc = services()
-    state = request.args.get("state", "")
-    state = state if state in service.ADMIN_FILTERS else ""
-    query = request.args.get("q", "").strip()[:50]
-    try:
-        number = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        number = 1
-    async with svc.db.read() as db:
-        page = await service.admin_list(session=db, state=state, query=query, page=number)
-        counts = await service.admin_counts(session=db)
-    sections = admin_menu.visible()
-    shown = {k: v for k, v in {"state": state, "q": query}.items() if v}
-    body = await render_template(
-        "certificates/admin.html",
-        sections=sections,
-        page=page,
-        counts=counts,
-        filters=service.ADMIN_FILTERS,
-        state=state,
-        query=query,
-        page_url=lambda n: url_for("certificates.admin_list", **shown, page=n),
-        state_labels=STATE_LABELS,
-        max_tries=issuing.MAX_TRIES,
-        notice=ADMIN_NOTICES.get(request.args.get("done", "")),
-        error=error,
-    )
-    return body, status
-
-
-def _back(done: str):
-    # Back to the list the admin was looking at (only our own query string is kept).
-    keep = {k: request.args[k] for k in ("state", "q", "page") if request.args.get(k)}
-    return redirect(url_for("certificates.admin_list", **keep, done=done))
-
-
-@bp.get("/admin/certificates")
-@auth.require_role("admin")
-async def admin_list():
-    """证书管理: failed and recent certificate jobs, with retry and revoke."""
-    return await _admin_page()
-
-
-@bp.post("/admin/certificates/<int:certificate_id>/retry")
-@auth.require_role("admin")
-async def admin_retry(certificate_id: int):
-    """重试: put a failed or stuck certificate back in the queue now."""
-    svc = services()
-    try:
-        async with svc.db.write() as db:
-            await service.retry(
-                session=db,
-                certificate_id=certificate_id,
-                now=svc.now(),
-                actor_id=auth.current_user().id,
-                ip=_ip(),
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
-    return _back("retried")
-
-
-@bp.post("/admin/certificates/<int:certificate_id>/revoke")
-@auth.require_role("admin")
-async def admin_revoke(certificate_id: int):
-    """撤销: revoke an issued certificate with a reason."""
-    svc = services()
-    form = await request.form
-    try:
-        async with svc.db.write() as db:
-            await service.revoke(
-                session=db,
-                certificate_id=certificate_id,
-                reason=form.get("reason", ""),
-                now=svc.now(),
-                actor_id=auth.current_user().id,
-                ip=_ip(),
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
-    return _back("revoked")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, jsonify, redirect, render_template, request, send_file, url_for
+from quart import Blueprint, jsonify, render_template, send_file
 
 from app.accounts import auth
-from app.errors import AppError, NotFound
+from app.errors import NotFound
 from app.exams import sessions
 from app.invigilation import actions, assignments, board, schemas
 from app.lib.http import json_body
@@ -14,10 +14,6 @@ from app.services import services
 bp = Blueprint("invigilate", __name__)
 
 STAFF = ("invigilator", "admin")
-
-
-def _ip() -> str:
-    return auth.client_ip(services().config.trust_proxy)
 
 
 # ---------------------------------------------------------------------------- pages
@@ -113,7 +109,7 @@ async def _act(session_id: int, do):
         exam_session = await assignments.require_access(
             session=db, user=auth.current_user(), session_id=session_id
         )
-        actor = actions.Actor(auth.current_user(), _ip())
+        actor = actions.Actor(auth.current_user(), auth.request_ip())
         reply = await do(db, actor, exam_session, body, svc.now())
     return jsonify({"ok": True, **reply})
 
@@ -194,131 +190,3 @@ async def void(session_id: int):
         return {"notice": f"已作废，本次考试{counted}考试次数"}
 
     return await _act(session_id, do)
-
-
-# ---------------------------------------------------------------------------- admin
-
-DONE = {
-    "created": "考场已创建。",
-    "deleted": "考场已删除。",
-    "assigned": "监考员已指派。",
-    "unassigned": "已取消该监考员。",
-}
-
-
-async def _admin_page(*, error: str | None = None, status: int = 200, form=None):
-    async with services().db.read() as db:
-        rows = await sessions.list_sessions(session=db)
-        staff = await assignments.invigilators_of(
-            session=db, session_ids=[r.exam_session.id for r in rows]
-        )
-        batches = await sessions.exam_batches(session=db)
-        choices = await assignments.invigilator_choices(session=db)
-    page = await render_template(
-        "invigilation/admin_sessions.html",
-        rows=rows,
-        staff=staff,
-        batches=batches,
-        choices=choices,
-        form=form or {},
-        error=error,
-        notice=DONE.get(request.args.get("done", "")),
-    )
-    return page, status
-
-
-def _back(done: str):
-    return redirect(url_for("invigilate.admin_sessions", done=done))
-
-
-@bp.get("/admin/exam-sessions")
-@auth.require_role("admin")
-async def admin_sessions():
-    """考场管理: sessions of every batch, their learners and invigilators."""
-    return await _admin_page()
-
-
-@bp.post("/admin/exam-sessions")
-@auth.require_role("admin")
-async def admin_create():
-    """Create a session from the form (times in Beijing time)."""
-    svc = services()
-    form = await request.form
-    try:
-        request_ = schemas.SessionForm.parse(form)
-        async with svc.db.write() as db:
-            await assignments.create_session(
-                session=db,
-                batch_id=request_.batch_id,
-                name=request_.name,
-                starts_at=request_.starts_at,
-                ends_at=request_.ends_at,
-                id_numbers=request_.id_numbers,
-                now=svc.now(),
-                actor_id=auth.current_user().id,
-                ip=_ip(),
-            )
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status, form=form)
-    return _back("created")
-
-
-@bp.post("/admin/exam-sessions/<int:session_id>/invigilators")
-@auth.require_role("admin")
-async def admin_assign(session_id: int):
-    """Assign an invigilator (chosen from the list, or by ID number)."""
-    svc = services()
-    form = await request.form
-    try:
-        async with svc.db.write() as db:
-            await assignments.assign(
-                session=db,
-                session_id=session_id,
-                id_number=form.get("id_number", ""),
-                now=svc.now(),
-                actor_id=auth.current_user().id,
-                ip=_ip(),
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
-    return _back("assigned")
-
-
-@bp.post("/admin/exam-sessions/<int:session_id>/invigilators/<int:user_id>/remove")
-@auth.require_role("admin")
-async def admin_unassign(session_id: int, user_id: int):
-    """Take an invigilator off a session (their open dashboards close)."""
-    svc = services()
-    async with svc.db.write() as db:
-        await assignments.unassign(
-            session=db,
-            session_id=session_id,
-            user_id=user_id,
-            now=svc.now(),
-            actor_id=auth.current_user().id,
-            ip=_ip(),
-        )
-    return _back("unassigned")
-
-
-@bp.post("/admin/exam-sessions/<int:session_id>/delete")
-@auth.require_role("admin")
-async def admin_delete(session_id: int):
-    """Delete a session nobody has sat in."""
-    svc = services()
-    try:
-        async with svc.db.write() as db:
-            await assignments.delete_session(
-                session=db,
-                session_id=session_id,
-                now=svc.now(),
-                actor_id=auth.current_user().id,
-                ip=_ip(),
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
-    return _back("deleted")

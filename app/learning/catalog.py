@@ -13,23 +13,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.errors import AppError, Invalid, NotFound
-from app.learning import segments
 from app.learning.models import (
     KIND_LABELS,
     Batch,
     Course,
-    CourseKind,
     Material,
     Video,
     VideoProgress,
 )
 from app.learning.service import minutes_of
-from app.learning.videos import StoredMedia
 
 audit.ACTION_LABELS.update(
     {
@@ -76,7 +73,8 @@ def _values(course: Course) -> dict[str, object]:
     return {name: getattr(course, name) for name in LABELS}
 
 
-async def _record(session, now, actor, action, detail, changes=None) -> None:
+async def record(session, now, actor, action, detail, changes=None) -> None:
+    """Write an admin's catalogue change to the audit log."""
     await audit.record(
         session=session,
         now=now,
@@ -194,7 +192,7 @@ async def create(
     course = Course(batch_id=batch.id, **values.values(), position=(last or 0) + 1, created_at=now)
     session.add(course)
     await session.flush()
-    await _record(
+    await record(
         session, now, actor, "course.create", f"在《{batch.name}》新建课程《{course.name}》"
     )
     return course
@@ -212,7 +210,7 @@ async def update_course(
         for name, value in values.values().items():
             setattr(course, name, value)
         await session.flush()
-        await _record(session, now, actor, "course.update", f"修改课程《{course.name}》", changes)
+        await record(session, now, actor, "course.update", f"修改课程《{course.name}》", changes)
     return changes
 
 
@@ -223,7 +221,7 @@ async def withdraw(*, session: AsyncSession, now: dt.datetime, actor, course: Co
     before = course.deadline
     course.deadline = now
     await session.flush()
-    await _record(
+    await record(
         session,
         now,
         actor,
@@ -242,7 +240,7 @@ async def relist(
     before = course.deadline
     course.deadline = deadline
     await session.flush()
-    await _record(
+    await record(
         session,
         now,
         actor,
@@ -269,7 +267,7 @@ async def move(*, session: AsyncSession, now: dt.datetime, actor, course: Course
     for position, item in enumerate(siblings, 1):
         item.position = position
     await session.flush()
-    await _record(session, now, actor, "course.move", f"调整课程《{course.name}》的顺序")
+    await record(session, now, actor, "course.move", f"调整课程《{course.name}》的顺序")
 
 
 async def credited_learners(*, session: AsyncSession, course_id: int) -> int:
@@ -301,7 +299,7 @@ async def delete_course(
     await session.execute(delete(Video).where(Video.course_id == course.id))
     await session.delete(course)
     await session.flush()
-    await _record(session, now, actor, "course.delete", f"删除课程《{course.name}》")
+    await record(session, now, actor, "course.delete", f"删除课程《{course.name}》")
     return await unused_files(session=session, files=files)
 
 
@@ -358,296 +356,10 @@ async def copy_to(
             )
         )
     await session.flush()
-    await _record(
+    await record(
         session, now, actor, "course.copy", f"将课程《{course.name}》复用到《{batch.name}》"
     )
     return copy
-
-
-# ---------------------------------------------------------------------------- videos
-
-
-async def videos_of(*, session: AsyncSession, course_id: int) -> list[Video]:
-    return list(
-        await session.scalars(
-            select(Video).where(Video.course_id == course_id).order_by(Video.position, Video.id)
-        )
-    )
-
-
-async def get_video(*, session: AsyncSession, video_id: int) -> Video:
-    video = await session.get(Video, video_id)
-    if video is None:
-        raise NotFound("视频不存在")
-    return video
-
-
-async def add_video(
-    *,
-    session: AsyncSession,
-    now: dt.datetime,
-    actor,
-    course: Course,
-    title: str,
-    media: StoredMedia,
-) -> Video:
-    """A new video at the end of a course."""
-    last = await session.scalar(
-        select(func.max(Video.position)).where(Video.course_id == course.id)
-    )
-    video = Video(
-        course_id=course.id,
-        title=title[:200] or "第1讲",
-        position=(last or 0) + 1,
-        duration_ms=media.duration_ms,
-        file=media.file,
-        mimetype=media.mimetype,
-        poster=media.poster,
-        size_bytes=media.size_bytes,
-        created_at=now,
-    )
-    session.add(video)
-    await session.flush()
-    await _record(
-        session,
-        now,
-        actor,
-        "video.add",
-        f"课程《{course.name}》上传视频《{video.title}》（{media.duration_ms // 60000} 分 {media.duration_ms // 1000 % 60} 秒）",
-    )
-    return video
-
-
-@dataclasses.dataclass
-class Replacement:
-    """What replacing a video's file does to the learners' progress."""
-
-    same_duration: bool
-    old_ms: int
-    new_ms: int
-    completed: int  # learners who finished the video
-    partial: int  # learners part-way through it
-
-    @property
-    def message(self) -> str:
-        if self.same_duration:
-            return "新视频与原视频时长相同，学员已观看的进度全部保留。"
-        old, new = _mmss(self.old_ms), _mmss(self.new_ms)
-        return (
-            f"新视频时长 {new} 与原视频 {old} 不同：已看完该视频的 {self.completed} 名学员保持“已完成”；"
-            f"看了一部分的 {self.partial} 名学员，该视频的观看进度将清零，需重新观看"
-            "（已计入的学习天数不受影响）。"
-        )
-
-
-def _mmss(ms: int) -> str:
-    return f"{ms // 60000}:{ms // 1000 % 60:02d}"
-
-
-async def replacement(*, session: AsyncSession, video: Video, new_ms: int) -> Replacement:
-    """What replacing this video with one of ``new_ms`` would do."""
-    rows = await session.execute(
-        select(VideoProgress.completed_at.is_not(None), func.count())
-        .where(VideoProgress.video_id == video.id, VideoProgress.watched_ms > 0)
-        .group_by(VideoProgress.completed_at.is_not(None))
-    )
-    counts = {bool(done): n for done, n in rows}
-    return Replacement(
-        same_duration=abs(new_ms - video.duration_ms) <= SAME_DURATION_MS,
-        old_ms=video.duration_ms,
-        new_ms=new_ms,
-        completed=counts.get(True, 0),
-        partial=counts.get(False, 0),
-    )
-
-
-async def replace_video(
-    *, session: AsyncSession, now: dt.datetime, actor, video: Video, media: StoredMedia
-) -> tuple[Replacement, list[str]]:
-    """Swap a video's file; returns what it did and the files no longer used."""
-    plan = await replacement(session=session, video=video, new_ms=media.duration_ms)
-    if plan.same_duration:
-        # Same lecture, re-encoded: keep every segment, trimmed to the new end.
-        for progress in await session.scalars(
-            select(VideoProgress).where(VideoProgress.video_id == video.id)
-        ):
-            kept = [
-                [a, min(b, media.duration_ms)]
-                for a, b in segments.parse(progress.segments)
-                if a < media.duration_ms
-            ]
-            progress.segments = segments.dump(kept)
-            progress.watched_ms = segments.covered_ms(kept)
-    else:
-        await session.execute(
-            update(VideoProgress)
-            .where(VideoProgress.video_id == video.id, VideoProgress.completed_at.is_not(None))
-            .values(
-                segments=segments.dump([[0, media.duration_ms]]),
-                watched_ms=media.duration_ms,
-                last_position_ms=0,
-            )
-        )
-        await session.execute(
-            update(VideoProgress)
-            .where(VideoProgress.video_id == video.id, VideoProgress.completed_at.is_(None))
-            .values(segments="[]", watched_ms=0, last_position_ms=0)
-        )
-    old = [f for f in (video.file, video.poster) if f]
-    video.file, video.mimetype, video.poster = media.file, media.mimetype, media.poster
-    video.duration_ms, video.size_bytes = media.duration_ms, media.size_bytes
-    await session.flush()
-    await _record(
-        session,
-        now,
-        actor,
-        "video.replace",
-        f"替换视频《{video.title}》：{plan.message}",
-        {"时长": (_mmss(plan.old_ms), _mmss(plan.new_ms))},
-    )
-    return plan, await unused_files(session=session, files=old)
-
-
-async def update_video(
-    *, session: AsyncSession, now: dt.datetime, actor, video: Video, title: str
-) -> None:
-    """Rename a video."""
-    title = " ".join(title.split())
-    if not title or len(title) > 200:
-        raise Invalid({"title": "视频标题不能为空且不超过 200 个字"})
-    if title != video.title:
-        changes = {"视频标题": (video.title, title)}
-        video.title = title
-        await session.flush()
-        await _record(session, now, actor, "video.update", f"修改视频标题《{title}》", changes)
-
-
-async def move_video(
-    *, session: AsyncSession, now: dt.datetime, actor, video: Video, up: bool
-) -> None:
-    """Swap a video with its neighbour in the course."""
-    siblings = await videos_of(session=session, course_id=video.course_id)
-    index = siblings.index(video)
-    other = index - 1 if up else index + 1
-    if 0 <= other < len(siblings):
-        siblings[index], siblings[other] = siblings[other], siblings[index]
-        for position, item in enumerate(siblings, 1):
-            item.position = position
-        await session.flush()
-
-
-async def delete_video(
-    *, session: AsyncSession, now: dt.datetime, actor, video: Video
-) -> list[str]:
-    """Delete a video nobody has watched; returns the files no longer used."""
-    watchers = await session.scalar(
-        select(func.count())
-        .select_from(VideoProgress)
-        .where(VideoProgress.video_id == video.id, VideoProgress.watched_ms > 0)
-    )
-    if watchers:
-        raise AppError(
-            "video_has_credit",
-            f"已有 {watchers} 名学员观看过该视频，删除会改变他们的课程进度；可以“替换”视频文件，或下架整门课程",
-        )
-    files = [f for f in (video.file, video.poster) if f]
-    await session.delete(video)
-    await session.flush()
-    await _record(session, now, actor, "video.delete", f"删除视频《{video.title}》")
-    return await unused_files(session=session, files=files)
-
-
-# ---------------------------------------------------------------------------- materials
-
-MATERIAL_KINDS = {CourseKind.PUBLIC: "公共课教材", CourseKind.PROFESSIONAL: "专业课教材"}
-MATERIAL_SIGNATURES = {b"PK\x03\x04": ".zip", b"%PDF": ".pdf"}
-
-
-def material_suffix(head: bytes) -> str:
-    """The file type of a study material from its first bytes: a zip archive or a PDF."""
-    for signature, suffix in MATERIAL_SIGNATURES.items():
-        if head.startswith(signature):
-            return suffix
-    raise AppError("material_type", "导学资料只能是 zip 压缩包或 PDF 文件，请打包后重新上传")
-
-
-async def materials_of(*, session: AsyncSession, batch_id: int) -> list[Material]:
-    return list(
-        await session.scalars(
-            select(Material)
-            .where(Material.batch_id == batch_id)
-            .order_by(Material.kind.desc(), Material.id)
-        )
-    )
-
-
-async def get_material(*, session: AsyncSession, material_id: int) -> Material:
-    item = await session.get(Material, material_id)
-    if item is None:
-        raise NotFound("资料不存在")
-    return item
-
-
-async def add_material(
-    *,
-    session: AsyncSession,
-    now: dt.datetime,
-    actor,
-    batch: Batch,
-    kind: str,
-    title: str,
-    course_id: int | None,
-    file: str,
-    size_bytes: int,
-) -> Material:
-    """A study material of a batch (optionally of one of its courses)."""
-    errors = {}
-    title = " ".join(title.split())
-    if not title or len(title) > 200:
-        errors["title"] = "请填写资料名称（不超过 200 个字）"
-    if kind not in MATERIAL_KINDS:
-        errors["kind"] = "请选择资料类别"
-    if course_id is not None:
-        owner = await session.get(Course, course_id)
-        if owner is None or owner.batch_id != batch.id:
-            errors["course_id"] = "所选课程不属于该批次"
-    if errors:
-        raise Invalid(errors)
-    item = Material(
-        batch_id=batch.id,
-        course_id=course_id,
-        kind=kind,
-        title=title,
-        file=file,
-        size_bytes=size_bytes,
-        created_at=now,
-    )
-    session.add(item)
-    await session.flush()
-    await _record(session, now, actor, "material.add", f"《{batch.name}》上传导学资料《{title}》")
-    return item
-
-
-async def replace_material(
-    *, session: AsyncSession, now: dt.datetime, actor, item: Material, file: str, size_bytes: int
-) -> list[str]:
-    """A new file for a material; returns the files no longer used."""
-    old = [item.file]
-    item.file, item.size_bytes = file, size_bytes
-    await session.flush()
-    await _record(session, now, actor, "material.replace", f"替换导学资料《{item.title}》")
-    return await unused_files(session=session, files=old)
-
-
-async def delete_material(
-    *, session: AsyncSession, now: dt.datetime, actor, item: Material
-) -> list[str]:
-    """Remove a material; returns the files no longer used."""
-    old = [item.file]
-    await session.delete(item)
-    await session.flush()
-    await _record(session, now, actor, "material.delete", f"删除导学资料《{item.title}》")
-    return await unused_files(session=session, files=old)
 
 
 # ---------------------------------------------------------------------------- files

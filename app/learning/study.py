@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import epoch_ms
 from app.errors import AppError, NotFound
-from app.learning import attention, plays, segments, service
+from app.learning import attention, credit, plays, segments, service
 from app.learning.plays import CREDITS_STREAM, EXPIRED, REPLACED, PlayState
 from app.lib.http import is_id
 
@@ -542,7 +542,7 @@ async def check_course(result: BeatResult, *, session: AsyncSession, redis, user
 async def _others_complete(session: AsyncSession, redis, user_id: int, video_id: int) -> bool:
     """Whether the rest of the course is complete: in the database or, for credits the
     flusher has not written yet, in the live coverage."""
-    others = await service.sibling_videos(session=session, user_id=user_id, video_id=video_id)
+    others = await credit.sibling_videos(session=session, user_id=user_id, video_id=video_id)
     pending = [(vid, duration) for vid, duration, done in others if not done]
     if not pending:
         return True

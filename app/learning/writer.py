@@ -24,7 +24,7 @@ from redis.exceptions import ResponseError
 
 from app.db import Database
 from app.errors import AppError
-from app.learning import service
+from app.learning import credit
 from app.learning.study import CREDITS_STREAM
 from app.lib import redis_pool
 
@@ -41,8 +41,8 @@ async def ensure_group(redis) -> None:
             raise
 
 
-def _credit(fields: dict[str, str]) -> service.Credit:
-    return service.Credit(
+def _credit(fields: dict[str, str]) -> credit.Credit:
+    return credit.Credit(
         user_id=int(fields["u"]),
         video_id=int(fields["v"]),
         start_s=int(fields["s"]) / 1000,
@@ -107,7 +107,7 @@ async def flush_credits(
         return 0
     try:
         async with db.write() as session:
-            await service.record_watched_many(
+            await credit.record_watched_many(
                 session=session, credits=[_credit(f) for _, f in entries]
             )
     except AppError:
@@ -115,7 +115,7 @@ async def flush_credits(
         for entry_id, fields in entries:
             try:
                 async with db.write() as session:
-                    await service.record_watched_many(session=session, credits=[_credit(fields)])
+                    await credit.record_watched_many(session=session, credits=[_credit(fields)])
             except AppError as error:
                 log.warning("dropping study credit %s %s: %s", entry_id, fields, error.message)
     ids = [entry_id for entry_id, _ in entries]

@@ -16,8 +16,8 @@ from app.audit import service as audit
 from app.clock import local_date
 from app.errors import AppError, NotFound
 from app.registration import qualifications, registry, rules, sections
+from app.registration.channels import CHANNELS
 from app.registration.models import (
-    CHANNELS,
     KIND_LABELS,
     Application,
     Authority,

@@ -13,7 +13,8 @@ from app.accounts import service as accounts
 from app.accounts.models import User
 from app.audit import service as audit
 from app.errors import AppError, NotFound
-from app.registration.models import CHANNELS, Authority, AuthorityReviewer
+from app.registration.channels import CHANNELS
+from app.registration.models import Authority, AuthorityReviewer
 
 audit.ACTION_LABELS.update(
     {

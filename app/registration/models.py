@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.db import Base, SealedIdNumber, UTCDateTime, index_of
+from app.registration.channels import CHANNELS
 
 
 class Kind(enum.StrEnum):
@@ -47,8 +48,6 @@ STATUS_LABELS = {
     Status.REJECTED: "终审不予注册",
     Status.WITHDRAWN: "已撤销",
 }
-
-CHANNELS = {"province": "省级", "ministry": "部委", "central": "中央企业"}
 
 
 class RuleSet(Base):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts import documents
 from app.audit import service as audit
 from app.errors import AppError
-from app.lib import spreadsheet
+from app.lib import spreadsheet, workbook
 from app.lib.paging import Page
 from app.registration.models import Qualification
 
@@ -222,9 +222,9 @@ def template_workbook() -> bytes:
         "化工安全",
         "2024-05-10",
     )
-    return spreadsheet.xlsx_bytes(
+    return workbook.xlsx_bytes(
         [
-            spreadsheet.Sheet(
+            workbook.Sheet(
                 title="资格信息",
                 header=list(HEADERS.values()),
                 rows=[example],

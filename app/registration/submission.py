@@ -21,8 +21,8 @@ from app.clock import SHANGHAI, local_date
 from app.config import Config
 from app.errors import AppError
 from app.registration import applications, notices, registry, rules, sections
+from app.registration.channels import CHANNELS
 from app.registration.models import (
-    CHANNELS,
     Application,
     Authority,
     Kind,

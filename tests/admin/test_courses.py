@@ -9,7 +9,7 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
-from app.learning import service as learning
+from app.learning import credit
 from app.learning.models import Course, Video, VideoProgress
 from tests.admin.helpers import audit_count, field_error, local, plain, post, text
 from tests.admin.media import make_video
@@ -300,7 +300,7 @@ async def learner_progress(svc, factory, batch, video, segments):
         db.add(Enrolment(user_id=user.id, batch_id=batch.id, enrolled_at=svc.now()))
     async with svc.db.write() as db:
         for start, end in segments:
-            await learning.record_watched(
+            await credit.record_watched(
                 session=db,
                 user_id=user.id,
                 video_id=video.id,

@@ -15,8 +15,8 @@ from app.audit.models import AuditEntry
 from app.config import ROOT
 from app.errors import AppError
 from app.learning.models import Enrolment
-from app.lib import spreadsheet
-from app.lib.spreadsheet import Sheet
+from app.lib import workbook
+from app.lib.workbook import Sheet
 from tests.admin.conftest import BATCH, HEADER, person_id, xlsx
 from tests.factories import Factory
 from tests.spreadsheets import HOSTILE
@@ -348,7 +348,7 @@ async def test_error_workbook__lists_the_refused_rows_with_reasons(svc, batch):
 async def test_error_workbook__formula_looking_user_data_is_written_as_text(svc, batch):
     name, unit = '=HYPERLINK("http://x","y")', "+86 @公司"
     rows = [("123", name, "男", unit, "-1+2")]
-    report = await run(svc, spreadsheet.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)]))
+    report = await run(svc, workbook.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)]))
     assert report.errors[0].values["name"] == name
     sheet = load_workbook(io.BytesIO(imports.error_workbook(report))).active
     for cell, value in ((sheet["C2"], name), (sheet["E2"], unit), (sheet["F2"], "-1+2")):

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.accounts.models import User
-from app.lib.spreadsheet import Sheet, write_xlsx
+from app.lib.workbook import Sheet, write_xlsx
 from tests.admin.helpers import plain, post, text
 from tests.exams.conftest import Exams
 

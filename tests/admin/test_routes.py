@@ -15,8 +15,8 @@ from app.accounts.models import User
 from app.admin import imports
 from app.audit.models import AuditEntry
 from app.learning.models import Enrolment
-from app.lib import spreadsheet
-from app.lib.spreadsheet import Sheet
+from app.lib import workbook
+from app.lib.workbook import Sheet
 from app.profile import service as profile
 from tests.admin.conftest import BATCH, HEADER, PASSWORD, jpeg, person_id, xlsx
 from tests.factories import csrf_of, login, session_cookie
@@ -407,7 +407,7 @@ async def test_import_page__hostile_file_is_refused_with_the_reason(admin_client
 async def test_import_errors__formula_looking_names_download_as_text(admin_client, batch, worker):
     name = '=HYPERLINK("http://x","y")'
     rows = [("123", name, "男", "", BATCH)]
-    data = spreadsheet.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)])
+    data = workbook.xlsx_bytes([Sheet("名单", header=HEADER, rows=rows)])
     response = await import_file(admin_client, data)
     download = await admin_client.get(response.headers["Location"] + "/errors.xlsx")
     cell = load_workbook(io.BytesIO(await download.get_data())).active["C2"]

@@ -17,7 +17,7 @@ from app.certificates.models import Certificate
 from app.exams.models import Attempt
 from app.learning.models import Batch
 from app.profile import service as profile
-from app.profile.demo import id_photo
+from devtools.demo.photo import id_photo
 
 
 class Certs:

@@ -1,4 +1,4 @@
-"""`make cluster` for real: `python -m app cluster` (PostgreSQL, Redis, two server
+"""`make cluster` for real: `python -m devtools cluster` (PostgreSQL, Redis, two server
 processes behind nginx, two workers) on free ports in a temp dir, driven through nginx
 as browsers are; the exam data is made through the real services, as the other tests do.
 
@@ -33,8 +33,8 @@ from app.certificates.models import Certificate, CertificateState
 from app.config import ROOT, Config
 from app.exams.models import Answer, Attempt, AttemptStatus, EndedBy
 from app.learning.models import StudyDay, VideoProgress
-from app.pgcluster import server_bin
-from app.processes import free_port
+from devtools.pgcluster import server_bin
+from devtools.processes import free_port
 from tests.certificates.conftest import Certs
 from tests.exams.conftest import Exams
 from tests.factories import CSRF, Factory, http_login
@@ -67,7 +67,7 @@ async def cluster():
     # Study beats every 2 s (not 15), so that a session of several beats is quick to play.
     env.update(PORT=str(port), PYTHONPATH=str(ROOT), SAFECE_STUDY_BEAT_SECONDS="2")
     log = directory.parent / f"{directory.name}.log"
-    command = [sys.executable, "-m", "app", "cluster", "--dir", str(directory), "--no-demo"]
+    command = [sys.executable, "-m", "devtools", "cluster", "--dir", str(directory), "--no-demo"]
     with log.open("w") as out:
         proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -18,19 +18,19 @@ from app.accounts import idcard
 from app.db import Base
 
 
-def run_cli(tmp_path, redis_url, *args):
+def run_cli(tmp_path, redis_url, *args, package="app"):
     env = dict(os.environ, SAFECE_DATA_DIR=str(tmp_path), SAFECE_REDIS_URL=redis_url)
     env.pop("SAFECE_DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", package, *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
 def test_cli__upgrade_and_seed_demo_are_idempotent(tmp_path, redis_server):
     url = f"{redis_server}?db=2"
     assert run_cli(tmp_path, url, "db", "upgrade").returncode == 0
-    first = run_cli(tmp_path, url, "seed-demo")
-    second = run_cli(tmp_path, url, "seed-demo")
+    first = run_cli(tmp_path, url, "seed-demo", package="devtools")
+    second = run_cli(tmp_path, url, "seed-demo", package="devtools")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout == second.stdout
     for role in ("学员", "监考员", "管理员"):
@@ -75,7 +75,7 @@ def test_run__ctrl_c_stops_everything_cleanly(tmp_path):
     with log.open("w") as out:
         # In a session of its own, as a terminal runs a command in the foreground.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "run"],
+            [sys.executable, "-m", "devtools", "run"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

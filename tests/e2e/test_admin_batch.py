@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 
 from app.accounts.models import User
 from app.clock import SHANGHAI, FrozenClock
-from app.exams.demo import DEMO_FILE
 from app.learning.models import Video
+from devtools.demo.exams import DEMO_FILE
 from tests.admin.media import make_video
 from tests.conftest import START
 from tests.e2e.conftest import browser_login, shot

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from app import demo
+from devtools import demo
 from tests.e2e.conftest import browser_login, shot
 
 WATCH = """

@@ -9,9 +9,9 @@ import subprocess
 import pypdf
 from sqlalchemy import select
 
-from app import demo
 from app.exams.models import Attempt
 from app.learning.models import Batch
+from devtools import demo
 from tests.e2e.conftest import SCREENSHOTS, answers_saved, browser_login, choose, view
 from tests.exams.conftest import Exams
 from tests.factories import Factory

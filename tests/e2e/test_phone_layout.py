@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app import demo
 from app.certificates import issuing
 from app.learning.models import Batch, Course, Enrolment, Video
+from devtools import demo
 from tests.certificates.conftest import Certs
 from tests.e2e.conftest import SCREENSHOTS, browser_login, shot
 from tests.factories import Factory

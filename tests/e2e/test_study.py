@@ -10,11 +10,11 @@ import time
 import pytest
 from sqlalchemy import select, update
 
-from app import demo
 from app.accounts.models import User
 from app.clock import FrozenClock
 from app.learning.models import Batch, Enrolment
 from app.learning.study import CREDITS_STREAM
+from devtools import demo
 from tests.conftest import START
 from tests.e2e.conftest import browser_login, shot
 from tests.factories import Factory

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from app.exams import answers, attempts, grading, joining, policies
-from app.exams import demo as exams_demo
 from app.exams import paper as papers
 from app.exams.models import Attempt, Question
-from app.learning import service as learning
+from app.learning import credit
 from app.learning.models import Batch, CourseKind, Video
+from devtools.demo import exams as exams_demo
 
 # A small paper keeps the tests quick: 4×10 + 2×20 + 2×10 = 100 points.
 SMALL = dict(
@@ -92,7 +92,7 @@ class Exams:
             step = seconds / len(days_ago)
             for i, ago in enumerate(days_ago):
                 async with self.svc.db.write() as db:
-                    await learning.record_watched(
+                    await credit.record_watched(
                         session=db,
                         user_id=user.id,
                         video_id=video.id,

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from app.cli import cmd_import_questions
 from app.errors import AppError
-from app.exams import demo as exams_demo
 from app.exams import importer
 from app.exams.models import Question, QuestionBank
+from devtools.demo import exams as exams_demo
 from tests.spreadsheets import HOSTILE
 
 HEADER = ["题型", "题干", "选项A", "选项B", "选项C", "选项D", "答案", "解析", "章节"]

@@ -10,9 +10,9 @@ import pytest
 
 from app.errors import AppError
 from app.learning import study
-from app.learning.demo import DEMO_MEDIA
 from app.learning.models import Batch, Course, CourseKind, Material, Video
 from app.learning.study import StudyRules
+from devtools.demo.learning import DEMO_MEDIA
 
 SAMPLE_VIDEO = DEMO_MEDIA / "law-1.mp4"  # 60 s, H.264 in MP4
 

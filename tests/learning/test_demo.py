@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from app import demo
-from app.learning import service
+from app.learning import service, videos
 from app.learning.models import Batch, Course, CourseKind, Material, Video
+from devtools import demo
+from devtools.demo.learning import COURSES, DEMO_MEDIA
 
 
 async def test_demo__batch_has_public_and_professional_courses_with_real_videos(svc):
@@ -80,3 +81,10 @@ async def test_demo__studied_learner_has_an_id_photo_for_the_certificate(svc):
     assert image.format == "JPEG" and image.size == (295, 412)
     red, green, blue = Image.open(profile.photo_path(svc.config, user)).getpixel((5, 5))
     assert blue > 150 and blue > red + 60  # an ID photo's blue background
+
+
+async def test_demo_videos__ffprobe_reads_the_durations_the_demo_states():
+    for course in COURSES:
+        for video in course.videos:
+            info = await videos.probe(DEMO_MEDIA / video.file)
+            assert info.duration_ms // 1000 == video.seconds, video.file

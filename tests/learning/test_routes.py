@@ -56,17 +56,17 @@ async def test_courses__shows_requirements_table_and_tips(client, svc, learning)
 
 
 async def test_courses__progress_and_status_follow_credit(client, svc, learning):
-    from app.learning import service
+    from app.learning import credit
 
     cat = await learning.batch()
     user = await learning.learner(cat.batch.id)
     async with svc.db.write() as db:
         video = cat.videos[cat.courses[2].id][0]
-        await service.record_watched(
+        await credit.record_watched(
             session=db, user_id=user.id, video_id=video.id, start_s=0, end_s=60, at=svc.now()
         )
         video = cat.videos[cat.courses[1].id][0]
-        await service.record_watched(
+        await credit.record_watched(
             session=db, user_id=user.id, video_id=video.id, start_s=0, end_s=30, at=svc.now()
         )
     await logged_in(client, svc, user)

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from app.errors import AppError
-from app.learning import service
+from app.learning import credit, service
 from app.learning.models import CourseKind, StudyDay, VideoProgress
 
 
 async def watch(svc, user_id, video_id, start_s, end_s, at=None):
     async with svc.db.write() as db:
-        return await service.record_watched(
+        return await credit.record_watched(
             session=db,
             user_id=user_id,
             video_id=video_id,

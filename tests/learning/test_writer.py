@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from app.learning import service, study
+from app.learning import credit, study
 from app.learning.models import StudyDay, VideoProgress
 from app.learning.writer import CREDITS_STREAM, GROUP, ensure_group, flush_credits
 from tests.learning.conftest import flush
@@ -90,11 +90,11 @@ async def test_flush__writing_an_entry_twice_counts_once(svc, learning):
     cat = await learning.batch()
     user = await learning.learner(cat.batch.id)
     video = cat.videos[cat.courses[0].id][0]
-    credit = service.Credit(user_id=user.id, video_id=video.id, start_s=0, end_s=15, at=svc.now())
+    one = credit.Credit(user_id=user.id, video_id=video.id, start_s=0, end_s=15, at=svc.now())
 
     for _ in range(2):
         async with svc.db.write() as db:
-            await service.record_watched_many(session=db, credits=[credit, credit])
+            await credit.record_watched_many(session=db, credits=[one, one])
     rows, days = await progress(svc)
 
     assert rows[0].watched_ms == 15000 and [d.credited_ms for d in days] == [15000]

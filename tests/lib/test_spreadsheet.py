@@ -9,7 +9,9 @@ from openpyxl import Workbook, load_workbook
 
 from app.errors import AppError
 from app.lib import spreadsheet
-from app.lib.spreadsheet import Limits, Sheet, read_rows
+from app.lib import workbook as writer
+from app.lib.spreadsheet import Limits, read_rows
+from app.lib.workbook import Sheet
 from tests.spreadsheets import HOSTILE, ID_NUMBER, far_row, wide, with_part, workbook
 
 
@@ -209,14 +211,14 @@ def reopen(data: bytes):
     ['=HYPERLINK("http://x","y")', "+1+2", "-1+2", "@SUM(A1)", "\t=1", "\r=1", "=1+1"],
 )
 def test_write__formula_looking_text_comes_back_as_text(text):
-    data = spreadsheet.xlsx_bytes([Sheet("表", header=["姓名"], rows=[[text]])])
+    data = writer.xlsx_bytes([Sheet("表", header=["姓名"], rows=[[text]])])
     cell = reopen(data).active["A2"]
     assert cell.data_type == "s" and cell.value == text and cell.quotePrefix
 
 
 def test_write__values_keep_their_types_and_text_columns_are_text():
     rows = [[2, ID_NUMBER, 1.5, dt.date(2026, 3, 1), None, "普通\x0b文字"]]
-    data = spreadsheet.xlsx_bytes(
+    data = writer.xlsx_bytes(
         [
             Sheet(
                 "错误行", header=["行", "身份证号", "x", "d", "e", "f"], rows=rows, text_columns={1}
@@ -236,7 +238,7 @@ def test_write__streams_a_generator_to_a_path_and_a_file_object(tmp_path):
         for n in range(3):
             yield [n, f"第{n}行"]
 
-    spreadsheet.write_xlsx(tmp_path / "a.xlsx", [Sheet("甲", rows=rows()), Sheet("乙")])
+    writer.write_xlsx(tmp_path / "a.xlsx", [Sheet("甲", rows=rows()), Sheet("乙")])
     book = load_workbook(tmp_path / "a.xlsx")
     assert book.sheetnames == ["甲", "乙"]
     assert [r for r in book["甲"].iter_rows(values_only=True)] == [
@@ -245,11 +247,11 @@ def test_write__streams_a_generator_to_a_path_and_a_file_object(tmp_path):
         (2, "第2行"),
     ]
     buffer = io.BytesIO()
-    spreadsheet.write_xlsx(buffer, [Sheet("丙", rows=[["x"]])])
+    writer.write_xlsx(buffer, [Sheet("丙", rows=[["x"]])])
     assert reopen(buffer.getvalue())["丙"]["A1"].value == "x"
 
 
 def test_write_then_read__user_text_survives_the_round_trip():
     values = [ID_NUMBER, "=1+1", "-5", "  空格  "]
-    data = spreadsheet.xlsx_bytes([Sheet("表", rows=[values])])
+    data = writer.xlsx_bytes([Sheet("表", rows=[values])])
     assert read_rows(data)[0].cells == (ID_NUMBER, "=1+1", "-5", "空格")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from app.admin.imports.reading import FIELDS, HEADERS
 from app.admin.imports.report import ImportReport
-from app.lib.spreadsheet import Sheet, xlsx_bytes
+from app.lib.workbook import Sheet, xlsx_bytes
 
 TEMPLATE_NOTES = (
     "学员名单填写说明",

@@ -22,7 +22,7 @@ from app.certificates.render import hours_text
 from app.clock import shanghai_text
 from app.errors import AppError, NotFound
 from app.learning.models import Batch
-from app.lib.spreadsheet import Sheet, write_xlsx
+from app.lib.workbook import Sheet, write_xlsx
 
 STATUS_TTL = 24 * 3600
 FILE_TTL = 24 * 3600
