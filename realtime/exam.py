@@ -49,16 +49,6 @@ log = logging.getLogger("safece.realtime.exam")
 
 PAPER_CACHE = 20_000
 NOT_JOINED = AppError("not_joined", "请先进入考试页面", 409)
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-# Re-claim the paper if no tab holds it (Redis lost it, e.g. a restart) and return the
-# cached deadline, so that the ~30 s clock sync needs no database read.
-_SYNC = """
-if not redis.call('get', KEYS[1]) then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
-return redis.call('get', KEYS[2])
-"""
 
 
 class Presence(Periodic):
@@ -85,8 +75,8 @@ class ExamNamespace(SessionNamespace):
         # Plain tuples of strings, which the garbage collector stops tracking: 3,000 papers
         # as PaperItem objects were 300,000 more objects for every collection to walk.
         self.papers: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
-        self._release = svc.redis.register_script(_RELEASE)
-        self._sync = svc.redis.register_script(_SYNC)
+        self._release = svc.redis.register_script(live.RELEASE)
+        self._sync = svc.redis.register_script(live.SYNC)
         self.presence = Presence(svc.redis)
         self.marks = proctor_live.Marks(svc.redis)
 

@@ -304,10 +304,17 @@ async def revoke(
         raise AppError("certificate_revoked", "该证书已撤销", 409)
     if certificate.state != CertificateState.ISSUED:
         raise AppError("certificate_not_issued", "只能撤销已发放的证书", 409)
+    await _revoke(session, certificate, reason=reason, now=now, actor_id=actor_id, ip=ip)
+    return certificate
+
+
+async def _revoke(session, certificate: Certificate, *, reason: str, now, actor_id, ip="") -> None:
+    """Mark a certificate revoked (no job issues it any more) and audit it."""
     certificate.state = CertificateState.REVOKED
     certificate.revoked_at = now
     certificate.revoked_by = actor_id
     certificate.revoke_reason = reason
+    certificate.lease_until = None
     certificate.updated_at = now
     await audit.record(
         session=session,
@@ -318,7 +325,6 @@ async def revoke(
         detail=f"证书编号 {certificate.number}；原因：{reason}",
         ip=ip,
     )
-    return certificate
 
 
 # ---------------------------------------------------------------------------- other areas
@@ -367,18 +373,5 @@ async def revoke_voided(
     if certificate is None or certificate.state == CertificateState.REVOKED:
         return None
     why = f"考试已被监考员作废：{reason}"[:200]
-    certificate.state = CertificateState.REVOKED
-    certificate.revoked_at = now
-    certificate.revoked_by = actor_id
-    certificate.revoke_reason = why
-    certificate.lease_until = None
-    certificate.updated_at = now
-    await audit.record(
-        session=session,
-        now=now,
-        actor_id=actor_id,
-        action="certificate.revoke",
-        target_user_id=certificate.user_id,
-        detail=f"证书编号 {certificate.number}；原因：{why}",
-    )
+    await _revoke(session, certificate, reason=why, now=now, actor_id=actor_id)
     return certificate

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 
 from app.clock import epoch_ms
+from app.lib import redis_scripts
 
 NAMESPACE = "/exam"
 PROCESS_TTL = 30  # seconds a server process counts as alive after its last heartbeat
@@ -56,6 +57,15 @@ class Holder:
     sid: str
     connected: bool
 
+
+# Give up a paper only if this tab still holds it.
+RELEASE = redis_scripts.COMPARE_AND_DELETE
+# Re-claim the paper if no tab holds it (Redis lost it, e.g. a restart) and return the
+# cached deadline, so that the ~30 s clock sync needs no database read.
+SYNC = """
+if not redis.call('get', KEYS[1]) then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return redis.call('get', KEYS[2])
+"""
 
 # The holder and, in the same step, whether its process is alive.
 _HOLDER = """

@@ -20,6 +20,8 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from app.lib import redis_scripts
+
 log = logging.getLogger("safece.invigilation")
 
 NAMESPACE = "/proctor"
@@ -125,7 +127,4 @@ redis.call('del', KEYS[2])
 return {redis.call('incr', KEYS[3]), members}
 """
 
-RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+RELEASE = redis_scripts.COMPARE_AND_DELETE

@@ -17,10 +17,37 @@ report's query may take long and holds no lock anybody waits for.
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from typing import Any
 
 import aiosqlite
+
+# This module overrides aiosqlite's private ``_execute`` and reads ``_conn``,
+# ``_connection`` and ``_thread``: as in aiosqlite 0.22.1 (pinned in pyproject.toml).
+AIOSQLITE_VERSION = "0.22.1"
+
+
+def internals_problem() -> str | None:
+    """What differs, in the installed aiosqlite, from the internals this module relies on."""
+    if aiosqlite.__version__ != AIOSQLITE_VERSION:
+        return f"aiosqlite {aiosqlite.__version__} installed, app/lib/sqlite_writes.py is written for {AIOSQLITE_VERSION}"
+    base = aiosqlite.Connection
+    execute = getattr(base, "_execute", None)
+    if execute is None or list(inspect.signature(execute).parameters) != [
+        "self",
+        "fn",
+        "args",
+        "kwargs",
+    ]:
+        return "aiosqlite.Connection._execute(fn, *args, **kwargs) is gone or changed"
+    if not isinstance(inspect.getattr_static(base, "_conn", None), property):
+        return "aiosqlite.Connection._conn is no longer a property"
+    source = inspect.getsource(base.__init__)
+    for name in ("self._connection", "self._thread"):
+        if name not in source:
+            return f"aiosqlite.Connection no longer sets {name}"
+    return None
 
 
 def busy(error: BaseException) -> bool:
@@ -73,6 +100,10 @@ class Connection(aiosqlite.Connection):
 
 def creator(path: str, *, busy_timeout_ms: int):
     """``create_async_engine(async_creator=…)``: opens one such connection per call."""
+
+    problem = internals_problem()
+    if problem is not None:
+        raise RuntimeError(f"{problem}: check the overrides before upgrading aiosqlite")
 
     async def connect() -> Connection:
         return await Connection(path, busy_timeout_ms=busy_timeout_ms)
