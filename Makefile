@@ -13,6 +13,9 @@ APT_TEST := chromium poppler-utils zbar-tools postgresql libreoffice-writer-nogu
 # `make test` runs the whole suite on each database in turn; DB=sqlite (or postgresql)
 # runs one only, for local work.
 DB ?= sqlite postgresql
+# Test processes per database pass (pytest-xdist): each has its own redis-server, database
+# copies, PostgreSQL cluster and ports. `TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= auto
 # `make cluster`: server and worker processes (nginx listens on PORT, default 8080).
 SERVERS ?= 2
 WORKERS ?= 2
@@ -28,7 +31,7 @@ cluster: deps system-deps cluster-system-deps
 test: deps system-deps test-system-deps lint
 	@for db in $(DB); do \
 		echo "== tests on $$db"; \
-		SAFECE_TEST_DATABASE=$$db $(BIN)/python -m pytest $(PYTEST_ARGS) || exit 1; \
+		SAFECE_TEST_DATABASE=$$db $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS) || exit 1; \
 	done
 
 # The code style and the layering (import contracts in pyproject.toml) are part of the suite.

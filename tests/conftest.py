@@ -229,15 +229,21 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def live_server(config):
-    """The full ASGI app (Socket.IO around Quart) served by uvicorn on a free port."""
-    port = _free_port()
+    """The full ASGI app (Socket.IO around Quart) served by uvicorn on a free port.
+
+    The listening socket is bound here and handed to uvicorn, so that no other test (or
+    another xdist worker) can take the port between choosing it and listening on it."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     # The site's own origin: browser pages served from it may open sockets.
     config.public_url = f"http://127.0.0.1:{port}"
     asgi = create_asgi(config)
     server = uvicorn.Server(
         uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if task.done():
             task.result()
@@ -247,6 +253,7 @@ async def live_server(config):
     yield asgi
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
+    listener.close()
 
 
 @pytest.fixture
