@@ -21,25 +21,21 @@ import io
 import os
 import re
 import zipfile
-import zlib
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
-from xml.parsers import expat
 
 from openpyxl import load_workbook
 from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
 from openpyxl.utils.exceptions import CellCoordinatesException
 
 from app.errors import AppError
+from app.lib import xlsx_safety
 
 # Rows above the data that may hold a title and the header.
 HEADER_ROWS = 10
 SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and encrypted .xlsx
 # A part this small cannot hurt whatever its compression ratio.
-RATIO_FLOOR = 1024 * 1024
-CHUNK = 64 * 1024
 # Excel keeps 15 significant digits: a longer number (an ID number typed into a
 # number cell) has lost its last digits.
 EXACT_DIGITS = 15
@@ -90,15 +86,15 @@ def read_rows(
     if len(data) > limits.max_bytes:
         raise AppError(
             "file_too_big",
-            f"文件大小为 {_size(len(data))}，超过 {_size(limits.max_bytes)} 的上限，请拆分后导入",
+            f"文件大小为 {xlsx_safety.size_text(len(data))}，超过 {xlsx_safety.size_text(limits.max_bytes)} 的上限，请拆分后导入",
         )
     if data.startswith(b"PK") and "xlsx" in formats:
         return _read_xlsx(data, limits, formats)
     if data.startswith(OLE_MAGIC) and "EncryptionInfo".encode("utf-16-le") in data:
-        raise _encrypted()
+        raise xlsx_safety.encrypted()
     if Path(file_name).suffix.lower() == ".csv" and "csv" in formats:
         return _read_csv(data, limits)
-    raise _bad_format(formats)
+    raise xlsx_safety.bad_format(formats)
 
 
 def read_file(path: str | os.PathLike, limits: Limits = Limits()) -> bytes:
@@ -148,31 +144,6 @@ def find_header(
 # --- refusals ---------------------------------------------------------------------------
 
 
-def _size(count: int) -> str:
-    return f"{count // 1024 // 1024} MB" if count >= 1024 * 1024 else f"{count // 1024} KB"
-
-
-def _bad_format(formats: Collection[str]) -> AppError:
-    wanted = "Excel 2007 及以上版本的 .xlsx 文件" + ("或 .csv 文件" if "csv" in formats else "")
-    return AppError(
-        "file_format",
-        f"无法读取该文件：请上传 {wanted}（.xls 文件请先在 Excel 中“另存为” .xlsx）",
-    )
-
-
-def _encrypted() -> AppError:
-    return AppError(
-        "file_encrypted", "文件设置了打开密码，无法读取：请在 Excel 中取消密码后重新上传"
-    )
-
-
-def _unsafe(what: str) -> AppError:
-    return AppError(
-        "file_unsafe",
-        f"文件{what}，为安全起见不予读取：请在 Excel 中“另存为”新的 .xlsx 文件后重新上传",
-    )
-
-
 def _too_many_rows(limits: Limits, rows: int | None = None) -> AppError:
     counted = f"（工作表有 {rows} 行，含表头和空白行）" if rows else ""
     return AppError(
@@ -195,29 +166,26 @@ def _empty() -> AppError:
 
 # --- .xlsx ------------------------------------------------------------------------------
 
-# What zipfile and zlib raise for broken or unsupported archives.
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
-
 
 def _read_xlsx(data: bytes, limits: Limits, formats: Collection[str]) -> list[Row]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (*_ZIP_ERRORS, ValueError):
-        raise _bad_format(formats) from None
+    except (*xlsx_safety.ZIP_ERRORS, ValueError):
+        raise xlsx_safety.bad_format(formats) from None
     with archive:
         try:
-            _check_archive(archive, limits)
+            xlsx_safety.check_archive(archive, limits)
             for info in archive.infolist():
-                _check_xml_part(archive, info)
-        except _ZIP_ERRORS:
-            raise _bad_format(formats) from None
+                xlsx_safety.check_xml_part(archive, info)
+        except xlsx_safety.ZIP_ERRORS:
+            raise xlsx_safety.bad_format(formats) from None
         try:
             workbook = load_workbook(
                 io.BytesIO(data), read_only=True, data_only=True, keep_links=False
             )
         except Exception:
             # openpyxl raises many types (KeyError, ValueError, XML errors) for broken files.
-            raise _bad_format(formats) from None
+            raise xlsx_safety.bad_format(formats) from None
         try:
             if not workbook.worksheets:
                 raise _empty()
@@ -225,89 +193,14 @@ def _read_xlsx(data: bytes, limits: Limits, formats: Collection[str]) -> list[Ro
             try:
                 # The part openpyxl reads this sheet from (openpyxl is pinned).
                 last_row, last_column = _sheet_extent(archive, sheet._worksheet_path, limits)
-            except (*_ZIP_ERRORS, KeyError):
-                raise _bad_format(formats) from None
+            except (*xlsx_safety.ZIP_ERRORS, KeyError):
+                raise xlsx_safety.bad_format(formats) from None
             rows = _sheet_rows(sheet, last_row, last_column, formats)
         finally:
             workbook.close()
     if not rows:
         raise _empty()
     return rows
-
-
-def _check_archive(archive: zipfile.ZipFile, limits: Limits) -> None:
-    """Sizes from the zip directory (zipfile never inflates a part past its stated size)."""
-    parts = archive.infolist()
-    if len(parts) > limits.max_parts:
-        raise _unsafe(f"包含 {len(parts)} 个部件（过多）")
-    if any(info.flag_bits & 0x1 for info in parts):
-        raise _encrypted()
-    if sum(info.file_size for info in parts) > limits.max_unzipped_bytes:
-        raise AppError(
-            "file_too_big",
-            f"文件解压后超过 {_size(limits.max_unzipped_bytes)}，"
-            "请删除多余的工作表、图片或拆分后导入",
-        )
-    for info in parts:
-        if info.file_size > RATIO_FLOOR and info.file_size > limits.max_ratio * max(
-            info.compress_size, 1
-        ):
-            raise _unsafe("的压缩比异常（疑似“压缩炸弹”）")
-
-
-# How XML can start: a byte-order mark or "<" (after spaces) in UTF-8 or UTF-16. UTF-32
-# and EBCDIC, which some XML parsers also detect, never occur in a real workbook.
-_XML_STARTS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"<", b"\x00<")
-_ODD_XML_STARTS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\x00<", b"<\x00\x00\x00")
-_EBCDIC_XML = b"\x4c\x6f\xa7\x94"
-
-
-class _Done(Exception):
-    """Raised by a parser handler once it has seen what it needed."""
-
-
-def _refuse_dtd(*_args: object) -> None:
-    raise _unsafe("含有 DOCTYPE/ENTITY 声明（可被用于 XML 外部实体或“十亿笑声”攻击）")
-
-
-def _xml_parser() -> expat.XMLParserType:
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.StartDoctypeDeclHandler = _refuse_dtd
-    parser.EntityDeclHandler = _refuse_dtd
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    return parser
-
-
-def _feed(parser: expat.XMLParserType, part: BinaryIO, first: bytes = b"") -> None:
-    """Feed a part to the parser until it ends or a handler raises _Done."""
-    chunk = first or part.read(CHUNK)
-    try:
-        while chunk:
-            parser.Parse(chunk, False)
-            chunk = part.read(CHUNK)
-        parser.Parse(b"", True)
-    except _Done:
-        pass
-    except expat.ExpatError:
-        raise zipfile.BadZipFile("malformed XML") from None
-
-
-def _check_xml_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
-    """Refuse a DOCTYPE in any part that an XML parser could read (it can only come before
-    the root element, so reading stops there)."""
-    with archive.open(info) as part:
-        head = part.read(CHUNK)
-        if head.startswith(_ODD_XML_STARTS) or head.startswith(_EBCDIC_XML):
-            raise zipfile.BadZipFile("unsupported XML encoding")
-        if not head.lstrip(b" \t\r\n").startswith(_XML_STARTS):
-            return  # pictures, printer settings: no XML parser reads them
-
-        def root(*_args: object) -> None:
-            raise _Done
-
-        parser = _xml_parser()
-        parser.StartElementHandler = root
-        _feed(parser, part, head)
 
 
 _BAD_NUMBER = (ValueError, TypeError, OverflowError, CellCoordinatesException)
@@ -364,11 +257,11 @@ class _Extent:
 def _sheet_extent(archive: zipfile.ZipFile, path: str, limits: Limits) -> tuple[int, int]:
     """A worksheet's last row and column, read without building any row."""
     extent = _Extent(limits)
-    parser = _xml_parser()
+    parser = xlsx_safety.xml_parser()
     parser.StartElementHandler = extent.start
     with archive.open(path) as part:
         try:
-            _feed(parser, part)
+            xlsx_safety.feed(parser, part)
         except _BAD_NUMBER:
             raise zipfile.BadZipFile("bad row or cell number") from None
     return extent.last_row, extent.last_column
@@ -394,7 +287,7 @@ def _sheet_rows(sheet, last_row: int, last_column: int, formats: Collection[str]
     except AppError:
         raise
     except Exception:
-        raise _bad_format(formats) from None
+        raise xlsx_safety.bad_format(formats) from None
     return rows
 
 

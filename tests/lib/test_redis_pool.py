@@ -50,7 +50,13 @@ async def test_pool__a_dead_connection_is_replaced_and_the_command_answered(redi
     killer = aioredis.Redis.from_url(redis_server)
     try:
         await client.set("pool:test", "1")
-        await killer.client_kill_filter(_id=await client.client_id())
+        victim = await client.client_id()
+        await killer.client_kill_filter(_id=victim)
+        # Redis may close a killed client after answering CLIENT KILL (its async free
+        # queue): the connection is dead once the server no longer lists it.
+        async with asyncio.timeout(5):
+            while f"id={victim} " in (await killer.execute_command("CLIENT", "LIST")).decode():
+                await asyncio.sleep(0.01)
         assert await client.get("pool:test") == "1"
     finally:
         await client.aclose()
