@@ -14,7 +14,6 @@ from quart import (
 )
 
 from app.accounts import auth, captcha, documents, service, sessions
-from app.accounts.models import User
 from app.errors import AppError
 from app.lib.http import local_path
 from app.services import services
@@ -137,7 +136,7 @@ async def change_password_post():
     form = await request.form
     try:
         async with svc.db.write() as db:
-            user = await db.get(User, auth.current_user().id)
+            user = await service.get(session=db, user_id=auth.current_user().id)
             await service.change_password(
                 session=db,
                 redis=svc.redis,
@@ -173,6 +172,6 @@ async def password_changed():
 async def tour_done():
     """Remember that the guided tour was seen or dismissed."""
     async with services().db.write() as db:
-        user = await db.get(User, auth.current_user().id)
+        user = await service.get(session=db, user_id=auth.current_user().id)
         user.tour_done = True
     return jsonify({"ok": True})
