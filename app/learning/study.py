@@ -223,6 +223,8 @@ class BeatResult:
     held_ms: int = 0
     passed: bool | None = None
     message: str | None = None
+    # A pause after too many wrong answers (attention.Lock.reply), while it lasts.
+    lock: dict[str, object] | None = None
 
     def reply(self) -> dict[str, object]:
         body: dict[str, object] = {"ok": True, "credited_s": self.credited_s}
@@ -245,6 +247,9 @@ class BeatResult:
         if self.challenge is not None:
             body["challenge"] = self.challenge
             body["held_s"] = self.held_ms / 1000
+        if self.lock is not None:
+            body["lock"] = self.lock
+            body["message"] = self.lock["message"]
         return body
 
 
@@ -324,30 +329,38 @@ def _attend(
     now_ms: int,
     rules: StudyRules,
 ) -> None:
-    """An accepted beat's credit: now, or held while a check is open (attention.step)."""
+    """An accepted beat's credit: now, held while a check is open, or dropped during a pause
+    after wrong answers (attention.step)."""
     step = attention.step(
         due_ms=state.due_ms,
         played_ms=state.played_ms,
         challenge=state.challenge,
         credit_ms=verdict.credit_ms,
         now_ms=now_ms,
+        locked_until_ms=state.locked_until_ms,
     )
     held, held_at = state.held, state.held_at_ms
     if step.missed:
         held, held_at, out.note = (), 0, "attention_missed"
-    if verdict.credit_ms > 0 and step.credit:
+    if verdict.credit_ms > 0 and step.credit == "now":
         out.coverage, out.new_ms = segments.add(before, verdict.start_ms, verdict.end_ms)
         change.coverage = plays.live(out.coverage, verdict.end_ms)
         change.credits.append((verdict.start_ms, verdict.end_ms))
-    elif verdict.credit_ms > 0:
+    elif verdict.credit_ms > 0 and step.credit == "held":
         held, held_at = attention.hold(held, verdict.start_ms, verdict.end_ms), now_ms
         out.note = out.note or "attention_pending"
+    if step.locked:
+        out.note = "attention_locked"
     if state.due_ms > 0:
-        change.counter = (step.played_ms, state.due_ms)
+        change.learner.update(ap=step.played_ms, ad=state.due_ms)
         new["played_ms"] = step.played_ms
+    if step.unlocked:
+        change.learner.update(aw=0, al=0)
+        new.update(wrong=0, locked_until_ms=0)
     if step.issue:
         change.challenge = attention.Challenge.new(now_ms, rules.answer_s)
         change.fields.update(change.challenge.fields())
+        change.closed = state.challenge.nonce if state.challenge else ""
         new["challenge"] = change.challenge
     if held != state.held:
         change.fields.update(held=segments.dump([list(s) for s in held]), hat=held_at)
@@ -362,6 +375,8 @@ def _result(
     if out.state.challenge is not None:
         result.challenge = out.state.challenge.reply(now_ms)
         result.held_ms = segments.covered_ms([list(s) for s in out.state.held])
+    if out.state.lock is not None and out.state.locked_until_ms > now_ms:
+        result.lock = out.state.lock.reply(now_ms)
     if out.coverage is before:
         return result
     watched = segments.covered_ms(out.coverage)
@@ -460,21 +475,41 @@ def _judge_answer(
     rules: StudyRules,
 ) -> tuple[plays.Change, _Outcome, bool]:
     """A right answer releases the held credit and draws the next due point; a wrong one
-    drops it and opens a new challenge."""
+    drops it and opens a new challenge, or, the learner's last try used, a pause."""
     out = _Outcome(state=dataclasses.replace(state, rev=state.rev + 1), coverage=before)
     if not attention.is_right(challenge, code):
+        wrong, lock = attention.judge_wrong(state.wrong, now_ms)
+        if lock is not None:
+            change = plays.Change(
+                fields=dict(attention.CLEARED),
+                learner={"aw": 0, "al": lock.until_ms},
+                closed=challenge.nonce,
+            )
+            out.state = dataclasses.replace(
+                out.state, challenge=None, held=(), held_at_ms=0, wrong=0,
+                locked_until_ms=lock.until_ms,
+            )  # fmt: skip
+            out.note = "attention_locked"
+            return change, out, False
         fresh = attention.Challenge.new(now_ms, rules.answer_s)
-        fields = {**fresh.fields(), "held": "[]", "hat": 0}
-        out.state = dataclasses.replace(out.state, challenge=fresh, held=(), held_at_ms=0)
+        change = plays.Change(
+            fields={**fresh.fields(), "held": "[]", "hat": 0},
+            learner={"aw": wrong},
+            challenge=fresh,
+            closed=challenge.nonce,
+        )
+        out.state = dataclasses.replace(
+            out.state, challenge=fresh, held=(), held_at_ms=0, wrong=wrong
+        )
         out.note = "attention_wrong"
-        return plays.Change(fields=fields, challenge=fresh), out, False
+        return change, out, False
     due = attention.draw_due_ms(*state.interval_ms)
     change = plays.Change(
         fields=dict(attention.CLEARED),
         credits=list(state.held),
         credit_at_ms=state.held_at_ms,
-        counter=(0, due),
-        drop_challenge=challenge.nonce,
+        learner={"ap": 0, "ad": due, "aw": 0},
+        closed=challenge.nonce,
     )
     coverage = before
     for start_ms, end_ms in state.held:
@@ -484,24 +519,38 @@ def _judge_answer(
         out.coverage = coverage
         change.coverage = plays.live(coverage, max(e for _, e in state.held))
     out.state = dataclasses.replace(
-        out.state, challenge=None, held=(), held_at_ms=0, played_ms=0, due_ms=due
+        out.state, challenge=None, held=(), held_at_ms=0, played_ms=0, due_ms=due, wrong=0
     )
     return change, out, True
+
+
+def _answer_message(out: _Outcome, passed: bool) -> str | None:
+    if passed:
+        return attention.PASSED
+    if out.note == "attention_wrong":
+        return attention.WRONG_LEFT.format(left=attention.ATTEMPTS - out.state.wrong)
+    return None
 
 
 async def answer(
     *, redis, rules: StudyRules, user_id: int, body: object, now: dt.datetime
 ) -> BeatResult:
-    """Judge the answer ``{token, nonce, code}`` to the open attention check of a session."""
+    """Judge the answer ``{token, nonce, code}`` to the open attention check of a session;
+    during a pause after too many wrong answers, nothing is judged."""
     token = _token(body)
     nonce, code = body.get("nonce"), body.get("code")
-    if not isinstance(code, str) or not code.strip() or len(code) > 16:
+    if not isinstance(code, str) or not code.strip():
         raise AppError("bad_request", "请输入图中的字符")
+    if len(code) > 16:
+        raise AppError("bad_request", attention.TOO_LONG)
     if not isinstance(nonce, str) or not 8 <= len(nonce) <= 64:
         raise AppError("attention_unknown", attention.UNKNOWN, 409)
     now_ms = epoch_ms(now)
     for _ in range(2):
         state, before = await plays.load(redis, token, user_id)
+        if state.lock is not None and now_ms < state.locked_until_ms:
+            lock = state.lock.reply(now_ms)
+            raise AppError("attention_locked", lock["message"], 429, lock=lock)
         challenge = state.challenge
         if challenge is None or not secrets.compare_digest(
             challenge.nonce.encode(), nonce.encode()
@@ -518,17 +567,15 @@ async def answer(
         if moved != -2:
             break
     _refuse(moved)
-    return _result(
-        state, before, out, now_ms, passed=passed, message=attention.PASSED if passed else None
-    )
+    return _result(state, before, out, now_ms, passed=passed, message=_answer_message(out, passed))
 
 
 async def challenge_image(*, redis, user_id: int, nonce: str) -> bytes:
     """The PNG of an open challenge of this learner (the code itself never leaves here)."""
-    code = await plays.challenge_code(redis, nonce=nonce, user_id=user_id)
-    if code is None:
+    found = await plays.challenge_image(redis, nonce=nonce, user_id=user_id)
+    if found is None:
         raise NotFound("验证码已失效，请点击“重新验证”获取新的验证码")
-    return attention.image(nonce, code)
+    return attention.image(*found)
 
 
 async def check_course(result: BeatResult, *, session: AsyncSession, redis, user_id: int) -> None:
