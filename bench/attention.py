@@ -67,7 +67,7 @@ async def setup(database_url: str, count: int) -> tuple[int, list[int]]:
 
 async def run(database_url: str, redis_url: str, count: int) -> dict[str, float]:
     from app.db import Database
-    from app.learning import attention, study
+    from app.learning import answers, attention, playback, study
     from app.lib import redis_pool
 
     redis = redis_pool.connect(redis_url, decode_responses=True)
@@ -83,7 +83,7 @@ async def run(database_url: str, redis_url: str, count: int) -> dict[str, float]
 
     for user_id in users:
         async with db.read() as session:
-            started = await study.start(
+            started = await playback.start(
                 session=session, redis=redis, rules=rules, user_id=user_id, video_id=video_id,
                 now=now,
             )  # fmt: skip
@@ -104,7 +104,7 @@ async def run(database_url: str, redis_url: str, count: int) -> dict[str, float]
         open_keys.append(len(opened - before))
         open_bytes.append(await redis.memory_usage(f"study:challenge:{nonce}") or 0)
         t = time.perf_counter()
-        png = await study.challenge_image(redis=redis, user_id=user_id, nonce=nonce)
+        png = await answers.challenge_image(redis=redis, user_id=user_id, nonce=nonce)
         route_ms.append((time.perf_counter() - t) * 1000)
         sizes.append(len(png))
         code = (await redis.get(f"study:challenge:{nonce}")).split(":")
@@ -113,12 +113,12 @@ async def run(database_url: str, redis_url: str, count: int) -> dict[str, float]
         draw_ms.append((time.perf_counter() - t) * 1000)
         body = {"token": started.token, "nonce": nonce, "code": "0000"}
         t = time.perf_counter()
-        wrong = await study.answer(redis=redis, rules=rules, user_id=user_id, body=body, now=at)
+        wrong = await answers.answer(redis=redis, rules=rules, user_id=user_id, body=body, now=at)
         answer_ms.append((time.perf_counter() - t) * 1000)
         fresh = wrong.challenge["nonce"]
         right = (await redis.get(f"study:challenge:{fresh}")).split(":")[1]
         body = {"token": started.token, "nonce": fresh, "code": right}
-        await study.answer(redis=redis, rules=rules, user_id=user_id, body=body, now=at)
+        await answers.answer(redis=redis, rules=rules, user_id=user_id, body=body, now=at)
         after_keys.append(len(await keys() - before))
     await db.dispose()
     await redis.aclose()

@@ -7,7 +7,7 @@ from quart import Blueprint, Response, current_app, jsonify, render_template, re
 
 from app.accounts import auth
 from app.errors import NotFound
-from app.learning import attention, exemptions, service, study
+from app.learning import answers, attention, exemptions, playback, service, study
 from app.learning.files import stream_file
 from app.learning.models import KIND_LABELS
 from app.lib import devices
@@ -140,19 +140,11 @@ async def material(material_id: int):
 @auth.require_role("learner")
 async def api_start():
     """Open a play session (HTTP fallback of the socket event `start`)."""
-    svc = services()
     body = await json_body()
-    async with svc.db.read() as db:
-        started = await study.start(
-            session=db,
-            redis=svc.redis,
-            rules=_rules(),
-            user_id=auth.current_user().id,
-            video_id=body.get("video_id"),
-            now=svc.now(),
-        )
-    await study.tell_replaced(svc, started)
-    return jsonify(started.reply())
+    reply = await playback.start_reply(
+        services(), rules=_rules(), user_id=auth.current_user().id, video_id=body.get("video_id")
+    )
+    return jsonify(reply)
 
 
 @bp.post("/api/study/beat")
@@ -160,14 +152,15 @@ async def api_start():
 async def api_beat():
     """One heartbeat (HTTP fallback of the socket event `beat`)."""
     svc = services()
-    user_id = auth.current_user().id
-    result = await study.beat(
-        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
+    reply = await study.beat_reply(
+        db=svc.db,
+        redis=svc.redis,
+        rules=_rules(),
+        user_id=auth.current_user().id,
+        body=await json_body(),
+        now=svc.now(),
     )
-    if result.completed_video is not None:
-        async with svc.db.read() as db:
-            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
-    return jsonify(result.reply())
+    return jsonify(reply)
 
 
 @bp.post("/api/study/answer")
@@ -176,21 +169,22 @@ async def api_beat():
 async def api_answer():
     """Answer an attention check (HTTP fallback of the socket event `answer`)."""
     svc = services()
-    user_id = auth.current_user().id
-    result = await study.answer(
-        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
+    reply = await answers.answer_reply(
+        db=svc.db,
+        redis=svc.redis,
+        rules=_rules(),
+        user_id=auth.current_user().id,
+        body=await json_body(),
+        now=svc.now(),
     )
-    if result.completed_video is not None:
-        async with svc.db.read() as db:
-            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
-    return jsonify(result.reply())
+    return jsonify(reply)
 
 
 @bp.get("/api/study/attention/<nonce>.png")
 @auth.require_role("learner")
 async def attention_image(nonce: str):
     """The code of an open attention check, drawn as an image (only for its learner)."""
-    png = await study.challenge_image(
+    png = await answers.challenge_image(
         redis=services().redis, user_id=auth.current_user().id, nonce=nonce
     )
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from app.errors import AppError
-from app.learning import study
+from app.learning import answers, playback, study
 from app.learning.models import Batch, Course, CourseKind, Material, Video
 from app.learning.study import StudyRules
 from devtools.demo.learning import DEMO_MEDIA
@@ -96,9 +96,9 @@ class Player:
         self.seq = 0
         self.position = 0.0
 
-    async def start(self) -> study.Started:
+    async def start(self) -> playback.Started:
         async with self.svc.db.read() as db:
-            started = await study.start(
+            started = await playback.start(
                 session=db,
                 redis=self.svc.redis,
                 rules=self.rules,
@@ -140,7 +140,7 @@ class Player:
         """Answer an attention check as the page would; a refusal comes back as its reply."""
         body = {"token": token or self.token, "nonce": nonce, "code": code}
         try:
-            result = await study.answer(
+            result = await answers.answer(
                 redis=self.svc.redis,
                 rules=self.rules,
                 user_id=self.user.id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import AppError
-from app.learning import attention, study
+from app.learning import answers, attention, study
 from tests.learning.conftest import Player, challenge_code
 from tests.learning.test_study import watched_ms
 
@@ -271,7 +271,7 @@ async def test_attention__bad_answers_get_chinese_errors_and_change_nothing(
     await p.play(BEAT)
 
     with pytest.raises(AppError) as caught:
-        await study.answer(
+        await answers.answer(
             redis=svc.redis, rules=p.rules, user_id=user.id, body={"token": p.token, **body},
             now=svc.now(),
         )  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 
 from app.accounts.captcha import ALPHABET, draw
 from app.errors import NotFound
-from app.learning import attention, study
+from app.learning import answers, attention, study
 from tests.learning.conftest import Player, challenge_code
 from tests.learning.test_attention import BEAT, HOURS, play_until_challenge
 from tests.learning.test_study import watched_ms
@@ -28,7 +28,7 @@ async def player(svc, clock, long_video):
 
 
 async def image_of(svc, p: Player, nonce: str) -> bytes:
-    return await study.challenge_image(redis=svc.redis, user_id=p.user.id, nonce=nonce)
+    return await answers.challenge_image(redis=svc.redis, user_id=p.user.id, nonce=nonce)
 
 
 async def challenge_keys(svc) -> list[str]:

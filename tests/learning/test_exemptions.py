@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.audit import service as audit
 from app.audit.models import AuditEntry
 from app.errors import NotFound
-from app.learning import study
+from app.learning import answers
 from tests.admin.conftest import PASSWORD
 from tests.admin.helpers import field_error, post, text
 from tests.factories import login
@@ -66,7 +66,7 @@ async def test_exempt__the_learner_studies_without_checks_from_the_next_beat(
     assert await watched_ms(svc, user.id, video_id) == (credited + 200 * BEAT) * 1000
     assert [k async for k in svc.redis.scan_iter("study:challenge:*")] == []
     with pytest.raises(NotFound):
-        await study.challenge_image(redis=svc.redis, user_id=user.id, nonce=nonce)
+        await answers.challenge_image(redis=svc.redis, user_id=user.id, nonce=nonce)
     assert await audit_entries(svc) == [
         ("learner.attention_exempt", "免除防挂机验证，原因：视力障碍，使用读屏软件")
     ]
