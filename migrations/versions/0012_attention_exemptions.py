@@ -29,7 +29,10 @@ def upgrade() -> None:
         ),
         sa.Column("reason", sa.String(200), nullable=False),
         sa.Column(
-            "granted_by", sa.Integer(), sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+            "granted_by",
+            sa.Integer(),
+            sa.ForeignKey("users.id", ondelete="SET NULL"),
+            nullable=True,
         ),
         sa.Column("granted_at", UTCDateTime(), nullable=False),
     )
