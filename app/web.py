@@ -197,14 +197,15 @@ async def _finish_response(response):
     return response
 
 
-async def _render_error(status: int, code: str, message: str):
+async def _render_error(status: int, code: str, message: str, details: dict | None = None):
     if auth.wants_json():
-        return jsonify({"code": code, "message": message}), status
+        # The details a socket reply carries too (AppError.to_dict), e.g. when a pause ends.
+        return jsonify({"code": code, "message": message, **(details or {})}), status
     return await render_template("errors/error.html", status=status, message=message), status
 
 
 async def _app_error(error: AppError):
-    return await _render_error(error.status, error.code, error.message)
+    return await _render_error(error.status, error.code, error.message, error.details)
 
 
 HTTP_MESSAGES = {

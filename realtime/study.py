@@ -9,7 +9,7 @@ to a page whose session another tab or device took over.
 
 from __future__ import annotations
 
-from app.learning import study
+from app.learning import answers, playback, study
 from app.services import Services
 from realtime.auth import SessionNamespace, replies_errors
 from realtime.sessions import SessionWatch
@@ -31,23 +31,19 @@ class StudyNamespace(SessionNamespace):
     @replies_errors
     async def on_start(self, sid: str, data: object = None) -> dict:
         body = data if isinstance(data, dict) else {}
-        async with self.svc.db.read() as db:
-            started = await study.start(
-                session=db,
-                redis=self.svc.redis,
-                rules=self.rules,
-                user_id=await self._user_id(sid),
-                video_id=body.get("video_id"),
-                now=self.svc.now(),
-                sid=sid,
-            )
-        await study.tell_replaced(self.svc, started)
-        return started.reply()
+        return await playback.start_reply(
+            self.svc,
+            rules=self.rules,
+            user_id=await self._user_id(sid),
+            video_id=body.get("video_id"),
+            sid=sid,
+        )
 
     @replies_errors
     async def on_beat(self, sid: str, data: object = None) -> dict:
         session = await self.get_session(sid)
-        result = await study.beat(
+        return await study.beat_reply(
+            db=self.svc.db,
             redis=self.svc.redis,
             rules=self.rules,
             user_id=session["user_id"],
@@ -57,31 +53,20 @@ class StudyNamespace(SessionNamespace):
             # This socket's copy of its play session: a beat then costs one Redis round trip.
             cache=session.setdefault("plays", {}),
         )
-        if result.completed_video is not None:
-            async with self.svc.db.read() as db:
-                await study.check_course(
-                    result, session=db, redis=self.svc.redis, user_id=session["user_id"]
-                )
-        return result.reply()
 
     @replies_errors
     async def on_answer(self, sid: str, data: object = None) -> dict:
         session = await self.get_session(sid)
         # The answer changes the session: this socket's copy of it is stale from now on.
         session.setdefault("plays", {}).clear()
-        result = await study.answer(
+        return await answers.answer_reply(
+            db=self.svc.db,
             redis=self.svc.redis,
             rules=self.rules,
             user_id=session["user_id"],
             body=data,
             now=self.svc.now(),
         )
-        if result.completed_video is not None:
-            async with self.svc.db.read() as db:
-                await study.check_course(
-                    result, session=db, redis=self.svc.redis, user_id=session["user_id"]
-                )
-        return result.reply()
 
     @replies_errors
     async def on_stop(self, sid: str, data: object = None) -> dict:

@@ -22,7 +22,7 @@ from app.certificates import service as certificates
 from app.clock import duration_text, shanghai_text
 from app.config import ROOT, Config
 from app.exams import records
-from app.learning import credit
+from app.learning import credit, exemptions
 from app.learning import service as learning
 from app.learning.models import Batch
 from app.lib import pdf
@@ -53,6 +53,8 @@ class LearnerRecord:
     certificates: list
     history: list[audit.EntryView]
     locked_until: dt.datetime | None
+    # Excused from attention checks (防挂机), e.g. a screen-reader user: why and since when.
+    attention_exemption: exemptions.Exemption | None = None
 
     @property
     def roles(self) -> list[str]:
@@ -92,6 +94,7 @@ async def build(
         certificates=await certificates.certificates_of(session=session, user_id=user.id),
         history=history.items,
         locked_until=await accounts.locked_until(redis, config=config, user=user, now=now),
+        attention_exemption=await exemptions.get(session=session, user_id=user.id),
     )
 
 

@@ -180,3 +180,19 @@ class StudyDay(Base):
     )
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     credited_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AttentionExemption(Base):
+    """A learner an admin excused from attention checks (防挂机), e.g. one who uses a screen
+    reader and cannot read an image code; the reason is shown and kept in the audit log."""
+
+    __tablename__ = "attention_exemptions"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(String(200))
+    granted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

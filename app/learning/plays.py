@@ -5,7 +5,8 @@ reading one back. ``study.py`` judges; this module stores.
 learner's one active session; ``study:coverage:<user_id>:<video_id>`` is the live watched
 coverage (credit the flusher may not have written yet); ``study:attn:<user_id>`` (hash)
 carries the attention-check counter from one play session to the next;
-``study:challenge:<nonce>`` lets the image route draw an open challenge's code.
+``study:challenge:<nonce>`` lets the image route draw an open challenge's code (it goes
+the moment the challenge is answered, replaced, or its session ends or is taken over).
 """
 
 from __future__ import annotations
@@ -44,21 +45,29 @@ def challenge_key(nonce: str) -> str:
 
 
 # Make `token` the learner's active session; end the one it replaces and return its socket.
-# With attention checks on (ARGV[4] = '1'), the learner's counter and due point carry over.
+# With attention checks on (ARGV[4] = '1'), the learner's counter, due point, wrong answers
+# and pause carry over. A replaced session's open challenge is void: its image key goes.
 START_SCRIPT = """
 local old = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 if ARGV[4] == '1' then
-  local carried = redis.call('HMGET', KEYS[4], 'ap', 'ad')
-  if carried[1] and carried[2] then redis.call('HSET', KEYS[1], 'ap', carried[1], 'ad', carried[2]) end
+  local names = {'ap', 'ad', 'aw', 'al'}
+  local carried = redis.call('HMGET', KEYS[4], unpack(names))
+  if carried[1] and carried[2] then
+    for i = 1, 4 do
+      if carried[i] then redis.call('HSET', KEYS[1], names[i], carried[i]) end
+    end
+  end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', 172800)
 if old and old ~= ARGV[1] then
   local old_key = 'study:play:' .. old
   if redis.call('EXISTS', old_key) == 1 then
-    redis.call('HSET', old_key, 'ended', 'replaced')
+    local cn = redis.call('HGET', old_key, 'cn')
+    if cn and cn ~= '' then redis.call('DEL', 'study:challenge:' .. cn) end
+    redis.call('HSET', old_key, 'ended', 'replaced', 'cn', '')
     return {old, redis.call('HGET', old_key, 'sid') or ''}
   end
 end
@@ -67,48 +76,78 @@ return {}
 
 # Apply a judged beat or answer only if the session is still the active one and nobody
 # moved it since it was read (compare-and-set on `rev`). In the same step: the session's
-# new fields, the live coverage, credits onto the stream, the learner's attention counter
-# and an issued challenge's code for the image route. The common beat passes only the
-# fixed arguments and one credit: the attention state costs no extra round trip.
-#   KEYS: play, active, coverage, stream, attn[, challenge]
+# new fields, the live coverage, credits onto the stream, the learner's attention state
+# (also in the session) and the image keys of challenges issued (set) or closed (deleted).
+# The common beat passes only the fixed arguments, the counter and one credit: the
+# attention state costs no extra round trip.
+#   KEYS: play, active, coverage, stream, attn, challenge keys...
 #   ARGV: token, rev, ttl, seq|'' (an answer), sid, at|'' (not accepted), pos,
-#         coverage|'', counter|'', due, n field pairs, m credits, pairs...,
-#         credits (user, video, start, end, at)..., [challenge value|'-' (delete), ttl]
+#         coverage|'', n, k, m, n session field pairs, k learner field pairs,
+#         m credits (user, video, start, end, at), then per challenge key: '-' (delete) or
+#         value, ttl (set)
 APPLY_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
 if (redis.call('HGET', KEYS[1], 'rev') or '0') ~= ARGV[2] then return -2 end
-local n, m = tonumber(ARGV[11]), tonumber(ARGV[12])
+local n, k, m = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 redis.call('HSET', KEYS[1], 'rev', tonumber(ARGV[2]) + 1)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'seq', ARGV[4], 'sid', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'at', ARGV[6], 'pos', ARGV[7]) end
-if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 13, 12 + 2 * n)) end
+local p = 12
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, p, p + 2 * n - 1)) end
+p = p + 2 * n
+if k > 0 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, p, p + 2 * k - 1))
+  redis.call('HSET', KEYS[5], unpack(ARGV, p, p + 2 * k - 1))
+  redis.call('EXPIRE', KEYS[5], 172800)
+end
+p = p + 2 * k
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'segs', ARGV[8])
   redis.call('SET', KEYS[3], ARGV[8], 'EX', 172800)
 end
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'ap', ARGV[9], 'ad', ARGV[10])
-  redis.call('HSET', KEYS[5], 'ap', ARGV[9], 'ad', ARGV[10])
-  redis.call('EXPIRE', KEYS[5], 172800)
-end
-local c = 13 + 2 * n
-for i = c, c + 5 * m - 1, 5 do
+for i = p, p + 5 * m - 1, 5 do
   redis.call('XADD', KEYS[4], '*', 'u', ARGV[i], 'v', ARGV[i + 1], 's', ARGV[i + 2],
     'e', ARGV[i + 3], 'at', ARGV[i + 4])
 end
-local o = c + 5 * m
-if ARGV[o] == '-' then redis.call('DEL', KEYS[6])
-elseif ARGV[o] then redis.call('SET', KEYS[6], ARGV[o], 'EX', ARGV[o + 1]) end
+p = p + 5 * m
+for j = 6, #KEYS do
+  if ARGV[p] == '-' then
+    redis.call('DEL', KEYS[j])
+    p = p + 1
+  else
+    redis.call('SET', KEYS[j], ARGV[p], 'EX', ARGV[p + 1])
+    p = p + 2
+  end
+end
 return 1
 """
 
+# End a session; its open challenge's image key goes with it.
 STOP_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[2] then return 0 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+local cn = redis.call('HGET', KEYS[1], 'cn')
+if cn and cn ~= '' then redis.call('DEL', 'study:challenge:' .. cn) end
 return redis.call('DEL', KEYS[1])
+"""
+
+# A learner excused from attention checks: their carried state goes, and their active
+# session stops asking at once (its open challenge, held credit and pause go; `rev` moves
+# so that a socket's cached copy is read again).  ARGV: the session's field pairs to set.
+EXEMPT_SCRIPT = """
+redis.call('DEL', KEYS[2])
+local token = redis.call('GET', KEYS[1])
+if not token then return 0 end
+local play = 'study:play:' .. token
+if redis.call('EXISTS', play) == 0 then return 0 end
+local cn = redis.call('HGET', play, 'cn')
+if cn and cn ~= '' then redis.call('DEL', 'study:challenge:' .. cn) end
+redis.call('HSET', play, unpack(ARGV))
+redis.call('HINCRBY', play, 'rev', 1)
+return 1
 """
 
 _SCRIPTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -144,6 +183,13 @@ class PlayState:
     challenge: attention.Challenge | None = None
     held: tuple[tuple[int, int], ...] = ()
     held_at_ms: int = 0
+    # Wrong answers to the open check, and the end of a pause after too many (0: none).
+    wrong: int = 0
+    locked_until_ms: int = 0
+
+    @property
+    def lock(self) -> attention.Lock | None:
+        return attention.Lock(self.locked_until_ms) if self.locked_until_ms else None
 
 
 def live(coverage: segments.Segments, position_ms: int) -> str:
@@ -176,6 +222,8 @@ async def load(redis, token: str, user_id: int) -> tuple[PlayState, segments.Seg
         challenge=attention.Challenge.from_fields(data),
         held=tuple(tuple(s) for s in segments.parse(data.get("held"))),
         held_at_ms=int(data.get("hat") or 0),
+        wrong=int(data.get("aw") or 0),
+        locked_until_ms=int(data.get("al") or 0),
     )
     return state, json.loads(data.get("segs") or "{}").get("s", [])
 
@@ -188,12 +236,14 @@ class Change:
     sid: str = ""
     moved_to: tuple[int, int] | None = None  # an accepted beat: (server time, position)
     fields: dict[str, object] = dataclasses.field(default_factory=dict)  # attention state
+    # The learner's attention state (attention.LEARNER_FIELDS), written to the session and
+    # to study:attn so that the next session carries it over.
+    learner: dict[str, object] = dataclasses.field(default_factory=dict)
     coverage: str = ""  # the new live coverage, or "" to keep it
     credits: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     credit_at_ms: int = 0
-    counter: tuple[int, int] | None = None  # the learner's (played, due), to carry over
     challenge: attention.Challenge | None = None  # issued: its code goes to the image route
-    drop_challenge: str = ""  # a nonce whose image is no longer needed
+    closed: str = ""  # the nonce of a challenge answered or replaced: its image key goes
 
 
 async def apply(redis, *, token: str, state: PlayState, change: Change, ttl_s: int) -> int:
@@ -206,7 +256,6 @@ async def apply(redis, *, token: str, state: PlayState, change: Change, ttl_s: i
         attn_key(state.user_id),
     ]
     at, position = change.moved_to or ("", 0)
-    played, due = change.counter or ("", 0)
     args = [
         token,
         state.rev,
@@ -216,30 +265,39 @@ async def apply(redis, *, token: str, state: PlayState, change: Change, ttl_s: i
         at,
         position,
         change.coverage,
-        played,
-        due,
         len(change.fields),
+        len(change.learner),
         len(change.credits),
     ]
-    for item in change.fields.items():
+    for item in (*change.fields.items(), *change.learner.items()):
         args.extend(item)
     for start, end in change.credits:
         args.extend((state.user_id, state.video_id, start, end, change.credit_at_ms))
+    if change.closed:
+        keys.append(challenge_key(change.closed))
+        args.append("-")
     if change.challenge is not None:
         issued = change.challenge
         keys.append(challenge_key(issued.nonce))
         ttl = (issued.deadline_ms - issued.issued_ms) // 1000 + 60
-        args.extend((f"{state.user_id}:{issued.code}", ttl))
-    elif change.drop_challenge:
-        keys.append(challenge_key(change.drop_challenge))
-        args.extend(("-", 0))
+        args.extend((issued.image_value(state.user_id), ttl))
     return await script(redis, APPLY_SCRIPT)(keys=keys, args=args)
 
 
-async def challenge_code(redis, *, nonce: str, user_id: int) -> str | None:
-    """The code of an open challenge of this learner, for drawing its image."""
+async def challenge_image(redis, *, nonce: str, user_id: int) -> tuple[str, int] | None:
+    """The code and image seed of an open challenge of this learner (None: answered,
+    replaced, expired, or another learner's)."""
     value = await redis.get(challenge_key(nonce))
     if value is None:
         return None
-    owner, _, code = value.partition(":")
-    return code if owner == str(user_id) else None
+    owner, code, seed = (value.split(":") + ["", ""])[:3]
+    return (code, int(seed or 0)) if owner == str(user_id) else None
+
+
+async def exempt(redis, *, user_id: int) -> None:
+    """The learner's attention state goes and their active session stops asking."""
+    off = {**attention.CLEARED, **dict.fromkeys(attention.LEARNER_FIELDS, 0)}
+    await script(redis, EXEMPT_SCRIPT)(
+        keys=[active_key(user_id), attn_key(user_id)],
+        args=[x for pair in off.items() for x in pair],
+    )

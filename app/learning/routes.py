@@ -7,14 +7,17 @@ from quart import Blueprint, Response, current_app, jsonify, render_template, re
 
 from app.accounts import auth
 from app.errors import NotFound
-from app.learning import service, study
+from app.learning import answers, attention, exemptions, playback, service, study
 from app.learning.files import stream_file
 from app.learning.models import KIND_LABELS
 from app.lib import devices
-from app.lib.http import json_body
+from app.lib.http import body_limit, json_body
 from app.services import services
 
 bp = Blueprint("learning", __name__)
+# An answer is a token, a nonce and four characters: a larger body is refused unread (413),
+# as the socket closes on a frame over its 64 KB limit (docs/realtime.md).
+ANSWER_LIMIT = 4 * 1024
 
 
 def _rules() -> study.StudyRules:
@@ -70,6 +73,7 @@ async def video(video_id: int):
         batch, row, state = await service.playable_course(
             session=db, user_id=user.id, video_id=video_id, now=svc.now()
         )
+        exempt = await exemptions.get(session=db, user_id=user.id)
     index = row.videos.index(state)
     following = row.videos[index + 1] if index + 1 < len(row.videos) else None
     return await render_template(
@@ -81,6 +85,9 @@ async def video(video_id: int):
         resume_ms=service.resume_ms(state),
         interval_s=_rules().beat_s,
         answer_seconds=round(_rules().answer_s),
+        attention_exempt=exempt is not None,
+        attention_attempts=attention.ATTEMPTS,
+        attention_pause_minutes=attention.PAUSE_S // 60,
     )
 
 
@@ -133,19 +140,11 @@ async def material(material_id: int):
 @auth.require_role("learner")
 async def api_start():
     """Open a play session (HTTP fallback of the socket event `start`)."""
-    svc = services()
     body = await json_body()
-    async with svc.db.read() as db:
-        started = await study.start(
-            session=db,
-            redis=svc.redis,
-            rules=_rules(),
-            user_id=auth.current_user().id,
-            video_id=body.get("video_id"),
-            now=svc.now(),
-        )
-    await study.tell_replaced(svc, started)
-    return jsonify(started.reply())
+    reply = await playback.start_reply(
+        services(), rules=_rules(), user_id=auth.current_user().id, video_id=body.get("video_id")
+    )
+    return jsonify(reply)
 
 
 @bp.post("/api/study/beat")
@@ -153,36 +152,39 @@ async def api_start():
 async def api_beat():
     """One heartbeat (HTTP fallback of the socket event `beat`)."""
     svc = services()
-    user_id = auth.current_user().id
-    result = await study.beat(
-        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
+    reply = await study.beat_reply(
+        db=svc.db,
+        redis=svc.redis,
+        rules=_rules(),
+        user_id=auth.current_user().id,
+        body=await json_body(),
+        now=svc.now(),
     )
-    if result.completed_video is not None:
-        async with svc.db.read() as db:
-            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
-    return jsonify(result.reply())
+    return jsonify(reply)
 
 
 @bp.post("/api/study/answer")
 @auth.require_role("learner")
+@body_limit(ANSWER_LIMIT, "提交的验证码过长（{size}），请只输入图中的 4 个字符")
 async def api_answer():
     """Answer an attention check (HTTP fallback of the socket event `answer`)."""
     svc = services()
-    user_id = auth.current_user().id
-    result = await study.answer(
-        redis=svc.redis, rules=_rules(), user_id=user_id, body=await json_body(), now=svc.now()
+    reply = await answers.answer_reply(
+        db=svc.db,
+        redis=svc.redis,
+        rules=_rules(),
+        user_id=auth.current_user().id,
+        body=await json_body(),
+        now=svc.now(),
     )
-    if result.completed_video is not None:
-        async with svc.db.read() as db:
-            await study.check_course(result, session=db, redis=svc.redis, user_id=user_id)
-    return jsonify(result.reply())
+    return jsonify(reply)
 
 
 @bp.get("/api/study/attention/<nonce>.png")
 @auth.require_role("learner")
 async def attention_image(nonce: str):
     """The code of an open attention check, drawn as an image (only for its learner)."""
-    png = await study.challenge_image(
+    png = await answers.challenge_image(
         redis=services().redis, user_id=auth.current_user().id, nonce=nonce
     )
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})

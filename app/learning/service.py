@@ -15,6 +15,7 @@ from app.config import Config
 from app.errors import AppError, NotFound
 from app.learning import segments
 from app.learning.models import (
+    AttentionExemption,
     Batch,
     Course,
     CourseKind,
@@ -244,10 +245,12 @@ async def play_target(
                 Batch.attention_checks,
                 Batch.attention_min_minutes,
                 Batch.attention_max_minutes,
+                AttentionExemption.user_id,
             )
             .join(Course, Course.id == Video.course_id)
             .join(Batch, Batch.id == Course.batch_id)
             .outerjoin(Enrolment, (Enrolment.batch_id == Batch.id) & (Enrolment.user_id == user_id))
+            .outerjoin(AttentionExemption, AttentionExemption.user_id == Enrolment.user_id)
             .outerjoin(
                 VideoProgress,
                 (VideoProgress.video_id == Video.id) & (VideoProgress.user_id == user_id),
@@ -258,7 +261,7 @@ async def play_target(
     if row is None:
         raise NotFound("视频不存在")
     duration, course_id, batch_id, deadline, study_deadline, enrolment, stored, position = row[:8]
-    checks, low, high = row[8:]
+    checks, low, high, exempt = row[8:]
     if enrolment is None:
         raise AppError("not_enrolled", NOT_ENROLLED, 403)
     if deadline is not None and now >= deadline:
@@ -274,7 +277,8 @@ async def play_target(
         until=min(d for d in (deadline, study_deadline) if d is not None),
         resume_ms=0 if position >= duration - 1000 else position,
         segments=stored or "[]",
-        attention_checks=bool(checks),
+        # An exempt learner (app/learning/exemptions.py) is never asked.
+        attention_checks=bool(checks) and exempt is None,
         attention_min_minutes=low,
         attention_max_minutes=high,
     )

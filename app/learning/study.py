@@ -11,7 +11,8 @@ step with the session update: into the learner's live coverage and onto the stre
 the stream into the database through ``record_watched`` (write-behind; the bound is
 stated in docs/realtime.md), so a server restart loses nothing that was acknowledged.
 Credit earned while an attention check is open is held in the session, not written,
-until the check is answered (``answer``).
+until the check is answered (``answers.py``). Play sessions are opened and ended in
+``playback.py``. The socket event and its HTTP fallback both call ``beat_reply``.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clock import epoch_ms
-from app.errors import AppError, NotFound
-from app.learning import attention, credit, plays, segments, service
+from app.db import Database
+from app.errors import AppError
+from app.learning import attention, credit, plays, segments
 from app.learning.plays import CREDITS_STREAM, EXPIRED, REPLACED, PlayState
 from app.lib.http import is_id
 
-__all__ = ["CREDITS_STREAM", "PlayState", "StudyRules", "answer", "beat", "judge", "start"]
+__all__ = ["CREDITS_STREAM", "PlayState", "StudyRules", "beat", "beat_reply", "judge"]
 
 REASONS = ("tick", "pause", "seek", "ended")
 NOTES = {
@@ -109,105 +110,6 @@ def judge(
 
 
 @dataclasses.dataclass
-class Started:
-    token: str
-    video_id: int
-    duration_s: float
-    resume_s: float
-    interval_s: float
-    percent: int
-    replaced: tuple[str, str] | None  # (token, socket id) of the session it ended
-
-    def reply(self) -> dict[str, object]:
-        return {
-            "ok": True,
-            "token": self.token,
-            "video_id": self.video_id,
-            "duration_s": self.duration_s,
-            "resume_s": self.resume_s,
-            "interval_s": self.interval_s,
-            "percent": self.percent,
-        }
-
-
-def _union(*stored: str | None) -> segments.Segments:
-    merged: segments.Segments = []
-    for text in stored:
-        for start, end in segments.parse(text):
-            merged, _ = segments.add(merged, start, end)
-    return merged
-
-
-async def start(
-    *,
-    session: AsyncSession,
-    redis,
-    rules: StudyRules,
-    user_id: int,
-    video_id: object,
-    now: dt.datetime,
-    sid: str = "",
-) -> Started:
-    """Open a play session for a video of an open course the learner is enrolled in."""
-    if isinstance(video_id, str) and video_id.isdigit() and len(video_id) <= 10:
-        video_id = int(video_id)
-    if not is_id(video_id):
-        raise AppError("bad_request", "请求格式不正确：视频编号无效")
-    target = await service.play_target(session=session, user_id=user_id, video_id=video_id, now=now)
-    # The live coverage may hold credits the flusher has not written yet: keep both, and
-    # resume where the most recent credit ended.
-    live = json.loads(await redis.get(plays.coverage_key(user_id, video_id)) or "{}")
-    coverage = _union(target.segments, json.dumps(live.get("s", [])))
-    resume = target.resume_ms
-    if "p" in live:
-        resume = 0 if live["p"] >= target.duration_ms - 1000 else live["p"]
-    live_value = plays.live(coverage, resume)
-    token = secrets.token_urlsafe(18)
-    checks = attention.Settings(
-        enabled=target.attention_checks,
-        min_minutes=target.attention_min_minutes,
-        max_minutes=target.attention_max_minutes,
-    )
-    low, high = checks.bounds_ms
-    fields = {
-        "uid": user_id,
-        "vid": video_id,
-        "dur": target.duration_ms,
-        "seq": 0,
-        "rev": 0,
-        "at": epoch_ms(now),
-        "pos": resume,
-        "until": epoch_ms(target.until),
-        "sid": sid,
-        "segs": live_value,
-        # The learner's counter and due point replace these when they carry over.
-        "ap": 0,
-        "ad": attention.draw_due_ms(low, high) if checks.enabled else 0,
-        "amin": low,
-        "amax": high,
-    }
-    flat = [x for pair in fields.items() for x in pair]
-    result = await plays.script(redis, plays.START_SCRIPT)(
-        keys=[
-            plays.play_key(token),
-            plays.active_key(user_id),
-            plays.coverage_key(user_id, video_id),
-            plays.attn_key(user_id),
-        ],
-        args=[token, rules.idle_ttl_s, live_value, "1" if checks.enabled else "0", *flat],
-    )
-    return Started(
-        token=token,
-        video_id=video_id,
-        duration_s=target.duration_ms / 1000,
-        resume_s=resume / 1000,
-        interval_s=rules.beat_s,
-        percent=segments.percent(segments.covered_ms(coverage), target.duration_ms),
-        replaced=(result[0], result[1]) if result else None,
-    )
-
-
-@dataclasses.dataclass
 class BeatResult:
     credited_s: float
     note: str | None = None
@@ -223,6 +125,8 @@ class BeatResult:
     held_ms: int = 0
     passed: bool | None = None
     message: str | None = None
+    # A pause after too many wrong answers (attention.Lock.reply), while it lasts.
+    lock: dict[str, object] | None = None
 
     def reply(self) -> dict[str, object]:
         body: dict[str, object] = {"ok": True, "credited_s": self.credited_s}
@@ -245,6 +149,9 @@ class BeatResult:
         if self.challenge is not None:
             body["challenge"] = self.challenge
             body["held_s"] = self.held_ms / 1000
+        if self.lock is not None:
+            body["lock"] = self.lock
+            body["message"] = self.lock["message"]
         return body
 
 
@@ -262,7 +169,7 @@ def _number(value: object, what: str) -> float:
     return number
 
 
-def _token(body: object) -> str:
+def token_of(body: object) -> str:
     if not isinstance(body, dict):
         raise AppError("bad_request", "请求格式不正确")
     token = body.get("token")
@@ -271,7 +178,7 @@ def _token(body: object) -> str:
     return token
 
 
-def _refuse(moved: int) -> None:
+def refuse(moved: int) -> None:
     """Turn an APPLY_SCRIPT refusal into the error the page understands."""
     if moved == -3:
         raise AppError("play_expired", EXPIRED, 409)
@@ -282,7 +189,7 @@ def _refuse(moved: int) -> None:
 
 
 @dataclasses.dataclass
-class _Outcome:
+class Outcome:
     """A judged beat: the session as it will be, and what the reply says."""
 
     state: PlayState
@@ -300,10 +207,10 @@ def _judge_beat(
     sid: str,
     now_ms: int,
     rules: StudyRules,
-) -> tuple[plays.Change, _Outcome]:
+) -> tuple[plays.Change, Outcome]:
     """What a judged beat changes: the session, and credit now, held or dropped."""
     change = plays.Change(seq=seq, sid=sid, credit_at_ms=now_ms)
-    out = _Outcome(state=state, coverage=before, note=verdict.note)
+    out = Outcome(state=state, coverage=before, note=verdict.note)
     new: dict[str, object] = {"seq": seq, "rev": state.rev + 1}
     if verdict.accepted:
         change.moved_to = (now_ms, verdict.position_ms)
@@ -318,50 +225,60 @@ def _attend(
     before: segments.Segments,
     verdict: Verdict,
     change: plays.Change,
-    out: _Outcome,
+    out: Outcome,
     new: dict[str, object],
     *,
     now_ms: int,
     rules: StudyRules,
 ) -> None:
-    """An accepted beat's credit: now, or held while a check is open (attention.step)."""
+    """An accepted beat's credit: now, held while a check is open, or dropped during a pause
+    after wrong answers (attention.step)."""
     step = attention.step(
         due_ms=state.due_ms,
         played_ms=state.played_ms,
         challenge=state.challenge,
         credit_ms=verdict.credit_ms,
         now_ms=now_ms,
+        locked_until_ms=state.locked_until_ms,
     )
     held, held_at = state.held, state.held_at_ms
     if step.missed:
         held, held_at, out.note = (), 0, "attention_missed"
-    if verdict.credit_ms > 0 and step.credit:
+    if verdict.credit_ms > 0 and step.credit == "now":
         out.coverage, out.new_ms = segments.add(before, verdict.start_ms, verdict.end_ms)
         change.coverage = plays.live(out.coverage, verdict.end_ms)
         change.credits.append((verdict.start_ms, verdict.end_ms))
-    elif verdict.credit_ms > 0:
+    elif verdict.credit_ms > 0 and step.credit == "held":
         held, held_at = attention.hold(held, verdict.start_ms, verdict.end_ms), now_ms
         out.note = out.note or "attention_pending"
+    if step.locked:
+        out.note = "attention_locked"
     if state.due_ms > 0:
-        change.counter = (step.played_ms, state.due_ms)
+        change.learner.update(ap=step.played_ms, ad=state.due_ms)
         new["played_ms"] = step.played_ms
+    if step.unlocked:
+        change.learner.update(aw=0, al=0)
+        new.update(wrong=0, locked_until_ms=0)
     if step.issue:
         change.challenge = attention.Challenge.new(now_ms, rules.answer_s)
         change.fields.update(change.challenge.fields())
+        change.closed = state.challenge.nonce if state.challenge else ""
         new["challenge"] = change.challenge
     if held != state.held:
         change.fields.update(held=segments.dump([list(s) for s in held]), hat=held_at)
         new.update(held=held, held_at_ms=held_at)
 
 
-def _result(
-    state: PlayState, before: segments.Segments, out: _Outcome, now_ms: int, **extra
+def result_of(
+    state: PlayState, before: segments.Segments, out: Outcome, now_ms: int, **extra
 ) -> BeatResult:
     """The reply to a beat or an answer, from what it credited and what is still open."""
     result = BeatResult(credited_s=0.0, note=out.note, **extra)
     if out.state.challenge is not None:
         result.challenge = out.state.challenge.reply(now_ms)
         result.held_ms = segments.covered_ms([list(s) for s in out.state.held])
+    if out.state.lock is not None and out.state.locked_until_ms > now_ms:
+        result.lock = out.state.lock.reply(now_ms)
     if out.coverage is before:
         return result
     watched = segments.covered_ms(out.coverage)
@@ -395,7 +312,7 @@ async def beat(
     course is complete too. A socket passes `cache` (its own dict) so that a beat costs one
     Redis round trip: the session it last saw is judged and the atomic update refuses it
     if that copy went stale."""
-    token = _token(body)
+    token = token_of(body)
     seq = body.get("seq")
     if not is_id(seq):
         raise AppError("bad_request", "请求格式不正确：序号无效")
@@ -443,92 +360,39 @@ async def beat(
         # the HTTP fallback): read the session again and judge afresh.
         cache.pop(token)
         cached = None
-    _refuse(moved)
+    refuse(moved)
     if cache is not None:
         cache.clear()  # a socket plays one session at a time
         cache[token] = (out.state, out.coverage)
-    return _result(state, before, out, now_ms)
+    return result_of(state, before, out, now_ms)
 
 
-def _judge_answer(
-    state: PlayState,
-    before: segments.Segments,
-    challenge: attention.Challenge,
-    code: str,
+async def finish(result: BeatResult, *, db: Database, redis, user_id: int) -> dict[str, object]:
+    """The reply to a beat or an answer; when it completed a video, a database read says
+    whether it completed the course too (the common beat needs no database at all)."""
+    if result.completed_video is not None:
+        async with db.read() as session:
+            await check_course(result, session=session, redis=redis, user_id=user_id)
+    return result.reply()
+
+
+async def beat_reply(
     *,
-    now_ms: int,
+    db: Database,
+    redis,
     rules: StudyRules,
-) -> tuple[plays.Change, _Outcome, bool]:
-    """A right answer releases the held credit and draws the next due point; a wrong one
-    drops it and opens a new challenge."""
-    out = _Outcome(state=dataclasses.replace(state, rev=state.rev + 1), coverage=before)
-    if not attention.is_right(challenge, code):
-        fresh = attention.Challenge.new(now_ms, rules.answer_s)
-        fields = {**fresh.fields(), "held": "[]", "hat": 0}
-        out.state = dataclasses.replace(out.state, challenge=fresh, held=(), held_at_ms=0)
-        out.note = "attention_wrong"
-        return plays.Change(fields=fields, challenge=fresh), out, False
-    due = attention.draw_due_ms(*state.interval_ms)
-    change = plays.Change(
-        fields=dict(attention.CLEARED),
-        credits=list(state.held),
-        credit_at_ms=state.held_at_ms,
-        counter=(0, due),
-        drop_challenge=challenge.nonce,
+    user_id: int,
+    body: object,
+    now: dt.datetime,
+    sid: str = "",
+    cache: dict | None = None,
+) -> dict[str, object]:
+    """One heartbeat judged, credited and answered: the socket event ``beat`` and its HTTP
+    fallback alike (``beat`` says what ``sid`` and ``cache`` are for)."""
+    result = await beat(
+        redis=redis, rules=rules, user_id=user_id, body=body, now=now, sid=sid, cache=cache
     )
-    coverage = before
-    for start_ms, end_ms in state.held:
-        coverage, new = segments.add(coverage, start_ms, end_ms)
-        out.new_ms += new
-    if state.held:
-        out.coverage = coverage
-        change.coverage = plays.live(coverage, max(e for _, e in state.held))
-    out.state = dataclasses.replace(
-        out.state, challenge=None, held=(), held_at_ms=0, played_ms=0, due_ms=due
-    )
-    return change, out, True
-
-
-async def answer(
-    *, redis, rules: StudyRules, user_id: int, body: object, now: dt.datetime
-) -> BeatResult:
-    """Judge the answer ``{token, nonce, code}`` to the open attention check of a session."""
-    token = _token(body)
-    nonce, code = body.get("nonce"), body.get("code")
-    if not isinstance(code, str) or not code.strip() or len(code) > 16:
-        raise AppError("bad_request", "请输入图中的字符")
-    if not isinstance(nonce, str) or not 8 <= len(nonce) <= 64:
-        raise AppError("attention_unknown", attention.UNKNOWN, 409)
-    now_ms = epoch_ms(now)
-    for _ in range(2):
-        state, before = await plays.load(redis, token, user_id)
-        challenge = state.challenge
-        if challenge is None or not secrets.compare_digest(
-            challenge.nonce.encode(), nonce.encode()
-        ):
-            raise AppError("attention_unknown", attention.UNKNOWN, 409)
-        if now_ms > challenge.deadline_ms:
-            raise AppError("attention_expired", attention.EXPIRED, 410)
-        change, out, passed = _judge_answer(
-            state, before, challenge, code, now_ms=now_ms, rules=rules
-        )
-        moved = await plays.apply(
-            redis, token=token, state=state, change=change, ttl_s=rules.idle_ttl_s
-        )
-        if moved != -2:
-            break
-    _refuse(moved)
-    return _result(
-        state, before, out, now_ms, passed=passed, message=attention.PASSED if passed else None
-    )
-
-
-async def challenge_image(*, redis, user_id: int, nonce: str) -> bytes:
-    """The PNG of an open challenge of this learner (the code itself never leaves here)."""
-    code = await plays.challenge_code(redis, nonce=nonce, user_id=user_id)
-    if code is None:
-        raise NotFound("验证码已失效，请点击“重新验证”获取新的验证码")
-    return attention.image(nonce, code)
+    return await finish(result, db=db, redis=redis, user_id=user_id)
 
 
 async def check_course(result: BeatResult, *, session: AsyncSession, redis, user_id: int) -> None:
@@ -552,17 +416,6 @@ async def _others_complete(session: AsyncSession, redis, user_id: int, video_id:
         if not segments.is_complete(covered, duration):
             return False
     return True
-
-
-async def tell_replaced(svc, started: Started) -> None:
-    """The page whose play session this start replaced stops its video (in any process)."""
-    if started.replaced and started.replaced[1]:
-        await svc.emit(
-            "ended",
-            {"token": started.replaced[0], "code": "play_replaced", "message": REPLACED},
-            to=started.replaced[1],
-            namespace=NAMESPACE,
-        )
 
 
 async def stop(*, redis, user_id: int, token: object) -> None:

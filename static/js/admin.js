@@ -11,7 +11,9 @@
   document.addEventListener("submit", (event) => {
     const form = event.target;
     const button = event.submitter;
-    const question = (button && button.dataset.confirm) || form.dataset.confirm;
+    // A form's own data-confirm is asked by app.js (every page); here only a button's, so
+    // that nobody is asked the same question twice.
+    const question = button && button.dataset.confirm;
     if (question && !window.confirm(question)) {
       event.preventDefault();
       return;

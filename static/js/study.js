@@ -1,7 +1,9 @@
 /* The video page: plays the video and reports it to the server, which decides what counts.
    Beats go over Socket.IO namespace /study, or POST /api/study/* when sockets fail.
    The server may answer a beat with an attention check (防挂机): the page pauses the video
-   and shows the code image until it is answered. Protocol: docs/realtime.md. */
+   and shows the code image until it is answered. After too many wrong codes the server
+   pauses the learner's credit for a while (`lock`): the page says why and counts down.
+   Protocol: docs/realtime.md. */
 (function () {
   "use strict";
   const box = document.getElementById("player");
@@ -101,36 +103,60 @@
     left: document.getElementById("attention-left"),
     msg: document.getElementById("attention-msg"),
     retry: document.getElementById("attention-retry"),
-    nonce: null, deadline: 0, offset: 0, timer: null,
+    row: document.getElementById("attention-row"),
+    nonce: null, locked: false, deadline: 0, offset: 0, timer: null,
   };
   const EXPIRED_TEXT = "验证已超时，验证出现以来的学习时长不计入。请点击“重新验证”获取新的验证码。";
+  const UNLOCKED_TEXT = "暂停已结束，请点击“重新验证”获取新的验证码，验证通过后继续计时。";
 
   function showChallenge(ch) {
     const fresh = ch.nonce !== att.nonce;
     att.nonce = ch.nonce;
+    att.locked = false;
     att.deadline = ch.deadline;
     att.offset = ch.now - Date.now(); // count down on the server's clock
     if (fresh) {
       att.img.src = ch.image;
+      att.row.hidden = false;
       att.input.value = "";
       att.text.textContent = ch.message;
       att.retry.hidden = true;
       att.submit.disabled = false;
       att.input.disabled = false;
     }
+    openDialog("请先完成验证：输入图中的字符后继续计时");
+    if (fresh) att.input.focus();
+  }
+  /* Too many wrong codes: no code to answer until the pause ends, then 重新验证. */
+  function showLock(lock) {
+    const fresh = !att.locked;
+    att.nonce = null;
+    att.locked = true;
+    att.deadline = lock.until;
+    att.offset = lock.now - Date.now();
+    att.row.hidden = true;
+    att.img.removeAttribute("src");
+    att.text.textContent = lock.message;
+    att.retry.hidden = true;
+    openDialog("验证码连续输入错误，暂停计时中");
+    if (fresh) att.text.focus();
+  }
+  function openDialog(state) {
     att.box.hidden = false;
     if (!video.paused) video.pause(); // its pause beat reports the play up to here
-    status("请先完成验证：输入图中的字符后继续计时", "paused");
+    status(state, "paused");
     clearInterval(att.timer);
     countdown();
     att.timer = setInterval(countdown, 1000);
-    if (fresh) att.input.focus();
   }
   function countdown() {
     const left = Math.ceil((att.deadline - (Date.now() + att.offset)) / 1000);
-    if (left > 0) { att.left.textContent = "剩余 " + left + " 秒"; return; }
+    if (left > 0) {
+      att.left.textContent = att.locked ? "暂停剩余 " + minutes(left) : "剩余 " + left + " 秒";
+      return;
+    }
     clearInterval(att.timer);
-    expired(EXPIRED_TEXT);
+    expired(att.locked ? UNLOCKED_TEXT : EXPIRED_TEXT);
   }
   function expired(text) {
     att.left.textContent = "已超时";
@@ -141,8 +167,9 @@
     att.retry.focus();
   }
   function hideChallenge() {
-    if (!att.nonce) return;
+    if (!att.nonce && !att.locked) return;
     att.nonce = null;
+    att.locked = false;
     clearInterval(att.timer);
     att.box.hidden = true;
     att.msg.textContent = "";
@@ -158,6 +185,7 @@
       att.submit.disabled = false;
       if (!reply.ok) {
         if (reply.code === "attention_expired") { expired(reply.message); return; }
+        if (reply.code === "attention_locked" && reply.lock) { showLock(reply.lock); return; }
         if (reply.code === "play_replaced" || reply.code === "study_closed" || reply.code === "play_expired") {
           hideChallenge();
           stopped(reply.message);
@@ -172,8 +200,8 @@
         video.play().catch(() => { status("验证通过，请点击播放继续学习", ""); });
         return;
       }
-      att.msg.textContent = reply.message;
-      handle(reply); // a new code to read
+      handle(reply); // a new code to read, or a pause
+      att.msg.textContent = reply.lock ? "" : reply.message;
     });
     // The page's 重新验证: a beat in place; the server answers it with a new challenge.
     att.retry.addEventListener("click", () => { att.msg.textContent = ""; beat("pause"); });
@@ -248,7 +276,8 @@
     credited += reply.credited_s || 0;
     const held = reply.held_s >= 1 ? "，" + Math.floor(reply.held_s) + " 秒待验证" : "";
     document.getElementById("credited").textContent = "本次已计入 " + Math.floor(credited) + " 秒" + held;
-    if (reply.challenge && att.box) showChallenge(reply.challenge);
+    if (reply.lock && att.box) showLock(reply.lock);
+    else if (reply.challenge && att.box) showChallenge(reply.challenge);
     else hideChallenge();
     if (reply.percent !== undefined) showPercent(reply.percent, reply.complete);
     if (reply.message) say(reply.message, reply.note ? "error" : "");
@@ -282,9 +311,10 @@
   video.addEventListener("timeupdate", () => { if (!video.seeking) lastTime = video.currentTime; });
   video.addEventListener("play", async () => {
     if (over) { video.pause(); return; }
-    if (att.nonce) {
+    if (att.nonce || att.locked) {
       video.pause();
-      if (att.input.disabled) att.retry.focus(); else att.input.focus();
+      if (!att.retry.hidden) att.retry.focus();
+      else if (att.nonce) att.input.focus();
       return;
     }
     if (video.playbackRate !== 1) video.playbackRate = 1;
@@ -296,7 +326,8 @@
     clearTimeout(timer);
     if (video.dataset.stoppedByServer) { delete video.dataset.stoppedByServer; return; }
     if (video.ended || !token) return;
-    if (att.nonce) status("请先完成验证：输入图中的字符后继续计时", "paused");
+    if (att.locked) status("验证码连续输入错误，暂停计时中", "paused");
+    else if (att.nonce) status("请先完成验证：输入图中的字符后继续计时", "paused");
     else status("已暂停，暂停期间不计时", "paused");
     beat("pause");
   });
@@ -327,6 +358,9 @@
     if (token && socket && socket.connected) socket.emit("stop", { token });
   });
 
+  function minutes(s) {
+    return s < 60 ? s + " 秒" : Math.floor(s / 60) + " 分 " + String(s % 60).padStart(2, "0") + " 秒";
+  }
   function clock(s) {
     s = Math.floor(s);
     return String(Math.floor(s / 60)).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");

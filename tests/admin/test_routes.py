@@ -74,6 +74,7 @@ POST_ACTIONS = [
     "/admin/learners/{id}/password/reissue",
     "/admin/learners/{id}/active",
     "/admin/learners/{id}/roles",
+    "/admin/learners/{id}/attention",
     "/admin/learners/import",
 ]
 

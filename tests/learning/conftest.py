@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from app.errors import AppError
-from app.learning import study
+from app.learning import answers, playback, study
 from app.learning.models import Batch, Course, CourseKind, Material, Video
 from app.learning.study import StudyRules
 from devtools.demo.learning import DEMO_MEDIA
@@ -96,9 +96,9 @@ class Player:
         self.seq = 0
         self.position = 0.0
 
-    async def start(self) -> study.Started:
+    async def start(self) -> playback.Started:
         async with self.svc.db.read() as db:
-            started = await study.start(
+            started = await playback.start(
                 session=db,
                 redis=self.svc.redis,
                 rules=self.rules,
@@ -140,7 +140,7 @@ class Player:
         """Answer an attention check as the page would; a refusal comes back as its reply."""
         body = {"token": token or self.token, "nonce": nonce, "code": code}
         try:
-            result = await study.answer(
+            result = await answers.answer(
                 redis=self.svc.redis,
                 rules=self.rules,
                 user_id=self.user.id,
@@ -155,7 +155,7 @@ class Player:
 async def challenge_code(svc, nonce: str) -> str:
     """Read an open challenge's code from Redis, as a person reads it off the image."""
     value = await svc.redis.get(f"study:challenge:{nonce}")
-    return value.partition(":")[2]
+    return value.split(":")[1]  # owner:code:seed
 
 
 @pytest.fixture
@@ -169,6 +169,21 @@ async def config(config):
 @pytest.fixture
 def learning(svc, factory):
     return Learning(svc, factory)
+
+
+@pytest.fixture
+async def long_video(svc, learning):
+    """Makes a batch with one four-hour video (attention checks every 10–20 minutes unless
+    the batch fields say otherwise) and a learner in it: (learner, video id)."""
+
+    async def make(**batch_fields):
+        cat = await learning.batch(
+            courses=[("长课程", CourseKind.PUBLIC, True, [4 * 3600], None)], **batch_fields
+        )
+        user = await learning.learner(cat.batch.id)
+        return user, cat.videos[cat.courses[0].id][0].id
+
+    return make
 
 
 async def flush(svc) -> int:

@@ -6,28 +6,13 @@ from __future__ import annotations
 import pytest
 
 from app.errors import AppError
-from app.learning import attention, study
-from app.learning.models import CourseKind
+from app.learning import answers, attention, study
 from tests.learning.conftest import Player, challenge_code
 from tests.learning.test_study import watched_ms
 
 HOURS = 3600
 BEAT = 15  # the page's interval (StudyRules default)
 CAP = 17  # one beat credits at most interval + tolerance
-
-
-@pytest.fixture
-async def long_video(svc, learning):
-    """A batch with one four-hour video; checks every 10–20 minutes (the default)."""
-
-    async def make(**batch_fields):
-        cat = await learning.batch(
-            courses=[("长课程", CourseKind.PUBLIC, True, [4 * HOURS], None)], **batch_fields
-        )
-        user = await learning.learner(cat.batch.id)
-        return user, cat.videos[cat.courses[0].id][0].id
-
-    return make
 
 
 async def play_until_challenge(p: Player, *, limit_s: int = 25 * 60) -> tuple[dict, float]:
@@ -94,12 +79,13 @@ async def test_attention__a_missed_deadline_drops_the_held_credit_and_asks_again
     await p.start()
     reply, credited = await play_until_challenge(p)
     first = reply["challenge"]["nonce"]
+    first_code = await challenge_code(svc, first)
 
     for _ in range(4):  # 60 s of play, held
         await p.play(BEAT)
     late = await p.play(BEAT)  # 75 s after the challenge: it was missed
     second = late["challenge"]["nonce"]
-    refused = await p.answer(first, await challenge_code(svc, first))
+    refused = await p.answer(first, first_code)
     passed = await p.answer(second, await challenge_code(svc, second))
 
     assert refused["code"] == "attention_unknown"
@@ -119,11 +105,12 @@ async def test_attention__a_wrong_answer_drops_the_held_credit_and_draws_a_new_c
     await p.start()
     reply, credited = await play_until_challenge(p)
     first = reply["challenge"]["nonce"]
+    first_code = await challenge_code(svc, first)
     await p.play(BEAT)
 
     wrong = await p.answer(first, "0000")  # 0 is not in the alphabet: always wrong
     second = wrong["challenge"]["nonce"]
-    again = await p.answer(first, await challenge_code(svc, first))
+    again = await p.answer(first, first_code)
     passed = await p.answer(second, await challenge_code(svc, second))
 
     assert wrong["ok"] and wrong["passed"] is False and wrong["credited_s"] == 0
@@ -284,7 +271,7 @@ async def test_attention__bad_answers_get_chinese_errors_and_change_nothing(
     await p.play(BEAT)
 
     with pytest.raises(AppError) as caught:
-        await study.answer(
+        await answers.answer(
             redis=svc.redis, rules=p.rules, user_id=user.id, body={"token": p.token, **body},
             now=svc.now(),
         )  # fmt: skip

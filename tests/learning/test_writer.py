@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from app.learning import credit, study
+from app.learning import credit, playback, study
 from app.learning.models import StudyDay, VideoProgress
 from app.learning.writer import CREDITS_STREAM, GROUP, ensure_group, flush_credits
 from tests.learning.conftest import flush
@@ -16,7 +16,7 @@ RULES = study.StudyRules()
 
 async def play(svc, clock, user, video_id, beats=2) -> str:
     async with svc.db.read() as db:
-        started = await study.start(
+        started = await playback.start(
             session=db,
             redis=svc.redis,
             rules=RULES,

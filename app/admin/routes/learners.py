@@ -19,7 +19,7 @@ from app.admin.routes.common import int_arg as _int_arg
 from app.admin.routes.common import render as _render
 from app.errors import AppError, Invalid, NotFound
 from app.exams import records as exam_records
-from app.learning import batches
+from app.learning import batches, exemptions
 from app.lib.forms import Form
 from app.profile import service as profile_service
 from app.profile.photos import send_photo
@@ -39,6 +39,8 @@ DONE_MESSAGES = {
     "enrolled": "已报名。",
     "moved": "已转入新批次；原批次的学习记录保留在原批次。",
     "created": "学员账号已建立，初始密码为身份证号后六位。",
+    "attention_exempt": "已免除该学员的防挂机验证，立即生效：学员正在播放的视频也不再要求验证。",
+    "attention_restore": "已恢复该学员的防挂机验证，从学员下次播放视频起生效。",
 }
 IMPORT_ERRORS_SHOWN = 500
 
@@ -271,6 +273,27 @@ async def unlock(user_id: int):
             session=db, redis=svc.redis, config=svc.config, now=svc.now(), actor=_actor(), user=user
         )
     return _done(user_id, "unlock")
+
+
+@bp.post("/learners/<int:user_id>/attention")
+@auth.require_role("admin")
+@_action
+async def set_attention(user_id: int):
+    """Excuse the learner from attention checks (防挂机), with a reason, or withdraw that."""
+    svc = services()
+    form = await request.form
+    exempt = form.get("exempt") == "1"
+    async with svc.db.write() as db:
+        user = await service.get_user(session=db, user_id=user_id)
+        if exempt:
+            await exemptions.grant(
+                session=db, now=svc.now(), actor=_actor(), user=user, reason=form.get("reason")
+            )
+        else:
+            await exemptions.revoke(session=db, now=svc.now(), actor=_actor(), user=user)
+    if exempt:  # committed: the page playing now stops asking
+        await exemptions.clear_live(redis=svc.redis, user_id=user_id)
+    return _done(user_id, "attention_exempt" if exempt else "attention_restore")
 
 
 @bp.post("/learners/<int:user_id>/enrol")
