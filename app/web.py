@@ -197,14 +197,16 @@ async def _finish_response(response):
     return response
 
 
-async def _render_error(status: int, code: str, message: str):
+async def _render_error(status: int, code: str, message: str, **details: object):
     if auth.wants_json():
-        return jsonify({"code": code, "message": message}), status
+        return jsonify({"code": code, "message": message, **details}), status
     return await render_template("errors/error.html", status=status, message=message), status
 
 
 async def _app_error(error: AppError):
-    return await _render_error(error.status, error.code, error.message)
+    # A script reads the details (an upload's ``received`` offset, ``confirm``, the step of
+    # an incomplete application) as well as the code and message.
+    return await _render_error(error.status, error.code, error.message, **error.details)
 
 
 HTTP_MESSAGES = {

@@ -28,7 +28,7 @@ from app.clock import epoch_ms
 from app.errors import AppError, NotFound
 from app.learning import attention, credit, plays, segments, service
 from app.learning.plays import CREDITS_STREAM, EXPIRED, REPLACED, PlayState
-from app.lib.http import is_id
+from app.lib.http import is_id, is_number
 
 __all__ = ["CREDITS_STREAM", "PlayState", "StudyRules", "answer", "beat", "judge", "start"]
 
@@ -251,7 +251,7 @@ class BeatResult:
 def _number(value: object, what: str) -> float:
     """A finite number from a request, or bad_request (an integer too large for a float
     included: ``float(10**400)`` raises)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise AppError("bad_request", f"请求格式不正确：{what}无效")
     try:
         number = float(value)
