@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from app.config import Config
+from app.lib import logs
 
 
 def with_services(config: Config, work):
@@ -173,6 +174,7 @@ def cmd_rotate_key(args: argparse.Namespace, config: Config) -> int:
 def cmd_worker(args: argparse.Namespace, config: Config) -> int:
     from workers.settings import build_worker
 
+    logs.configure(config.log_format, "worker")
     asyncio.set_event_loop(asyncio.new_event_loop())
     build_worker(config).run()
     return 0
@@ -181,12 +183,15 @@ def cmd_worker(args: argparse.Namespace, config: Config) -> int:
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
+    logs.configure(config.log_format, "server")
     uvicorn.run(
         "app.asgi:serve",
         factory=True,
         host=args.host,
         port=config.port,
         log_level="info",
+        # uvicorn's own lines go through our handler (the configured format), not its own.
+        log_config=None,
         # No access log: query strings (an admin's search for an ID number) would land there.
         access_log=False,
         # Forwarded headers are read by the app itself, counting SAFECE_TRUST_PROXY hops.
@@ -237,4 +242,6 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
     args = parser.parse_args(argv)
-    sys.exit(args.func(args, Config.from_env()))
+    config = Config.from_env()
+    logs.configure(config.log_format, "cli")
+    sys.exit(args.func(args, config))

@@ -137,6 +137,8 @@ class Config:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'safece.db'}"
         if not self.redis_url:
             self.redis_url = f"unix://{self.data_dir / 'redis.sock'}"
+        if self.log_format not in ("text", "json"):
+            raise ValueError("SAFECE_LOG_FORMAT must be text or json")
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -13,6 +13,7 @@ from arq.connections import RedisSettings
 from app import start_services
 from app.config import Config
 from app.core import liveness
+from app.lib import metrics
 from workers import jobs
 from workers.base import Worker
 from workers.certificates import start_certificate_worker, stop_certificate_worker
@@ -30,6 +31,8 @@ def make_startup(config: Config):
         await start_certificate_worker(ctx)
         ctx["heartbeat"] = heartbeat = liveness.Heartbeat(svc.redis, "worker")
         await heartbeat.start()
+        ctx["metrics"] = recorder = metrics.Recorder("worker", [svc.db.engine])
+        recorder.start()
 
     return startup
 
@@ -37,6 +40,9 @@ def make_startup(config: Config):
 async def shutdown(ctx: dict) -> None:
     if "heartbeat" in ctx:
         await ctx["heartbeat"].stop()
+    if "metrics" in ctx:
+        await ctx["metrics"].stop()
+        metrics.process_stopped()
     await stop_certificate_worker(ctx)
     if "svc" in ctx:
         await ctx["svc"].close()

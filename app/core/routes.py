@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 
-from quart import Blueprint, jsonify, redirect, url_for
+from quart import Blueprint, Response, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from app.accounts import auth
-from app.core import access, liveness
+from app.core import access, liveness, monitoring
+from app.errors import NotFound
+from app.lib import metrics
 from app.services import services
 
 bp = Blueprint("core", __name__)
@@ -40,6 +42,17 @@ async def healthz():
             "served_by": liveness.identity(),
         }
     return jsonify(body), 200 if ok else 503
+
+
+@bp.get("/metrics")
+async def metrics_page():
+    """The Prometheus metrics of every process of this machine, for this machine or the
+    holder of the metrics token; anyone else finds no such page."""
+    svc = services()
+    if not access.is_operator(svc.config):
+        raise NotFound()
+    body = metrics.render(await monitoring.scrape(svc))
+    return Response(body, content_type=metrics.CONTENT_TYPE)
 
 
 @bp.get("/")
