@@ -6,6 +6,8 @@ import-learners F   import learners and enrolments from an .xlsx file
 import-questions F  import questions into a bank from an .xlsx or .csv file
 retry-certificates  queue failed and missing certificates again
 rotate-key          encrypt personal data under a new key (the key file's), drop the old one
+backup DIR          the database and the files into a new directory (safe while exams run)
+restore DIR         a backup into an empty database and data directory
 worker              run the arq worker
 serve               serve the app (Socket.IO around Quart) with uvicorn
 
@@ -171,6 +173,41 @@ def cmd_rotate_key(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, config: Config) -> int:
+    from app.clock import utcnow
+    from app.core import backup
+
+    try:
+        manifest = asyncio.run(backup.create(config, Path(args.dir), now=utcnow()))
+    except backup.BackupError as error:
+        print(f"备份失败：{error}", file=sys.stderr)
+        return 1
+    size = sum(entry["size"] for entry in manifest["files"].values())
+    print(
+        f"已备份到 {args.dir}：数据库（{manifest['database']}）与 {len(manifest['files']) - 1} 个文件，"
+        f"共 {size / 1024**2:.1f} MB。\n"
+        f"个人数据密钥不在备份中：恢复时须有密钥 {'、'.join(manifest['keys']['data'])}"
+        f"（{config.key_file if not config.data_key else 'SAFECE_DATA_KEY'}），请另行保管。"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, config: Config) -> int:
+    from app.core import backup, restore
+
+    try:
+        manifest = asyncio.run(restore.restore(config, Path(args.dir)))
+    except backup.BackupError as error:
+        print(f"恢复失败：{error}", file=sys.stderr)
+        return 1
+    print(
+        f"已从 {args.dir}（{manifest['created_at']} 的备份）恢复数据库与 "
+        f"{len(manifest['files']) - 1} 个文件到 {config.data_dir}。\n"
+        "Redis 中的会话与队列不在备份中：学员需重新登录；考试页面重新进入同一份试卷。"
+    )
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, config: Config) -> int:
     from workers.settings import build_worker
 
@@ -237,6 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("rotate-key", help="更换个人数据加密密钥并重新加密").set_defaults(
         func=cmd_rotate_key
     )
+    bk = sub.add_parser("backup", help="备份数据库与文件到一个新目录（可在考试进行中运行）")
+    bk.add_argument("dir")
+    bk.set_defaults(func=cmd_backup)
+    rs = sub.add_parser("restore", help="把备份恢复到新的（空的）数据库与数据目录")
+    rs.add_argument("dir")
+    rs.set_defaults(func=cmd_restore)
     sub.add_parser("worker", help="运行 arq 后台任务进程").set_defaults(func=cmd_worker)
     serve = sub.add_parser("serve", help="启动网站")
     serve.add_argument("--host", default="127.0.0.1")

@@ -14,7 +14,7 @@ from app import start_services
 from app.config import Config
 from app.core import liveness
 from app.lib import metrics
-from workers import jobs
+from workers import backups, jobs
 from workers.base import Worker
 from workers.certificates import start_certificate_worker, stop_certificate_worker
 
@@ -52,7 +52,7 @@ def build_worker(config: Config, **options: object) -> Worker:
     """An arq Worker for this configuration (used by the CLI and by tests)."""
     return Worker(
         functions=FUNCTIONS,
-        cron_jobs=jobs.CRON_JOBS,
+        cron_jobs=[*jobs.CRON_JOBS, *backups.cron_jobs(config)],
         redis_settings=redis_settings(config),
         on_startup=make_startup(config),
         on_shutdown=shutdown,
@@ -70,5 +70,6 @@ class WorkerSettings:
 
 
 _config = Config.from_env()
+WorkerSettings.cron_jobs = [*jobs.CRON_JOBS, *backups.cron_jobs(_config)]
 WorkerSettings.redis_settings = redis_settings(_config)
 WorkerSettings.on_startup = make_startup(_config)
