@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -212,6 +213,9 @@ def cmd_worker(args: argparse.Namespace, config: Config) -> int:
     from workers.settings import build_worker
 
     logs.configure(config.log_format, "worker")
+    # arq writes two lines per job at INFO, and the deadline sweeper runs every second:
+    # its warnings and errors stay; /metrics counts the jobs (safece_jobs_total).
+    logging.getLogger("arq").setLevel(logging.WARNING)
     asyncio.set_event_loop(asyncio.new_event_loop())
     build_worker(config).run()
     return 0
