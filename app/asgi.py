@@ -89,7 +89,7 @@ def run_heartbeat(app: Quart) -> None:
 def run_metrics(app: Quart) -> None:
     """While the server serves, record what /metrics reports of this process (the event
     loop's lag, the database pool, the profiling points of app/lib/profiling.py)."""
-    recorder = metrics.Recorder("server", [app.extensions["safece"].db.engine])
+    recorder = metrics.Recorder("server", [app.extensions["safece"].db])
 
     @app.before_serving
     async def _start() -> None:

@@ -31,7 +31,7 @@ def make_startup(config: Config):
         await start_certificate_worker(ctx)
         ctx["heartbeat"] = heartbeat = liveness.Heartbeat(svc.redis, "worker")
         await heartbeat.start()
-        ctx["metrics"] = recorder = metrics.Recorder("worker", [svc.db.engine])
+        ctx["metrics"] = recorder = metrics.Recorder("worker", [svc.db])
         recorder.start()
 
     return startup

@@ -20,6 +20,7 @@ path allocates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -149,9 +150,9 @@ class Recorder:
     LAG_EVERY = 0.1
     POOL_EVERY = 1.0
 
-    def __init__(self, process: str, engines: list) -> None:
+    def __init__(self, process: str, databases: list) -> None:
         self.process = process
-        self.engines = engines
+        self.databases = databases  # app.db.Database objects
         self._lag = profiling.LoopLag(self.LAG_EVERY)
         self._lag_histogram = LOOP_LAG.labels(process)
         self._in_use = DB_IN_USE.labels(process)
@@ -168,25 +169,19 @@ class Recorder:
 
     def sample_pools(self) -> None:
         """The connections checked out of this process's pools now, and their capacity."""
-        in_use = capacity = 0
-        for engine in self.engines:
-            pool = engine.pool
-            with contextlib.suppress(AttributeError):
-                in_use += pool.checkedout()
-                capacity += pool.size() + max(0, pool._max_overflow)
+        in_use = 0
+        for database in self.databases:
+            with contextlib.suppress(AttributeError):  # a pool without counts (NullPool)
+                in_use += database.engine.pool.checkedout()
         self._in_use.set(in_use)
-        self._capacity.set(capacity)
+        self._capacity.set(sum(database.max_connections for database in self.databases))
 
     def start(self) -> None:
-        import asyncio
-
         self._unlisten = profiling.listen(self.hear)
         self._lag.start()
         self._pools = asyncio.get_running_loop().create_task(self._sampling())
 
     async def _sampling(self) -> None:
-        import asyncio
-
         while True:
             self.sample_pools()
             await asyncio.sleep(self.POOL_EVERY)
