@@ -10,7 +10,13 @@ import json
 import pytest
 
 from app.lib import http
-from tests.core.test_absurd_input import PASSWORD, Client, refused, snapshot
+from tests.core.test_absurd_input import (
+    PASSWORD,
+    Client,
+    invigilator_actions,
+    refused,
+    snapshot,
+)
 from tests.exams.conftest import SMALL, Exams, paper_of
 from tests.factories import Factory, csrf_of, http_login, login
 
@@ -68,22 +74,8 @@ async def test_admin_uploads__booleans_for_sizes_and_ids_are_refused(app, client
 
 
 async def test_json_routes__booleans_for_numbers_are_refused(client, svc, factory):
-    from tests.invigilation.conftest import Proctoring
-
-    proctoring = Proctoring(svc, factory)
-    sitting = await proctoring.sitting(1, policy=SMALL)
-    learner = sitting.learners[0]
-    attempt = await proctoring.start(learner, sitting.batch)
-    admin = await proctoring.admin()
-    await login(client, svc, admin.id_number, PASSWORD)
-    headers = {"X-CSRF-Token": await csrf_of(client), "Accept": "application/json"}
-    base = f"/api/invigilate/{sitting.exam_session.id}"
-    cases = [
-        (f"{base}/extend", {"minutes": 5, "reason": "网络故障", "attempt_id": attempt.id}),
-        (f"{base}/force-submit", {"attempt_id": attempt.id, "reason": "违纪"}),
-        (f"{base}/void", {"attempt_id": attempt.id, "reason": "替考"}),
-        (f"{base}/messages", {"text": "请保持安静", "user_id": learner.id}),
-    ]
+    headers, actions = await invigilator_actions(client, svc, factory)
+    cases = list(actions.items())
     before = await snapshot(svc)
     for path, valid in cases:
         for field in valid:
