@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from quart import Quart
 
 from app.config import ROOT, Config
-from app.lib import http
+from app.lib import http, logs
 from app.services import Services, build_services
 
 
@@ -41,9 +39,7 @@ def create_app(config: Config | None = None) -> Quart:
     app.url_map.converters["int"] = http.IdConverter
     app.json = http.JSONProvider(app)
     app.extensions["safece"] = services = start_services(config)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(config.log_format, "server")
 
     from app import web
     from app.accounts.routes import bp as accounts_bp

@@ -15,6 +15,7 @@ from app import create_app
 from app.config import Config
 from app.core import liveness
 from app.learning.writer import CreditFlusher
+from app.lib import metrics
 from realtime import server as realtime_server
 
 # A server process holding thousands of sockets keeps close to a million tracked objects
@@ -85,9 +86,25 @@ def run_heartbeat(app: Quart) -> None:
     app.after_serving(heartbeat.stop)
 
 
+def run_metrics(app: Quart) -> None:
+    """While the server serves, record what /metrics reports of this process (the event
+    loop's lag, the database pool, the profiling points of app/lib/profiling.py)."""
+    recorder = metrics.Recorder("server", [app.extensions["safece"].db])
+
+    @app.before_serving
+    async def _start() -> None:
+        recorder.start()
+
+    @app.after_serving
+    async def _stop() -> None:
+        await recorder.stop()
+        metrics.process_stopped()
+
+
 def create_asgi(config: Config | None = None) -> socketio.ASGIApp:
     """Build the Quart app and the Socket.IO server around it."""
     app = create_app(config)
+    run_metrics(app)
     run_study_flusher(app)
     sio = app.extensions["sio"] = realtime_server.create_sio(app.extensions["safece"])
     run_realtime(app, sio)

@@ -117,6 +117,17 @@ class Config:
     # them (by default data.key in the data directory, made on first use).
     data_key: str = ""
     data_key_file: str = ""
+    # Operations. /metrics and the process list of /healthz answer loopback callers and a
+    # ``Authorization: Bearer <metrics_token>`` (an admin's session too, for /healthz).
+    metrics_token: str = ""
+    # Logs: "text" (for a person) or "json" (one object a line, for a log collector).
+    log_format: str = "text"
+    # Backups (python -m app backup; the worker's nightly one): where the nightly one goes
+    # (by default backups/ in the data directory), how many it keeps, and at which hour
+    # (Asia/Shanghai) it runs.
+    backup_dir: str = ""
+    backup_keep: int = 7
+    backup_hour: int = 2
     # Extension point for tests and deployments: a clock object with now() -> aware UTC.
     clock: object | None = None
 
@@ -126,6 +137,8 @@ class Config:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'safece.db'}"
         if not self.redis_url:
             self.redis_url = f"unix://{self.data_dir / 'redis.sock'}"
+        if self.log_format not in ("text", "json"):
+            raise ValueError("SAFECE_LOG_FORMAT must be text or json")
 
     @property
     def allowed_origins(self) -> frozenset[str]:
@@ -135,6 +148,11 @@ class Config:
     @property
     def key_file(self) -> Path:
         return Path(self.data_key_file) if self.data_key_file else self.data_dir / "data.key"
+
+    @property
+    def backups(self) -> Path:
+        """Where the nightly backups go."""
+        return Path(self.backup_dir) if self.backup_dir else self.data_dir / "backups"
 
     @property
     def photo_dir(self) -> Path:
@@ -174,4 +192,9 @@ class Config:
             certificate_lease_seconds=_env_int(
                 "CERTIFICATE_LEASE_SECONDS", cls.certificate_lease_seconds
             ),
+            metrics_token=_env("METRICS_TOKEN", ""),
+            log_format=_env("LOG_FORMAT", cls.log_format).strip().lower(),
+            backup_dir=_env("BACKUP_DIR", ""),
+            backup_keep=_env_int("BACKUP_KEEP", cls.backup_keep),
+            backup_hour=_env_int("BACKUP_HOUR", cls.backup_hour),
         )

@@ -82,6 +82,10 @@ class Database:
             engine_options.setdefault("pool_size", 20)
             engine_options.setdefault("max_overflow", 20)
             engine_options.setdefault("pool_pre_ping", True)
+        # The most connections this process's pool opens at once (/metrics reports it).
+        self.max_connections = int(engine_options.get("pool_size", 5)) + int(
+            engine_options.get("max_overflow", 10)
+        )
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:

@@ -4,6 +4,9 @@ error rendering and the template context (header, navigation)."""
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+import time
 
 from quart import Quart, current_app, g, jsonify, redirect, render_template, request, url_for
 from quart.wrappers import Body, Request
@@ -13,7 +16,7 @@ from app.accounts import auth, sessions, tour
 from app.accounts.models import User
 from app.clock import duration_text, shanghai_text
 from app.errors import BUSY_MESSAGE, STORES_UNAVAILABLE, AppError
-from app.lib import admin_menu, http
+from app.lib import admin_menu, http, logs, metrics
 from app.services import services
 
 log = logging.getLogger("safece.web")
@@ -58,9 +61,11 @@ class LimitedRequest(Request):
 def install(app: Quart) -> None:
     """Attach the hooks, error handlers and template context to the app."""
     app.request_class = LimitedRequest
+    app.before_request(_begin)
     app.before_request(_limit_body)
     app.before_request(_load_session)
     app.after_request(_finish_response)
+    app.after_request(_count)
     app.register_error_handler(AppError, _app_error)
     app.register_error_handler(HTTPException, _http_error)
     for unavailable in STORES_UNAVAILABLE:
@@ -76,7 +81,7 @@ def install(app: Quart) -> None:
 
 
 # Served without looking up the session: no Redis or database round trip per asset.
-SESSIONLESS_ENDPOINTS = {"static", "core.healthz"}
+SESSIONLESS_ENDPOINTS = {"static", "core.healthz", "core.metrics_page"}
 
 
 def cap_body_size(app: Quart) -> None:
@@ -84,6 +89,38 @@ def cap_body_size(app: Quart) -> None:
     call once every route is registered."""
     limits = [getattr(view, "body_limit", 0) or 0 for view in app.view_functions.values()]
     app.config["MAX_CONTENT_LENGTH"] = max([http.FORM_LIMIT, http.JSON_LIMIT, *limits])
+
+
+# A request id our own proxy passes on (nginx: ``proxy_set_header X-Request-Id
+# $request_id``) is kept, so that its log and ours name the same request.
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+async def _begin() -> None:
+    """Start the request's clock and its log context (request id, route)."""
+    g.began = time.perf_counter()
+    sent = request.headers.get("X-Request-Id", "")
+    trusted = services().config.trust_proxy > 0 and REQUEST_ID.match(sent)
+    g.request_id = sent if trusted else secrets.token_hex(8)
+    logs.bind(request_id=g.request_id, route=f"{request.method} {_route()}")
+
+
+def _route() -> str:
+    """The URL rule the request matched (``/exams/attempts/<int:attempt_id>``): a bounded
+    set of names, unlike paths."""
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+async def _count(response):
+    """Count the request by route, method and status (safece_http_requests) and time it."""
+    method = request.method if request.method in METHODS else "OTHER"
+    metrics.HTTP_REQUESTS.labels(_route(), method, str(response.status_code)).inc()
+    if "began" in g:
+        metrics.HTTP_SECONDS.observe(time.perf_counter() - g.began)
+    if "request_id" in g:
+        response.headers.setdefault("X-Request-Id", g.request_id)
+    return response
 
 
 async def _limit_body() -> None:
@@ -119,6 +156,7 @@ async def _load_session() -> object:
             g.session = None
         else:
             g.user = user
+            logs.bind_user(user.id)
     if request.method in UNSAFE_METHODS:
         await _read_form_csrf()
         auth.check_csrf()
@@ -197,15 +235,16 @@ async def _finish_response(response):
     return response
 
 
-async def _render_error(status: int, code: str, message: str, details: dict | None = None):
+async def _render_error(status: int, code: str, message: str, **details: object):
     if auth.wants_json():
-        # The details a socket reply carries too (AppError.to_dict), e.g. when a pause ends.
-        return jsonify({"code": code, "message": message, **(details or {})}), status
+        return jsonify({"code": code, "message": message, **details}), status
     return await render_template("errors/error.html", status=status, message=message), status
 
 
 async def _app_error(error: AppError):
-    return await _render_error(error.status, error.code, error.message, error.details)
+    # A script reads the details (an upload's ``received`` offset, ``confirm``, the step of
+    # an incomplete application, when an attention pause ends) as the socket replies carry them.
+    return await _render_error(error.status, error.code, error.message, **error.details)
 
 
 HTTP_MESSAGES = {

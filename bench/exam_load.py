@@ -469,6 +469,14 @@ def verify(reader: Reader, acks: list) -> tuple[int, int, int]:
     return lost, len(graded), still_open
 
 
+def scrape_metrics(url: str, out: Path) -> None:
+    """Save the cluster's /metrics (this machine may read it)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as response:
+        out.write_bytes(response.read())
+
+
 class Hooks:
     """What another benchmark adds to this run (see bench/invigilation.py)."""
 
@@ -498,6 +506,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--procs", type=int, default=0, help="load-generator processes")
     parser.add_argument("--drop", type=float, default=0.05, help="share of clients that reconnect")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--port", type=int, default=0, help="nginx's port (default: a free one)")
+    parser.add_argument(
+        "--metrics", default="", help="write /metrics, scraped 3 s before the deadline, here"
+    )
     parser.add_argument(
         "--ramp", type=float, default=0.0, help="seconds for starting attempts (default N/20)"
     )
@@ -527,7 +539,7 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         directory=workdir,
         servers=args.servers,
         workers=1,
-        port=free_port(),
+        port=args.port or free_port(),
         database=args.database,
     )
     cluster = Cluster(plan)
@@ -603,6 +615,15 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         cpu_before = cpu_now()
         go.wait(timeout=60)
         run_began = time.time()
+        if args.metrics:
+            # What an operator's Prometheus would see near the end of the exam window.
+            scraper = threading.Timer(
+                max(0.0, deadline - 3 - time.time()),
+                scrape_metrics,
+                (cluster.url, Path(args.metrics)),
+            )
+            scraper.daemon = True
+            scraper.start()
         samples: list[float] = []
         time.sleep(max(0.0, run_began + ramp - time.time()))
         cpu_saving = cpu_now()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,7 +57,12 @@ def _supervise(
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     stopping = _stop_signals()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    # The server and the worker add up their metrics in one directory (app/lib/metrics.py),
+    # emptied at each start.
+    metrics_dir = config.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     redis: list[subprocess.Popen] = []
     apps: list[subprocess.Popen] = []
     try:

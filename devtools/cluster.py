@@ -181,6 +181,11 @@ class Cluster:
             database_url = self.pg.create_database("safece")
         else:
             database_url = f"sqlite+aiosqlite:///{self.directory / 'safece.db'}"
+        # Every server and worker adds its metrics here (app/lib/metrics.py); emptied at
+        # each start, so that no process of an earlier run is counted.
+        metrics_dir = self.directory / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
         redis_port = processes.free_port()
         self.redis = processes.start_redis(
             self.directory / "redis", port=redis_port, maxclients=10000
@@ -206,6 +211,7 @@ class Cluster:
             SAFECE_REDIS_URL=config.redis_url,
             SAFECE_PUBLIC_URL=config.public_url,
             SAFECE_TRUST_PROXY=str(config.trust_proxy),
+            PROMETHEUS_MULTIPROC_DIR=str(self.directory / "metrics"),
             **extra,
         )
 

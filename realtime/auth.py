@@ -25,6 +25,7 @@ import socketio
 from app.accounts import service as accounts
 from app.accounts import sessions
 from app.errors import BUSY_MESSAGE, STORES_UNAVAILABLE, AppError
+from app.lib import logs
 from app.services import Services
 from realtime.sessions import SessionWatch
 
@@ -108,6 +109,13 @@ class SessionNamespace(socketio.AsyncNamespace):
         return identity.user
 
     async def trigger_event(self, event: str, *args):
+        # Each event runs in a task of its own: its log lines name it (app/lib/logs.py).
+        socket = self.watch.sockets.get((args[0], self.namespace)) if args else None
+        logs.bind(
+            event=f"{self.namespace} {event}",
+            sid=args[0] if args else None,
+            user_id=socket.user_id if socket is not None else None,
+        )
         if event not in ("connect", "disconnect"):
             sid = args[0]
             try:

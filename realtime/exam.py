@@ -39,7 +39,7 @@ from app.exams.autosave import AnswerWriter
 from app.exams.joining import JoinKind
 from app.invigilation import live as proctor_live
 from app.invigilation import messages
-from app.lib import net
+from app.lib import net, profiling
 from app.lib.periodic import Periodic
 from app.services import Services
 from realtime.auth import SessionNamespace, refuse, replies_errors
@@ -248,6 +248,7 @@ class ExamNamespace(SessionNamespace):
     @replies_errors
     async def on_answer(self, sid, data):
         """Autosave one answer; the ack comes only after the commit."""
+        began = time.perf_counter()
         request = schemas.AnswerIn.parse(data)
         session = await self._joined(sid)
         paper = await self._paper(session["attempt_id"], session["user_id"])
@@ -270,6 +271,7 @@ class ExamNamespace(SessionNamespace):
         )
         if session.get("exam_session"):
             self._touched(session)
+        profiling.observe("answer", (time.perf_counter() - began) * 1000)
         return {"ok": True, "question_id": request.question_id, "seq": request.seq}
 
     @replies_errors

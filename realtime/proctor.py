@@ -29,6 +29,7 @@ from app.clock import epoch_ms
 from app.errors import AppError, Forbidden
 from app.exams import sessions
 from app.invigilation import assignments, board, live
+from app.lib import http
 from app.services import Services
 from realtime.auth import SessionNamespace, identify, refuse, replies_errors
 from realtime.sessions import SessionWatch
@@ -41,7 +42,7 @@ SESSION_SECONDS = 10.0
 
 def _session_id(auth: object) -> int:
     value = auth.get("session_id") if isinstance(auth, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not http.is_id(value):
         raise refuse("bad_request", "请从监考页面进入考场")
     return value
 
@@ -117,7 +118,7 @@ class ProctorNamespace(SessionNamespace):
         """One learner's history in the session."""
         session = await self._checked(sid)
         user_id = data.get("user_id") if isinstance(data, dict) else None
-        if isinstance(user_id, bool) or not isinstance(user_id, int):
+        if not http.is_id(user_id):
             raise AppError("bad_request", "请选择考生")
         async with self.svc.db.read() as db:
             exam_session = await sessions.get_session(session=db, session_id=session["session_id"])

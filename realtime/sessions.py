@@ -22,6 +22,7 @@ import dataclasses
 import logging
 
 from app.accounts import sessions
+from app.lib import metrics
 from app.services import Services
 
 log = logging.getLogger("safece.realtime.sessions")
@@ -61,6 +62,8 @@ class SessionWatch:
         """A socket was admitted with this session."""
         digest = sessions.digest(session.token)
         key = (sid, namespace)
+        if key not in self.sockets:
+            metrics.SOCKETS.labels(namespace).inc()
         self.sockets[key] = _Socket(session, digest, session.user_id)
         self.by_digest.setdefault(digest, set()).add(key)
         self.by_user.setdefault(session.user_id, set()).add(key)
@@ -72,6 +75,7 @@ class SessionWatch:
         entry = self.sockets.pop((sid, namespace), None)
         if entry is None:
             return
+        metrics.SOCKETS.labels(namespace).dec()
         for index, name in ((self.by_digest, entry.digest), (self.by_user, entry.user_id)):
             keys = index.get(name)
             if keys is not None:

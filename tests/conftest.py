@@ -227,9 +227,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-async def live_server(config):
-    """The full ASGI app (Socket.IO around Quart) served by uvicorn on a free port.
+@contextlib.asynccontextmanager
+async def serving(config):
+    """The full ASGI app (Socket.IO around Quart) of a configuration, served by uvicorn on
+    a free port; ``.quart`` is the Quart app, ``.base_url`` where it answers.
 
     The listening socket is bound here and handed to uvicorn, so that no other test (or
     another xdist worker) can take the port between choosing it and listening on it."""
@@ -250,10 +251,19 @@ async def live_server(config):
         await asyncio.sleep(0.02)
     asgi.quart = asgi.other_asgi_app
     asgi.base_url = f"http://127.0.0.1:{port}"
-    yield asgi
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=10)
-    listener.close()
+    try:
+        yield asgi
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+        listener.close()
+
+
+@pytest.fixture
+async def live_server(config):
+    """The full ASGI app served by uvicorn on a free port (``serving``)."""
+    async with serving(config) as asgi:
+        yield asgi
 
 
 @pytest.fixture

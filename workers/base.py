@@ -18,10 +18,16 @@ the pin in pyproject.toml holds still.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import signal
+import time
 
 import arq
+from arq import Retry
+
+from app.lib import logs, metrics
 
 log = logging.getLogger("safece.worker")
 
@@ -37,6 +43,11 @@ class Worker(arq.Worker):
         super().__init__(*args, **kwargs)
         self._stopping = False
         self._cancelled_jobs: set[str] = set()
+        # Every job's outcome and duration go to /metrics (safece_jobs, safece_job_seconds).
+        self.functions = {
+            name: dataclasses.replace(function, coroutine=_counted(name, function.coroutine))
+            for name, function in self.functions.items()
+        }
 
     def handle_sig(self, signum: int) -> None:
         if self._stopping:
@@ -84,6 +95,32 @@ class Worker(arq.Worker):
                 log.error("worker stopped on an error", exc_info=self.main_task.exception())
         await self._drain()
         await super().close()
+
+
+def _counted(name: str, coroutine):
+    """``coroutine`` (an arq job), counting how it ended and timing it, in a log context of
+    its own (``event``: ``job <name>``)."""
+
+    @functools.wraps(coroutine)
+    async def job(ctx, *args, **kwargs):
+        logs.bind(event=f"job {name}")
+        began = time.perf_counter()
+        outcome = "failed"
+        try:
+            result = await coroutine(ctx, *args, **kwargs)
+            outcome = "complete"
+            return result
+        except Retry:
+            outcome = "retry"
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.JOBS.labels(name, outcome).inc()
+            metrics.JOB_SECONDS.labels(name).observe(time.perf_counter() - began)
+
+    return job
 
 
 def start(worker: Worker) -> asyncio.Task:

@@ -13,7 +13,8 @@ from arq.connections import RedisSettings
 from app import start_services
 from app.config import Config
 from app.core import liveness
-from workers import jobs
+from app.lib import metrics
+from workers import backups, jobs
 from workers.base import Worker
 from workers.certificates import start_certificate_worker, stop_certificate_worker
 
@@ -30,6 +31,8 @@ def make_startup(config: Config):
         await start_certificate_worker(ctx)
         ctx["heartbeat"] = heartbeat = liveness.Heartbeat(svc.redis, "worker")
         await heartbeat.start()
+        ctx["metrics"] = recorder = metrics.Recorder("worker", [svc.db])
+        recorder.start()
 
     return startup
 
@@ -37,6 +40,9 @@ def make_startup(config: Config):
 async def shutdown(ctx: dict) -> None:
     if "heartbeat" in ctx:
         await ctx["heartbeat"].stop()
+    if "metrics" in ctx:
+        await ctx["metrics"].stop()
+        metrics.process_stopped()
     await stop_certificate_worker(ctx)
     if "svc" in ctx:
         await ctx["svc"].close()
@@ -46,7 +52,7 @@ def build_worker(config: Config, **options: object) -> Worker:
     """An arq Worker for this configuration (used by the CLI and by tests)."""
     return Worker(
         functions=FUNCTIONS,
-        cron_jobs=jobs.CRON_JOBS,
+        cron_jobs=[*jobs.CRON_JOBS, *backups.cron_jobs(config)],
         redis_settings=redis_settings(config),
         on_startup=make_startup(config),
         on_shutdown=shutdown,
@@ -64,5 +70,6 @@ class WorkerSettings:
 
 
 _config = Config.from_env()
+WorkerSettings.cron_jobs = [*jobs.CRON_JOBS, *backups.cron_jobs(_config)]
 WorkerSettings.redis_settings = redis_settings(_config)
 WorkerSettings.on_startup = make_startup(_config)

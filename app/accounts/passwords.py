@@ -14,8 +14,9 @@ from app.errors import AppError
 MIN_LENGTH = 8
 
 
-# SecLists' 10,000 most common passwords, and local additions (see COMMON_PASSWORDS.md).
-COMMON_LISTS = ("common_passwords.txt", "common_passwords_local.txt")
+# SecLists' 10,000 most common passwords, the 1,000 most common of a Chinese leak (NetEase,
+# 2015) and local additions (see COMMON_PASSWORDS.md).
+COMMON_LISTS = ("common_passwords.txt", "common_passwords_cn.txt", "common_passwords_local.txt")
 
 
 @functools.cache

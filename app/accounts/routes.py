@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from quart import (
     Blueprint,
     current_app,
@@ -15,10 +17,12 @@ from quart import (
 
 from app.accounts import auth, captcha, documents, service, sessions
 from app.errors import AppError
+from app.lib import logs, metrics
 from app.lib.http import local_path
 from app.services import services
 
 bp = Blueprint("accounts", __name__)
+log = logging.getLogger("safece.accounts")
 
 # Links under the login form: (label, endpoint, element id). One shows once its page exists.
 ACCOUNT_LINKS = (
@@ -88,6 +92,8 @@ async def login_post():
                 id_type=id_type,
             )
     except AppError as error:
+        metrics.LOGINS.labels(error.code).inc()
+        log.info("login refused: %s", error.code)
         await auth.ensure_session()
         page = await render_template(
             "accounts/login.html",
@@ -100,6 +106,9 @@ async def login_post():
             next=local_path(form.get("next")) or "",
         )
         return page, error.status
+    metrics.LOGINS.labels("ok").inc()
+    logs.bind_user(user.id)
+    log.info("login")
     await auth.start_session(user)
     if user.must_change_password:
         return redirect(url_for("accounts.change_password"))

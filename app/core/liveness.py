@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
+from app.lib import metrics
 from app.lib.periodic import Periodic
 
 BEAT = 3  # seconds between heartbeats
@@ -27,11 +28,13 @@ def _key(member: str) -> str:
 
 
 async def beat(redis, member: str) -> None:
-    """``member`` (``<kind>:<host>:<pid>``) is alive for another TTL seconds."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(_key(member), 1, ex=TTL)
-        pipe.sadd(INDEX, member)
-        await pipe.execute()
+    """``member`` (``<kind>:<host>:<pid>``) is alive for another TTL seconds (the round
+    trip is the process's ``safece_redis_round_trip_seconds``)."""
+    with metrics.timed_redis(member.partition(":")[0]):
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(_key(member), 1, ex=TTL)
+            pipe.sadd(INDEX, member)
+            await pipe.execute()
 
 
 async def end(redis, member: str) -> None:

@@ -34,6 +34,7 @@ from app.exams.models import (
     Question,
 )
 from app.learning.models import Batch
+from app.lib import http
 
 ATTEMPT_NOT_FOUND = "考试不存在或不属于您"
 
@@ -260,11 +261,7 @@ MAX_EXTRA_MINUTES = 120
 
 def check_minutes(minutes: object) -> int:
     """Extra time must be a whole number of minutes from 1 to MAX_EXTRA_MINUTES."""
-    if (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, int)
-        or not 1 <= minutes <= MAX_EXTRA_MINUTES
-    ):
+    if not http.is_int(minutes, 1, MAX_EXTRA_MINUTES):
         raise AppError("bad_minutes", f"延长时间应在 1 到 {MAX_EXTRA_MINUTES} 分钟之间")
     return minutes
 

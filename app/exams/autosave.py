@@ -31,7 +31,7 @@ from app.db import Database
 from app.errors import AppError
 from app.exams import answers
 from app.exams.answers import Save
-from app.lib import sqlite_writes
+from app.lib import profiling, sqlite_writes
 
 log = logging.getLogger("safece.exams.autosave")
 
@@ -130,11 +130,17 @@ class AnswerWriter:
         began = loop.time()
         if self._store is not None:
             async with self.db.turn(urgent=True):
+                held = loop.time()
                 outcomes = await self._store.run(items, self.now())
         else:
             async with self.db.write() as session:
+                held = loop.time()
                 outcomes = await answers.save_answers(session=session, saves=items, now=self.now())
-        self._window.add(len(items), (loop.time() - began) * 1000, loop.time())
+        ended = loop.time()
+        profiling.observe("commit.wait", (held - began) * 1000)
+        profiling.observe("commit.hold", (ended - held) * 1000)
+        profiling.observe("commit.size", len(items))
+        self._window.add(len(items), (ended - began) * 1000, ended)
         return outcomes
 
 

@@ -7,22 +7,15 @@ import re
 
 from app.errors import AppError
 from app.lib.devices import COMPUTER_ONLY, is_mobile
+from app.lib.http import int_field
 
 TAB_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
-MAX_SEQ = 2**31 - 1
 
 
 def require_computer(user_agent: str | None) -> None:
     """Refuse phones and tablets: the exam is computer-only."""
     if is_mobile(user_agent):
         raise AppError("computer_only", COMPUTER_ONLY, 403)
-
-
-def _int(data: dict, name: str, message: str, *, low: int = 1, high: int = MAX_SEQ) -> int:
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise AppError("bad_request", message)
-    return value
 
 
 def _payload(data: object) -> dict:
@@ -39,7 +32,7 @@ class JoinIn:
     @classmethod
     def parse(cls, data: object) -> JoinIn:
         data = _payload(data)
-        attempt_id = _int(data, "attempt_id", "考试编号不正确")
+        attempt_id = int_field(data, "attempt_id", "考试编号不正确")
         tab = data.get("tab")
         if not isinstance(tab, str) or not TAB_ID.match(tab):
             raise AppError("bad_request", "页面标识不正确，请刷新页面")
@@ -55,8 +48,8 @@ class AnswerIn:
     @classmethod
     def parse(cls, data: object) -> AnswerIn:
         data = _payload(data)
-        question_id = _int(data, "question_id", "题目编号不正确")
-        seq = _int(data, "seq", "答案序号不正确", low=0)
+        question_id = int_field(data, "question_id", "题目编号不正确")
+        seq = int_field(data, "seq", "答案序号不正确", low=0)
         if "value" not in data:
             raise AppError("bad_value", "答案格式不正确")
         return cls(question_id, data["value"], seq)
@@ -75,4 +68,4 @@ def parse_focus(data: object) -> str:
 
 def parse_message_read(data: object) -> int:
     """The id of the message whose banner the learner dismissed."""
-    return _int(_payload(data), "message_id", "消息编号不正确")
+    return int_field(_payload(data), "message_id", "消息编号不正确")

@@ -29,7 +29,7 @@ from app.db import Database
 from app.errors import AppError
 from app.learning import attention, credit, plays, segments
 from app.learning.plays import CREDITS_STREAM, EXPIRED, REPLACED, PlayState
-from app.lib.http import is_id
+from app.lib.http import is_id, is_number
 
 __all__ = ["CREDITS_STREAM", "PlayState", "StudyRules", "beat", "beat_reply", "judge"]
 
@@ -158,7 +158,7 @@ class BeatResult:
 def _number(value: object, what: str) -> float:
     """A finite number from a request, or bad_request (an integer too large for a float
     included: ``float(10**400)`` raises)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise AppError("bad_request", f"请求格式不正确：{what}无效")
     try:
         number = float(value)

@@ -50,9 +50,31 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max)
 
 
+def is_int(value: object, low: int = -MAX_ID, high: int = MAX_ID) -> bool:
+    """Whether a decoded JSON value (an HTTP body or a Socket.IO payload) is a whole number
+    from ``low`` to ``high``. JSON's ``true`` and ``false`` decode as Python's True and
+    False, which ``isinstance(value, int)`` accepts as 1 and 0: they are never numbers here
+    (a ``"size": true`` once reached Redis as a boolean and answered 500)."""
+    return type(value) is int and low <= value <= high
+
+
+def is_number(value: object) -> bool:
+    """Whether a decoded JSON value is a number (whole or not; never a boolean)."""
+    return type(value) is int or type(value) is float
+
+
 def is_id(value: object) -> bool:
     """Whether a decoded JSON value can be an id: a whole number from 1 to MAX_ID."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+    return is_int(value, 1, MAX_ID)
+
+
+def int_field(data: dict, name: str, message: str, *, low: int = 1, high: int = MAX_ID) -> int:
+    """A whole-number field of a JSON body or Socket.IO payload, else ``bad_request`` with
+    ``message`` (a Chinese sentence)."""
+    value = data.get(name)
+    if not is_int(value, low, high):
+        raise AppError("bad_request", message)
+    return value
 
 
 def arg_int(name: str, default: int | None = None) -> int | None:

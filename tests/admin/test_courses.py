@@ -205,7 +205,10 @@ async def test_upload__resumes_from_what_the_server_holds(admin_client, svc, bat
     wrong = await admin_client.put(
         f"/admin/uploads/{token}?offset=20000", data=data[20000:30000], headers=headers
     )
-    assert wrong.status_code == 409 and "断点" in (await wrong.get_json())["message"]
+    refused = await wrong.get_json()
+    # The docstring's promise: the right offset comes with the refusal.
+    assert wrong.status_code == 409 and "断点" in refused["message"]
+    assert refused["code"] == "upload_offset" and refused["received"] == 10000
     # The page, reloaded, begins the same file again and is told where to continue.
     again = await (
         await admin_client.post("/admin/uploads", json=begin, headers=headers)
@@ -214,7 +217,9 @@ async def test_upload__resumes_from_what_the_server_holds(admin_client, svc, bat
     status = await (await admin_client.get(f"/admin/uploads/{token}", headers=headers)).get_json()
     assert status["received"] == 10000
     early = await admin_client.post(f"/admin/uploads/{token}/finish", json={}, headers=headers)
-    assert early.status_code == 409 and "尚未上传完" in (await early.get_json())["message"]
+    refused = await early.get_json()
+    assert early.status_code == 409 and "尚未上传完" in refused["message"]
+    assert refused["received"] == 10000
     await admin_client.put(
         f"/admin/uploads/{token}?offset=10000", data=data[10000:], headers=headers
     )

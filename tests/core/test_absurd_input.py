@@ -138,9 +138,9 @@ INVIGILATE = (
 )
 
 
-async def test_invigilator_actions__absurd_values_are_refused_and_change_nothing(
-    client, svc, factory
-):
+async def invigilator_actions(client, svc, factory) -> tuple[dict, dict[str, dict]]:
+    """An admin signed in beside a running exam session with one learner's attempt: the
+    JSON request headers, and each invigilator action's URL with a valid body."""
     from tests.invigilation.conftest import Proctoring
 
     proctoring = Proctoring(svc, factory)
@@ -151,12 +151,18 @@ async def test_invigilator_actions__absurd_values_are_refused_and_change_nothing
     await login(client, svc, admin.id_number, PASSWORD)
     headers = {"X-CSRF-Token": await csrf_of(client), "Accept": "application/json"}
     base = f"/api/invigilate/{sitting.exam_session.id}"
-    actions = {
-        "messages": {"text": "请保持安静", "user_id": learner.id},
-        "extend": {"minutes": 5, "reason": "网络故障", "attempt_id": attempt.id},
-        "force-submit": {"attempt_id": attempt.id, "reason": "违纪"},
-        "void": {"attempt_id": attempt.id, "reason": "替考"},
+    return headers, {
+        f"{base}/messages": {"text": "请保持安静", "user_id": learner.id},
+        f"{base}/extend": {"minutes": 5, "reason": "网络故障", "attempt_id": attempt.id},
+        f"{base}/force-submit": {"attempt_id": attempt.id, "reason": "违纪"},
+        f"{base}/void": {"attempt_id": attempt.id, "reason": "替考"},
     }
+
+
+async def test_invigilator_actions__absurd_values_are_refused_and_change_nothing(
+    client, svc, factory
+):
+    headers, actions = await invigilator_actions(client, svc, factory)
     # No None: an absent attempt or learner means "the whole session", a valid action.
     values = absurd.filter(lambda v: v is not None)
     for action, valid in actions.items():
@@ -165,7 +171,7 @@ async def test_invigilator_actions__absurd_values_are_refused_and_change_nothing
             field, value = example
             before = await snapshot(svc)
             response = await client.post(
-                f"{base}/{action}",
+                action,
                 data=json.dumps({**valid, field: value}),
                 headers={**headers, "Content-Type": "application/json"},
             )

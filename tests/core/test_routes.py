@@ -1,11 +1,18 @@
 from app.core import liveness
 from tests.factories import login
 
+LOOPBACK = {"client": ("127.0.0.1", 50000)}
+OUTSIDE = {"client": ("203.0.113.9", 50000)}
+
+
+async def healthz(client, scope=LOOPBACK, **headers) -> tuple[int, dict]:
+    response = await client.get("/healthz", scope_base=scope, headers=headers)
+    return response.status_code, await response.get_json()
+
 
 async def test_healthz__reports_database_and_redis(client):
-    response = await client.get("/healthz")
-    assert response.status_code == 200
-    body = await response.get_json()
+    status, body = await healthz(client)
+    assert status == 200
     assert body["ok"] and body["database"] and body["redis"]
     assert body["served_by"] == liveness.identity()
 
@@ -16,13 +23,49 @@ async def test_healthz__lists_live_processes_and_forgets_stopped_ones(client, sv
     await liveness.beat(svc.redis, "worker:elsewhere:42")
     await liveness.beat(svc.redis, "worker:killed:7")
     await svc.redis.delete("health:process:worker:killed:7")  # its key expired
-    body = await (await client.get("/healthz")).get_json()
+    _, body = await healthz(client)
     assert body["servers"] == [liveness.identity()]
     assert body["workers"] == ["elsewhere:42"]
     assert await svc.redis.smembers(liveness.INDEX) == {server.member, "worker:elsewhere:42"}
     await server.stop()
-    body = await (await client.get("/healthz")).get_json()
+    _, body = await healthz(client)
     assert body["servers"] == [] and body["workers"] == ["elsewhere:42"]
+
+
+async def test_healthz__the_public_answer_names_no_process(app, client, svc, factory):
+    await liveness.beat(svc.redis, "worker:db-host-3:42")
+    public = {"ok": True, "database": True, "redis": True}
+    assert await healthz(client, OUTSIDE) == (200, public)
+    # A forged X-Forwarded-For is no way in: no proxy of ours is configured, so a request
+    # that carries one came through a proxy we were not told about.
+    assert await healthz(client, LOOPBACK, **{"X-Forwarded-For": "127.0.0.1"}) == (200, public)
+    # A learner's session is no operator's either.
+    learner = await factory.user()
+    await login(client, svc, learner.id_number, "Str0ng-Pass!")
+    assert await healthz(client, OUTSIDE) == (200, public)
+    # No token configured: no token opens it.
+    assert (await healthz(client, OUTSIDE, Authorization="Bearer "))[1] == public
+
+
+async def test_healthz__the_token_or_an_admin_session_see_the_processes(client, svc, factory):
+    await liveness.beat(svc.redis, "worker:db-host-3:42")
+    svc.config.metrics_token = "s3cret-token-for-monitoring"
+    _, body = await healthz(client, OUTSIDE, Authorization="Bearer s3cret-token-for-monitoring")
+    assert body["workers"] == ["db-host-3:42"]
+    _, body = await healthz(client, OUTSIDE, Authorization="Bearer wrong")
+    assert "workers" not in body
+    admin = await factory.user(roles=("admin",))
+    await login(client, svc, admin.id_number, "Str0ng-Pass!")
+    _, body = await healthz(client, OUTSIDE)
+    assert body["workers"] == ["db-host-3:42"] and body["served_by"] == liveness.identity()
+
+
+async def test_healthz__behind_our_proxy_the_address_it_saw_decides(client, svc):
+    svc.config.trust_proxy = 1
+    through = {"X-Forwarded-For": "203.0.113.9"}
+    assert "servers" not in (await healthz(client, LOOPBACK, **through))[1]
+    # nginx on this machine, asked from this machine (make cluster's own check).
+    assert "servers" in (await healthz(client, LOOPBACK, **{"X-Forwarded-For": "127.0.0.1"}))[1]
 
 
 async def test_home__anonymous_goes_to_login(client):

@@ -11,7 +11,7 @@ from app.accounts import auth
 from app.admin.routes.common import actor, admin_page, bp
 from app.errors import AppError, Invalid
 from app.learning import batches, catalog, materials, video_catalog, videos
-from app.lib import uploads
+from app.lib import http, uploads
 from app.lib.http import body_limit, json_body
 from app.services import services
 
@@ -25,9 +25,7 @@ def _owner() -> int:
 async def _check_target(purpose: str, target: dict) -> int:
     """That an upload's destination exists; returns the size limit for it."""
     svc = services()
-    if not isinstance(target, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in target.values()
-    ):
+    if not isinstance(target, dict) or not all(http.is_id(v) for v in target.values()):
         raise AppError("bad_request", "请求格式不正确")
     async with svc.db.read() as db:
         if purpose == "video":
@@ -54,7 +52,7 @@ async def upload_begin():
     if (
         purpose not in PURPOSES
         or not isinstance(name, str)
-        or not isinstance(size, int)
+        or not http.is_int(size, 0, 2**63)
         or not isinstance(fingerprint, str)
     ):
         raise AppError("bad_request", "请求格式不正确")
