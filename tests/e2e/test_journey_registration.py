@@ -45,11 +45,15 @@ async def choose_authority(page) -> None:
 
 
 async def steps_to_preview(page, name: str) -> None:
-    """Walk 下一步 through the steps already filled, to the preview."""
-    while not page.url.split("?")[0].endswith("/apply/preview"):
+    """From a step the caller has looked at, walk 下一步 through the steps already filled
+    to the preview, looking at each page on the way."""
+    while True:
         await page.click("#step-next")
         await page.wait_for_load_state()
-    await look(page, f"journey-{name}-preview", phone=True)
+        step = page.url.split("?")[0].rsplit("/", 1)[1]
+        await look(page, f"journey-{name}-{step}", phone=True)
+        if step == "preview":
+            return
 
 
 async def submit(page) -> None:
@@ -224,6 +228,7 @@ async def test_journey__registration_from_qualification_import_to_reregistration
     assert reason in await me.inner_text("#return-reasons")
     await me.goto("/registration/apply/employer")
     await me.fill("#e-contact", "李建华")
+    await look(me, "journey-registration-32-correct-employer", phone=True)
     await steps_to_preview(me, "registration-32")
     await submit(me)
 
@@ -288,7 +293,6 @@ async def test_journey__registration_from_qualification_import_to_reregistration
     await me.check("#channel-province")
     await choose_authority(me)
     await look(me, "journey-registration-60-rereg-channel", phone=True)
-    await me.click("#step-next")
     await steps_to_preview(me, "registration-61-rereg")
     await submit(me)
     clock.advance(hours=3)
