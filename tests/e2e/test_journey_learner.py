@@ -21,9 +21,9 @@ import pypdf
 import pytest
 from openpyxl import load_workbook
 
-from app.exams.demo import DEMO_FILE
 from app.exams.models import Attempt
 from app.messaging import read_outbox
+from devtools.demo.exams import DEMO_FILE
 from tests.admin.conftest import person_id, xlsx
 from tests.admin.media import make_video
 from tests.certificates.conftest import Certs
