@@ -14,7 +14,7 @@ ADMIN_PASSWORD = "Guanli#2026-Test"
 
 
 async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
-    page, live_svc, worker, tmp_path
+    pages, page, live_svc, worker, tmp_path
 ):
     factory = Factory(live_svc)
     batch = await Factory(live_svc).batch()
@@ -108,6 +108,7 @@ async def test_admin__searches_a_learner_resets_the_photo_and_imports_a_list(
     bomb.write_bytes(far_row())
     await page.click(".admin-nav >> text=导入学员")
     await page.set_input_files("#import-file", str(bomb))
+    pages.expect(400, "/admin/learners/import")  # the refusal's page
     await page.click("#import-submit")
     refusal = await page.locator("#import-error").inner_text()
     assert "超过单次导入上限 20000 行" in refusal and "20000000" in refusal

@@ -55,7 +55,7 @@ def local(days: int) -> str:
 
 
 async def test_admin__runs_a_batch_and_the_learner_earns_credit(
-    page, browser, live_svc, worker, tmp_path
+    pages, page, live_svc, worker, tmp_path
 ):
     factory = Factory(live_svc)
     admin = await factory.user(roles=("admin",), name="王管理", password=ADMIN_PASSWORD)
@@ -80,6 +80,7 @@ async def test_admin__runs_a_batch_and_the_learner_earns_credit(
     await page.fill("#f-study_deadline", local(30))
     await page.fill("#f-exam_opens_at", local(1))
     await page.fill("#f-exam_closes_at", local(20))
+    pages.expect(400, "/admin/batches/new")  # the form again, with the reason
     await page.click("#batch-save")
     assert "考试结束时间不能早于学习截止时间" in await page.inner_text("#err-exam_closes_at")
     await shot(page, "admin-12-batch-refused")
@@ -129,6 +130,7 @@ async def test_admin__runs_a_batch_and_the_learner_earns_credit(
     assert "多选 24" in await bank.inner_text()
     await page.select_option("#f-bank_id", await bank.get_attribute("value"))
     await page.fill("#f-multiple_count", "30")
+    pages.expect(400, "/admin/batches/*/policy")
     await page.click("#policy-save")
     assert "多选题需要 30 道，题库中只有 24 道" in await page.inner_text("#err-multiple_count")
     await page.fill("#f-multiple_count", "10")
@@ -146,14 +148,7 @@ async def test_admin__runs_a_batch_and_the_learner_earns_credit(
     await shot(page, "admin-18-batch")
 
     # 6. The learner sees the course, plays the video and earns credit.
-    context = await browser.new_context(
-        bypass_csp=True,
-        base_url=page.url.split("/admin")[0],
-        viewport={"width": 1366, "height": 768},
-        locale="zh-CN",
-    )
-    student = await context.new_page()
-    student.set_default_timeout(10_000)
+    student = await pages.new()
     await browser_login(student, live_svc.redis, learner.id_number, LEARNER_PASSWORD)
     await student.goto("/courses")
     course_row = student.locator("#course-table tbody tr").first
@@ -170,7 +165,7 @@ async def test_admin__runs_a_batch_and_the_learner_earns_credit(
     )
     await shot(student, "admin-19-learner-playing")
     await student.evaluate("document.getElementById('study-video').pause()")
-    await context.close()
+    await student.context.close()
 
     # 7. The admin sees it on the learner record and in the report.
     await page.goto(f"/admin/learners/{learner.id}")

@@ -58,7 +58,7 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
     await page.goto(f"/courses/video/{first.id}")
     await play(page)
     nonce = await visible_nonce(page)
-    await page.wait_for_function("document.getElementById('study-video').paused")
+    await page.wait_for_function("() => document.getElementById('study-video').paused")
     html = await page.content()
     code = await challenge_code(live_svc, nonce)
     loaded = await page.evaluate("document.getElementById('attention-img').naturalWidth")
@@ -76,7 +76,7 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
     await page.fill("#attention-code", "0000")
     await page.press("#attention-code", "Enter")
     await page.wait_for_function(
-        f"!document.getElementById('attention-img').src.includes('{nonce}')"
+        "(n) => !document.getElementById('attention-img').src.includes(n)", arg=nonce
     )
     assert "验证码错误" in await page.text_content("#attention-msg")
     nonce = await visible_nonce(page)
@@ -90,7 +90,7 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
     await shot(page, "study-attention-expired-1366")
     await page.click("#attention-retry")
     await page.wait_for_function(
-        f"!document.getElementById('attention-img').src.includes('{nonce}')"
+        "(n) => !document.getElementById('attention-img').src.includes(n)", arg=nonce
     )
     assert "未在规定时间内完成" in await page.text_content("#study-msg")
     nonce = await visible_nonce(page)
@@ -100,9 +100,9 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
     await page.click("#attention-submit")
     await page.wait_for_selector("#attention", state="hidden")
     assert "验证通过" in await page.text_content("#study-msg")
-    await page.wait_for_function("!document.getElementById('study-video').paused")
+    await page.wait_for_function("() => !document.getElementById('study-video').paused")
     await page.wait_for_function(
-        "parseInt(document.getElementById('credited').textContent.match(/\\d+/)[0]) >= 2",
+        "() => parseInt(document.getElementById('credited').textContent.match(/\\d+/)[0]) >= 2",
         timeout=15_000,
     )
 

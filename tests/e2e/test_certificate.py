@@ -14,7 +14,7 @@ from tests.factories import Factory, id_photo
 
 
 async def test_certificate__learner_downloads_prints_and_the_qr_code_verifies(
-    page, live_server, live_svc, config, tmp_path
+    pages, page, live_server, live_svc, config, tmp_path
 ):
     live_svc.config.public_url = live_server.base_url  # the QR code points at this server
     certs = Certs(live_svc, Factory(live_svc))
@@ -73,18 +73,15 @@ async def test_certificate__learner_downloads_prints_and_the_qr_code_verifies(
         url = f"{live_server.base_url}/verify/{certificate.number}"
 
     # A stranger scans the code on a phone.
-    stranger = await page.context.browser.new_context(
-        bypass_csp=True, viewport={"width": 375, "height": 740}, locale="zh-CN", is_mobile=True
-    )
-    phone = await stranger.new_page()
+    phone = await pages.new(phone=True)
     await phone.goto(url)
     assert await phone.locator("#verdict").get_attribute("data-status") == "valid"
     assert await phone.locator("#v-name").inner_text() == "张*全"
     await shot(phone, "certificate-03-verify-phone")
     await phone.fill("#verify-number", "2026AAAAAAAAAA0")
+    pages.expect(404, "/verify/2026AAAAAAAAAA0")  # no such certificate: the page says so
     await phone.click("#verify-submit")
     assert await phone.locator("#verdict").get_attribute("data-status") == "unknown"
-    await stranger.close()
 
 
 async def test_certificate__admin_sees_failures_retries_and_revokes(page, live_svc, worker):

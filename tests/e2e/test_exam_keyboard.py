@@ -22,7 +22,7 @@ async def focused(page) -> dict:
 
 async def saved(page) -> None:
     await page.wait_for_function(
-        "document.getElementById('save-state').dataset.state === 'saved'"
+        "() => document.getElementById('save-state').dataset.state === 'saved'"
         " && document.getElementById('conn-state').hidden"
     )
 
@@ -67,7 +67,8 @@ async def test_exam__answered_with_the_keyboard_alone(page, live_svc):
     assert await link.get_attribute("aria-label") == f"第 {link_number(items, multiple)} 题，未作答"
     await page.keyboard.press("Enter")
     await page.wait_for_function(
-        f"document.activeElement.closest('.question')?.dataset.qid === '{multiple.question_id}'"
+        "(qid) => document.activeElement.closest('.question')?.dataset.qid === qid",
+        arg=str(multiple.question_id),
     )
     # Multiple choice: Space ticks the first option, Tab then Space the second.
     await page.keyboard.press("Space")
@@ -94,20 +95,13 @@ def link_number(items, item) -> int:
     return items.index(item) + 1
 
 
-async def test_exam__labels_for_screen_readers_and_200_percent_zoom(browser, live_server, live_svc):
+async def test_exam__labels_for_screen_readers_and_200_percent_zoom(pages, live_svc):
     exams = Exams(live_svc, Factory(live_svc))
     batch = await exams.batch(policy=SMALL)
     user = await exams.eligible(batch)
     attempt = await exams.start(user, batch)
     # 200% browser zoom of a 1366×768 screen: 683×384 CSS pixels at twice the density.
-    context = await browser.new_context(
-        bypass_csp=True,
-        base_url=live_server.base_url,
-        viewport={"width": 683, "height": 384},
-        device_scale_factor=2,
-        locale="zh-CN",
-    )
-    page = await context.new_page()
+    page = await pages.new(viewport={"width": 683, "height": 384}, device_scale_factor=2)
     await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
     await page.goto(f"/exams/attempts/{attempt.id}")
     await saved(page)
@@ -136,4 +130,3 @@ async def test_exam__labels_for_screen_readers_and_200_percent_zoom(browser, liv
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 683, selector
     SCREENSHOTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "exam-zoom-200.png"), full_page=True)
-    await context.close()

@@ -38,7 +38,7 @@ def large_photo(path) -> None:
 
 
 async def test_first_login__learner_changes_password_tours_binds_phone_and_uploads_photo(
-    page, live_svc, worker, tmp_path
+    pages, page, live_svc, worker, tmp_path
 ):
     user = await Factory(live_svc).user(password=None, name="张安全", work_unit="天津某建设集团")
     await page.goto("/login")
@@ -55,6 +55,7 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     await page.fill("#old_password", user.id_number[-6:])
     await page.fill("#new_password", "12345678")
     await page.fill("#confirm_password", "12345678")
+    pages.expect(400, "/password")  # the form again, saying why
     await page.click("#password-submit")
     assert "过于常见" in await page.locator(".alert.error").inner_text()
     await page.fill("#old_password", user.id_number[-6:])
@@ -103,7 +104,7 @@ async def test_first_login__learner_changes_password_tours_binds_phone_and_uploa
     await page.fill("#phone", "13912345678")
     await page.click("#send-code")
     await page.wait_for_function(
-        "document.getElementById('phone-msg').textContent.includes('已发送')"
+        "() => document.getElementById('phone-msg').textContent.includes('已发送')"
     )
     async with asyncio.timeout(15):  # a guard: the worker sends it
         while not (texts := await read_outbox(live_svc.redis, "13912345678")):

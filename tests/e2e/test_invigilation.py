@@ -23,7 +23,7 @@ from tests.invigilation.conftest import PASSWORD, Proctoring
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 GIVEN = "安建国明华平丽军强伟芳敏静磊洋艳勇杰娟涛超"
 SECOND = 1000  # ms: the invigilator sees each happening within a second
-PHOTOS_LOADED = "Array.from(document.querySelectorAll('img.thumb')).every((i) => i.complete)"
+PHOTOS_LOADED = "() => Array.from(document.querySelectorAll('img.thumb')).every((i) => i.complete)"
 
 
 async def view(page, name: str) -> None:
@@ -131,36 +131,29 @@ async def _hold(base_url, live_svc, people, attempts) -> list[socketio.AsyncClie
     return clients
 
 
-async def _row(page, uid: int, test: str, timeout: int = SECOND) -> None:
-    """Wait until the dashboard's row of this learner passes a JS test on (tr, cells)."""
+async def _row(page, uid: int, *, state=None, cell=None, timeout: int = SECOND) -> None:
+    """Wait until the dashboard's row of this learner is in `state`, or its cell number
+    `cell[0]` reads `cell[1]`."""
     await page.wait_for_function(
-        '([uid, test]) => { const tr = document.querySelector(`tr.row[data-uid="${uid}"]`);'
-        " if (!tr) return false; const cells = Array.from(tr.children, (c) => c.textContent);"
-        " return new Function('tr', 'cells', 'return ' + test)(tr, cells); }",
-        arg=[uid, test],
+        """([uid, state, cell]) => {
+            const tr = document.querySelector(`tr.row[data-uid="${uid}"]`);
+            if (!tr) return false;
+            if (state !== null) return tr.dataset.state === state;
+            return tr.children[cell[0]].textContent === cell[1];
+        }""",
+        arg=[uid, state, cell],
         timeout=timeout,
     )
 
 
-async def test_invigilation__two_pages_everything_live(browser, live_server, live_svc):
+async def test_invigilation__two_pages_everything_live(pages, live_server, live_svc):
     proctoring = Proctoring(live_svc, Factory(live_svc))
     batch, exam_session, invigilator, people, attempts = await _crowd(live_svc, proctoring)
     holders = await _hold(live_server.base_url, live_svc, people, attempts)
     learner = await proctoring.eligible(batch, name="张安全", work_unit="天津某建设集团")
     await _photos(live_svc, [learner])
 
-    def context():
-        return browser.new_context(
-            bypass_csp=True,
-            base_url=live_server.base_url,
-            viewport={"width": 1366, "height": 768},
-            locale="zh-CN",
-        )
-
-    staff_context, learner_context = await context(), await context()
-    staff, exam = await staff_context.new_page(), await learner_context.new_page()
-    for p in (staff, exam):
-        p.set_default_timeout(10_000)
+    staff, exam = await pages.new(), await pages.new()
     try:
         # The invigilator lands on 我的监考 and opens the session: 200 rows.
         await browser_login(staff, live_svc.redis, invigilator.id_number, PASSWORD)
@@ -184,34 +177,36 @@ async def test_invigilation__two_pages_everything_live(browser, live_server, liv
         await browser_login(exam, live_svc.redis, learner.id_number, PASSWORD)
         await exam.goto("/exams")
         await staff.fill("#search", "张安全")
-        await staff.wait_for_function("document.querySelectorAll('tr.row').length === 1")
+        await staff.wait_for_function("() => document.querySelectorAll('tr.row').length === 1")
         await exam.click(f"#start-{batch.batch.id}")
         await exam.check("#start-agree")
         await exam.click("#start-confirm")
         await exam.wait_for_url("**/exams/attempts/*")
         await exam.wait_for_function(
-            "document.getElementById('save-state').dataset.state === 'saved'"
+            "() => document.getElementById('save-state').dataset.state === 'saved'"
             " && document.getElementById('conn-state').hidden"
         )
-        await _row(staff, learner.id, "tr.dataset.state === 'online'")
+        await _row(staff, learner.id, state="online")
         attempt = await proctoring.attempt(int(exam.url.rsplit("/", 1)[1]))
         first = next(i for i in paper_of(attempt) if i.type == "single")
         await exam.locator(f'#paper input[name="q{first.question_id}"][value="B"]').check()
         await exam.wait_for_function(
-            "document.getElementById('save-state').dataset.state === 'saved'"
+            "() => document.getElementById('save-state').dataset.state === 'saved'"
         )
-        await _row(staff, learner.id, "cells[4] === '1/8'")
+        await _row(staff, learner.id, cell=(4, "1/8"))
 
         # The learner leaves the tab (the window loses focus).
         await exam.evaluate("window.dispatchEvent(new Event('blur'))")
-        await exam.wait_for_function("document.getElementById('focus-count').textContent === '1'")
-        await _row(staff, learner.id, "cells[6] === '1'")
+        await exam.wait_for_function(
+            "() => document.getElementById('focus-count').textContent === '1'"
+        )
+        await _row(staff, learner.id, cell=(6, "1"))
         await staff.click(f'tr.row[data-uid="{learner.id}"]')
         await staff.wait_for_selector("#timeline li")
         await view(staff, "invigilate-04-learner-detail")
         await staff.click("#detail-photo-btn")
         await staff.wait_for_function(
-            "document.getElementById('photo-large').complete"
+            "() => document.getElementById('photo-large').complete"
             " && document.getElementById('photo-large').naturalWidth === 295"
         )
         await view(staff, "invigilate-04b-photo-enlarged")
@@ -226,7 +221,7 @@ async def test_invigilation__two_pages_everything_live(browser, live_server, liv
         await view(exam, "invigilate-05-learner-banner")
         await exam.click("#banner-ok")
         await staff.wait_for_function(
-            "document.querySelector('#message-log li .reads') &&"
+            "() => document.querySelector('#message-log li .reads') &&"
             " document.querySelector('#message-log li .reads').textContent.startsWith('已读')",
             timeout=SECOND * 2,  # the log refreshes at most twice a second
         )
@@ -241,7 +236,8 @@ async def test_invigilation__two_pages_everything_live(browser, live_server, liv
         await staff.fill("#act-reason", "网络或电脑故障，耽误了作答时间")
         await staff.click("#act-confirm")
         await exam.wait_for_function(
-            "document.getElementById('countdown').textContent.startsWith('129 分')", timeout=SECOND
+            "() => document.getElementById('countdown').textContent.startsWith('129 分')",
+            timeout=SECOND,
         )
         assert before.startswith("119 分") or before.startswith("120 分")
         await exam.wait_for_selector("#exam-notice:not([hidden])")
@@ -254,9 +250,9 @@ async def test_invigilation__two_pages_everything_live(browser, live_server, liv
         await exam.wait_for_selector("#result-dialog[open]", timeout=SECOND)
         assert (await exam.locator("#result-text").inner_text()).startswith("监考强制交卷。")
         await view(exam, "invigilate-08-learner-forced")
-        await _row(staff, learner.id, "tr.dataset.state === 'forced'")
+        await _row(staff, learner.id, state="forced")
         await staff.wait_for_function(
-            "Array.from(document.querySelectorAll('#timeline li .label'))"
+            "() => Array.from(document.querySelectorAll('#timeline li .label'))"
             ".some((l) => l.textContent === '监考强制交卷')"
         )
         await view(staff, "invigilate-09-forced")
@@ -275,12 +271,10 @@ async def test_invigilation__two_pages_everything_live(browser, live_server, liv
         for client in holders:
             if client.connected:
                 await client.disconnect()
-        await staff_context.close()
-        await learner_context.close()
         await asyncio.sleep(0)
 
 
-async def test_admin__creates_a_session_and_assigns_an_invigilator(page, live_svc):
+async def test_admin__creates_a_session_and_assigns_an_invigilator(pages, page, live_svc):
     proctoring = Proctoring(live_svc, Factory(live_svc))
     batch = await proctoring.batch(name="注册安全工程师继续教育 2026年第一期")
     for n in range(3):
@@ -293,6 +287,7 @@ async def test_admin__creates_a_session_and_assigns_an_invigilator(page, live_sv
     await page.fill("#name", "第一考场（上午场）")
     await page.fill("#starts_at", "2026-03-02T09:30")
     await page.fill("#ends_at", "2026-03-02T08:30")
+    pages.expect(400, "/admin/exam-sessions")
     await page.click("#create-session")
     assert await page.locator("#admin-error").inner_text() == "结束时间应晚于开始时间"
     await page.fill("#ends_at", "2026-03-02T12:00")

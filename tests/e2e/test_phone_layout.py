@@ -45,21 +45,6 @@ async def learner(live_svc, worker):
     return user, video_id, certificate.number
 
 
-async def phone_page(browser, base_url):
-    context = await browser.new_context(
-        bypass_csp=True,
-        base_url=base_url,
-        viewport={"width": 375, "height": 812},
-        locale="zh-CN",
-        is_mobile=True,
-        has_touch=True,
-        user_agent=IPHONE,
-    )
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    return context, page
-
-
 async def within_viewport(page, selector: str) -> bool:
     return await page.evaluate(
         """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
@@ -68,16 +53,9 @@ async def within_viewport(page, selector: str) -> bool:
     )
 
 
-async def test_phone__no_learner_page_scrolls_sideways(browser, live_server, live_svc, learner):
+async def test_phone__no_learner_page_scrolls_sideways(pages, live_svc, learner):
     user, video_id, number = learner
-    context, phone = await phone_page(browser, live_server.base_url)
-    desktop = await browser.new_context(
-        bypass_csp=True,
-        base_url=live_server.base_url,
-        viewport={"width": 1366, "height": 768},
-        locale="zh-CN",
-    )
-    computer = await desktop.new_page()
+    phone, computer = await pages.new(phone=True, user_agent=IPHONE), await pages.new()
     pages = [
         ("login", "/login"),
         ("verify", f"/verify/{number}"),
@@ -130,8 +108,6 @@ async def test_phone__no_learner_page_scrolls_sideways(browser, live_server, liv
     await phone.goto("/courses")
     assert "考试须使用电脑参加" in await phone.locator("#exam-hint").inner_text()
     assert await phone.locator("#exam-button").count() == 0
-    await context.close()
-    await desktop.close()
 
 
 async def test_computer__video_page_shows_the_credit_status_and_the_rate_refusal_in_view(
@@ -145,11 +121,11 @@ async def test_computer__video_page_shows_the_credit_status_and_the_rate_refusal
         "() => { const v = document.getElementById('study-video'); v.muted = true; return v.play(); }"
     )
     await page.wait_for_function(
-        "document.getElementById('study-state').textContent.includes('计时')"
+        "() => document.getElementById('study-state').textContent.includes('计时')"
     )
     await page.evaluate("document.getElementById('study-video').playbackRate = 2")
     await page.wait_for_function(
-        "document.getElementById('study-msg').textContent.includes('倍速播放不计学习时长')"
+        "() => document.getElementById('study-msg').textContent.includes('倍速播放不计学习时长')"
     )
     # What fits on a 1366×768 screen, without scrolling.
     await page.screenshot(path=str(SCREENSHOTS / "study-video-rate-1366-view.png"))

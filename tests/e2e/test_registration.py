@@ -17,12 +17,8 @@ from tests.registration.conftest import EMPLOYER, EXPERIENCE, PERSONAL, Reg
 PASSWORD = "Str0ng-Pass!"
 
 
-async def _person(browser, base_url, redis, user):
-    context = await browser.new_context(
-        bypass_csp=True, base_url=base_url, viewport={"width": 1366, "height": 768}, locale="zh-CN"
-    )
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
+async def _person(pages, redis, user):
+    page = await pages.new()
     await browser_login(page, redis, user.id_number, PASSWORD)
     return page
 
@@ -36,8 +32,8 @@ async def _fill(page, values: dict, prefix: str) -> None:
             await page.fill(selector, value)
 
 
-async def _review(browser, base_url, redis, reviewer, application_id, button, name):
-    page = await _person(browser, base_url, redis, reviewer)
+async def _review(pages, redis, reviewer, application_id, button, name):
+    page = await _person(pages, redis, reviewer)
     await page.goto("/review")
     await shot(page, f"registration-{name}-queue")
     await page.click(f"#open-{application_id}")
@@ -54,14 +50,14 @@ def _to_png(pdf_path, stem: str) -> None:
 
 
 async def test_registration__initial_through_both_reviews_then_renewal_by_platform_credit(
-    page, live_server, live_svc, worker, tmp_path, clock
+    pages, page, live_svc, worker, tmp_path, clock
 ):
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
     first = await reg.reviewer(authority)
     final = await reg.final_reviewer()
     user = await reg.applicant()
-    base, redis = live_server.base_url, live_svc.redis
+    redis = live_svc.redis
 
     # The login form offers 证件类型, 设置密码 and 忘了密码.
     await page.goto("/login")
@@ -85,6 +81,7 @@ async def test_registration__initial_through_both_reviews_then_renewal_by_platfo
     await shot(page, "registration-03-personal")
     await page.click("#step-next")
     await _fill(page, {**EMPLOYER, "uscc": "91110000600037341N"}, "e")
+    pages.expect(400, "/registration/apply/employer")  # the form again, with the reason
     await page.click("#step-next")
     assert "校验位不正确" in await page.inner_text("#form-error")
     await page.fill("#e-uscc", EMPLOYER["uscc"])
@@ -93,6 +90,7 @@ async def test_registration__initial_through_both_reviews_then_renewal_by_platfo
     await _fill(page, EXPERIENCE, "x")
     await page.click("#exp-add")
     await _fill(page, {**EXPERIENCE, "start": "2015-01", "end": "", "unit": "乙公司"}, "x")
+    pages.expect(400, "/registration/apply/experience*")
     await page.click("#exp-add")
     assert "时间重叠" in await page.inner_text("#form-error")
     await _fill(page, {**EXPERIENCE, "start": "2016-06", "end": "", "unit": "天津某化工集团有限公司",
@@ -132,12 +130,8 @@ async def test_registration__initial_through_both_reviews_then_renewal_by_platfo
     application = await reg.application(user)
 
     clock.advance(hours=5)
-    await _review(
-        page.context.browser, base, redis, first, application.id, "#first-approve", "07-first"
-    )
-    await _review(
-        page.context.browser, base, redis, final, application.id, "#final-approve", "08-final"
-    )
+    await _review(pages, redis, first, application.id, "#first-approve", "07-first")
+    await _review(pages, redis, final, application.id, "#final-approve", "08-final")
     await page.goto("/registration")
     number = await page.inner_text("#reg-number")
     assert await page.inner_text("#reg-state") == "有效"
@@ -146,15 +140,11 @@ async def test_registration__initial_through_both_reviews_then_renewal_by_platfo
     await page.goto("/registration/history")
     await shot(page, "registration-10-history")
 
-    stranger = await page.context.browser.new_context(
-        bypass_csp=True, base_url=base, viewport={"width": 375, "height": 740}
-    )
-    phone = await stranger.new_page()
+    phone = await pages.new(phone=True)
     await phone.goto(f"/registration/verify/{number}")
     assert await phone.locator("#verdict").get_attribute("data-status") == "valid"
     assert await phone.inner_text("#v-name") == "张*全"
     await shot(phone, "registration-11-verify-phone")
-    await stranger.close()
 
     # Renewal: inside the last three months, fed by a certificate earned on the platform.
     registration = await reg.registration(user)
@@ -180,12 +170,8 @@ async def test_registration__initial_through_both_reviews_then_renewal_by_platfo
     await page.click("#submit-app")
     await page.wait_for_url("**/registration?done=submitted")
     renewal = await reg.application(user)
-    await _review(
-        page.context.browser, base, redis, first, renewal.id, "#first-approve", "14-first"
-    )
-    await _review(
-        page.context.browser, base, redis, final, renewal.id, "#final-approve", "15-final"
-    )
+    await _review(pages, redis, first, renewal.id, "#first-approve", "14-first")
+    await _review(pages, redis, final, renewal.id, "#final-approve", "15-final")
     renewed = await reg.registration(user)
     assert renewed.number == number
     assert renewed.valid_until == registration.valid_until.replace(

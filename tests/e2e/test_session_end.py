@@ -31,7 +31,7 @@ async def _open_video(page, live_svc):
     await page.locator("#course-table tbody tr").first.get_by_role("link", name="开始学习").click()
     await page.wait_for_url(re.compile(r"/courses/video/\d+$"))
     await page.wait_for_function(
-        "document.getElementById('study-state').textContent.includes('已连接')"
+        "() => document.getElementById('study-state').textContent.includes('已连接')"
     )
     return user
 
@@ -43,7 +43,7 @@ async def test_study_page__logged_out_elsewhere_says_so_with_a_login_link(page, 
 
     await sessions.revoke_all(live_svc.redis, user.id)  # e.g. the password changed elsewhere
     await page.wait_for_function(
-        "document.getElementById('study-msg').textContent.includes('登录已失效')"
+        "() => document.getElementById('study-msg').textContent.includes('登录已失效')"
     )
     link = page.locator("#study-action")
     assert await link.inner_text() == "重新登录"
@@ -66,7 +66,7 @@ async def test_study_page__a_learner_no_more_is_told_and_offered_nothing_to_retr
         db.add(UserRole(user_id=user.id, role="invigilator"))
     await sessions.reconnect_sockets(live_svc.redis, user.id)
     await page.wait_for_function(
-        "document.getElementById('study-msg').textContent.includes('没有权限')"
+        "() => document.getElementById('study-msg').textContent.includes('没有权限')"
     )
     assert await page.locator("#study-action").count() == 0
 
@@ -98,7 +98,7 @@ async def _exam_page(page, live_svc) -> tuple[object, int]:
     await page.click("#start-confirm")
     await page.wait_for_url("**/exams/attempts/*")
     await page.wait_for_function(
-        "document.getElementById('save-state').dataset.state === 'saved'"
+        "() => document.getElementById('save-state').dataset.state === 'saved'"
         " && document.getElementById('conn-state').hidden"
     )
     return user, int(page.url.rsplit("/", 1)[1])
@@ -122,7 +122,9 @@ async def test_exam_page__session_ended_blocks_with_a_login_link(page, live_svc)
     await page.wait_for_url("**/login?next=*")
     await browser_login_here(page, live_svc, user)
     await page.wait_for_url(f"**/exams/attempts/{attempt_id}")
-    await page.wait_for_function("document.getElementById('save-state').dataset.state === 'saved'")
+    await page.wait_for_function(
+        "() => document.getElementById('save-state').dataset.state === 'saved'"
+    )
 
 
 async def browser_login_here(page, live_svc, user) -> None:

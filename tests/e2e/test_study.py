@@ -123,7 +123,7 @@ async def test_study__video_plays_beats_are_credited_and_progress_shows(page, li
     await row.get_by_role("link", name="继续学习").click()
     await page.wait_for_url(re.compile(r"/courses/video/\d+$"))
     await page.wait_for_function(
-        "document.getElementById('study-msg').textContent.includes('继续')"
+        "() => document.getElementById('study-msg').textContent.includes('继续')"
     )
     resume = await page.evaluate("document.getElementById('study-video').currentTime")
     assert resume >= 4
