@@ -1,6 +1,6 @@
 """Two pages in a real browser: an invigilator's dashboard of a session with 200 learners,
 and one learner sitting the exam. The invigilator sees the learner join, answer and leave
-the tab within a second each; messages the learner (the banner appears and its reading
+the tab (how fast is bench/invigilation.py's to measure, not a timed test's); messages the learner (the banner appears and its reading
 shows), extends the time (the countdown moves) and force-submits (监考强制交卷)."""
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from tests.invigilation.conftest import PASSWORD, Proctoring
 
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 GIVEN = "安建国明华平丽军强伟芳敏静磊洋艳勇杰娟涛超"
-SECOND = 1000  # ms: the invigilator sees each happening within a second
 PHOTOS_LOADED = "() => Array.from(document.querySelectorAll('img.thumb')).every((i) => i.complete)"
 
 
@@ -131,7 +130,7 @@ async def _hold(base_url, live_svc, people, attempts) -> list[socketio.AsyncClie
     return clients
 
 
-async def _row(page, uid: int, *, state=None, cell=None, timeout: int = SECOND) -> None:
+async def _row(page, uid: int, *, state=None, cell=None) -> None:
     """Wait until the dashboard's row of this learner is in `state`, or its cell number
     `cell[0]` reads `cell[1]`."""
     await page.wait_for_function(
@@ -142,7 +141,6 @@ async def _row(page, uid: int, *, state=None, cell=None, timeout: int = SECOND) 
             return tr.children[cell[0]].textContent === cell[1];
         }""",
         arg=[uid, state, cell],
-        timeout=timeout,
     )
 
 
@@ -216,14 +214,13 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await staff.click("#act-message")
         await staff.fill("#act-text", "请保持坐姿端正，不要离开考试页面。")
         await staff.click("#act-confirm")
-        await exam.wait_for_selector("#proctor-banner:not([hidden])", timeout=SECOND)
+        await exam.wait_for_selector("#proctor-banner:not([hidden])")
         assert "请保持坐姿端正" in await exam.locator("#banner-text").inner_text()
         await view(exam, "invigilate-05-learner-banner")
         await exam.click("#banner-ok")
         await staff.wait_for_function(
             "() => document.querySelector('#message-log li .reads') &&"
             " document.querySelector('#message-log li .reads').textContent.startsWith('已读')",
-            timeout=SECOND * 2,  # the log refreshes at most twice a second
         )
         await staff.click("#close-side")
         await view(staff, "invigilate-06-message-read")
@@ -237,7 +234,6 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await staff.click("#act-confirm")
         await exam.wait_for_function(
             "() => document.getElementById('countdown').textContent.startsWith('129 分')",
-            timeout=SECOND,
         )
         assert before.startswith("119 分") or before.startswith("120 分")
         await exam.wait_for_selector("#exam-notice:not([hidden])")
@@ -247,7 +243,7 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await staff.click("#act-force")
         await staff.fill("#act-reason", "考试过程中有违纪行为")
         await staff.click("#act-confirm")
-        await exam.wait_for_selector("#result-dialog[open]", timeout=SECOND)
+        await exam.wait_for_selector("#result-dialog[open]")
         assert (await exam.locator("#result-text").inner_text()).startswith("监考强制交卷。")
         await view(exam, "invigilate-08-learner-forced")
         await _row(staff, learner.id, state="forced")
