@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import DateTime, MetaData, String, event, make_url, select, update
@@ -25,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
-from app.lib import crypto, sqlite_writes
+from app.lib import crypto, profiling, sqlite_checkpoints, sqlite_writes
 from app.lib.turns import Turns
 
 log = logging.getLogger("safece.db")
@@ -98,6 +99,11 @@ class Database:
         # Set by build_services: hands a committed unit's events to their handlers.
         self.dispatch: Callable[[list[object]], Awaitable[None]] | None = None
         self._turns = Turns()
+        # SQLite: checkpoints in a thread, not inside commits on the event loop
+        # (app/lib/sqlite_checkpoints.py); started by the first write.
+        self.checkpoints = (
+            sqlite_checkpoints.Checkpointer(make_url(url).database) if self.is_sqlite else None
+        )
 
     @contextlib.asynccontextmanager
     async def turn(self, *, urgent: bool = False) -> AsyncIterator[None]:
@@ -113,6 +119,7 @@ class Database:
         if not self.is_sqlite:
             yield
             return
+        self.checkpoints.start()
         async with self._turns.turn(urgent=urgent):
             yield
 
@@ -120,11 +127,15 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction; what was registered to follow it runs after the commit."""
         async with self.sessionmaker() as session:
+            asked = time.perf_counter()
             # The turn spans BEGIN to COMMIT only: closing the session after it takes a few
             # turns of the event loop (SQLAlchemy closes it in a task of its own), each
             # tens of milliseconds under load, and other writers need not wait for them.
             async with self.turn(), session.begin():
+                began = time.perf_counter()
                 yield session
+            profiling.observe("write.wait", (began - asked) * 1000)
+            profiling.observe("write.hold", (time.perf_counter() - began) * 1000)
             work = session.info.pop(AFTER_COMMIT, [])
             events = session.info.pop(EVENTS, [])
         # Outside the turn: the next writer need not wait for pages to be told.
@@ -144,6 +155,8 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         await self.engine.dispose()
 
 
@@ -159,6 +172,8 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # The Database's checkpointer does it, in a thread (app/lib/sqlite_checkpoints.py).
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

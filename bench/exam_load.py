@@ -52,6 +52,11 @@ from bench.common import (  # noqa: E402
     quiet_gc,
     rss_mb,
 )
+from bench.exam_report import (  # noqa: E402
+    generator_stalls,
+    profile_windows,
+    slow_acks,
+)
 
 LETTERS = "ABCDEFGH"
 
@@ -425,37 +430,6 @@ def watch_grading(
         time.sleep(0.02)
 
 
-def slow_acks(collected: list[dict], deadline: float, over_ms: float = 100.0) -> str:
-    """Where the tail is: acks slower than ``over_ms`` per 10 s of sending, of all acks."""
-    windows: dict[int, list[int]] = {}
-    for r in collected:
-        for ms, sent in zip(r["latencies"], r["sent_at"], strict=True):
-            w = windows.setdefault(int((deadline * 1000 - sent) // 10_000), [0, 0])
-            w[0] += ms > over_ms
-            w[1] += 1
-    return ", ".join(
-        f"{k * 10}-{k * 10 + 10}: {slow}/{n}"
-        for k, (slow, n) in sorted(windows.items(), reverse=True)
-    )
-
-
-def generator_stalls(collected: list[dict], deadline: float) -> str:
-    """When the harness itself was late: its delays are not the server's."""
-    windows: dict[int, list[float]] = {}
-    for r in collected:
-        for at, late in r["stalls"]:
-            w = windows.setdefault(int((deadline * 1000 - at) // 10_000), [0, 0.0])
-            w[0] += 1
-            w[1] = max(w[1], late)
-    return (
-        ", ".join(
-            f"{k * 10}-{k * 10 + 10}: {n}, {longest:.0f}"
-            for k, (n, longest) in sorted(windows.items(), reverse=True)
-        )
-        or "none"
-    )
-
-
 def verify(reader: Reader, acks: list) -> tuple[int, int, int]:
     """(lost acks, attempts graded, attempts still open) — from the database."""
     rows = reader.rows("SELECT id, status, graded_answers FROM exam_attempts")
@@ -511,6 +485,11 @@ def parser() -> argparse.ArgumentParser:
         "--metrics", default="", help="write /metrics, scraped 3 s before the deadline, here"
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="servers report each second (SAFECE_PROFILE) and the run prints it",
+    )
+    parser.add_argument(
         "--ramp", type=float, default=0.0, help="seconds for starting attempts (default N/20)"
     )
     return parser
@@ -555,6 +534,9 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         )
         asyncio.run(hooks.prepare(config, batch_id))
         print(f"created {len(people)} learners in {time.monotonic() - t:.1f} s", flush=True)
+        profile = workdir / "profile.jsonl"
+        if args.profile:
+            os.environ["SAFECE_PROFILE"] = str(profile)  # the servers' environment
         cluster.start_processes()
         urls = [cluster.url]
         reader = Reader(config.database_url)
@@ -679,6 +661,10 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
             + generator_stalls(collected, deadline)
         )
         print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
+        if args.profile:
+            print("per second (acks of saves sent then; per server: point n× p50/max[/p99] ms):")
+            for text in profile_windows(profile, collected, run_began + ramp, time.time()):
+                print("  " + text)
         rss = max(samples, default=0)
         # Server CPU from the start of the saving phase to the deadline, per acknowledged save.
         server_cpu_ms_per_ack = (server_cpu[-1] - server_cpu[0]) * 1000 / max(1, len(acks))
