@@ -4,11 +4,14 @@ second of the servers' profile (app/lib/profiling.py) beside that second's acks.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
-from bench.common import percentile
+from bench.common import percentile, rss_mb
+from bench.exam_clients import Reader
 
 
 def slow_acks(collected: list[dict], deadline: float, over_ms: float = 100.0) -> str:
@@ -92,3 +95,50 @@ def profile_windows(path: Path, collected: list[dict], since: float, until: floa
             parts.append(f"[{line['pid']} cpu {line['cpu']}% {' '.join(points)}{wal_text}]")
         lines.append(" ".join(parts))
     return lines
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def watch_grading(
+    reader: Reader, batch_id: int, deadline: float, stack_pids, samples, at_deadline
+) -> float:
+    """Poll the database from the deadline until no attempt is open; seconds it took.
+    ``at_deadline()`` runs once the deadline has come."""
+    while time.time() < deadline:
+        samples.append(rss_mb(stack_pids()))
+        time.sleep(min(0.5, max(0.0, deadline - time.time())))
+    at_deadline()
+    while True:
+        [(open_count,)] = reader.rows(
+            "SELECT count(*) FROM exam_attempts WHERE batch_id = ? AND status = 'open'", batch_id
+        )
+        [(started,)] = reader.rows(
+            "SELECT count(*) FROM exam_attempts WHERE batch_id = ?", batch_id
+        )
+        if open_count == 0 and started:
+            return time.time() - deadline
+        if time.time() - deadline > 120:
+            return float("inf")
+        samples.append(rss_mb(stack_pids()))
+        time.sleep(0.02)
+
+
+def verify(reader: Reader, acks: list) -> tuple[int, int, int]:
+    """(lost acks, attempts graded, attempts still open) — from the database."""
+    rows = reader.rows("SELECT id, status, graded_answers FROM exam_attempts")
+    graded = {aid: json.loads(g) for aid, status, g in rows if status == "closed" and g is not None}
+    still_open = sum(1 for _, status, _ in rows if status == "open")
+    lost = 0
+    for attempt_id, qid, seq, value in acks:
+        entry = graded.get(attempt_id, {}).get(str(qid))
+        if entry is None or entry[1] < seq or (entry[1] == seq and entry[0] != value):
+            lost += 1
+    return lost, len(graded), still_open
