@@ -54,7 +54,9 @@ def run_study_flusher(app: Quart) -> None:
             sys.setswitchinterval(0.001)
         if svc.config.study_flusher:
             flusher = CreditFlusher(
-                redis_url=svc.config.redis_url, database_url=svc.config.database_url
+                redis_url=svc.config.redis_url,
+                database_url=svc.config.database_url,
+                pgbouncer=svc.config.pgbouncer,
             )
             app.extensions["study_flusher"] = flusher
             flusher.start()

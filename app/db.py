@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import DateTime, MetaData, String, event, make_url, select, update
@@ -34,6 +35,17 @@ log = logging.getLogger("safece.db")
 AFTER_COMMIT = "safece_after_commit"
 BUSY_TIMEOUT_MS = 30_000  # SQLite: how long a connection waits for another process's lock
 EVENTS = "safece_events"
+
+# Behind PgBouncer in transaction mode each transaction may run on another server
+# connection, so no prepared statement may be reused after its transaction: asyncpg's own
+# cache and SQLAlchemy's are off, and each statement is prepared under a name of its own
+# (a leftover never collides with the next client's). PgBouncer's server_reset_query
+# (DISCARD ALL) drops them when the transaction ends (devtools/cluster.py's pgbouncer.ini).
+PGBOUNCER_CONNECT_ARGS = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4().hex}__",
+}
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -68,7 +80,7 @@ class UTCDateTime(TypeDecorator):
 class Database:
     """Owns the engine and hands out one session per unit of work."""
 
-    def __init__(self, url: str, **engine_options: object) -> None:
+    def __init__(self, url: str, *, pgbouncer: bool = False, **engine_options: object) -> None:
         if url.startswith("sqlite"):
             # Write transactions run on the event loop (app/lib/sqlite_writes.py).
             engine_options.setdefault(
@@ -83,6 +95,8 @@ class Database:
             engine_options.setdefault("pool_size", 20)
             engine_options.setdefault("max_overflow", 20)
             engine_options.setdefault("pool_pre_ping", True)
+            if pgbouncer:
+                engine_options.setdefault("connect_args", PGBOUNCER_CONNECT_ARGS)
         # The most connections this process's pool opens at once (/metrics reports it).
         self.max_connections = int(engine_options.get("pool_size", 5)) + int(
             engine_options.get("max_overflow", 10)

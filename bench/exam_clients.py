@@ -267,7 +267,13 @@ class Reader:
             threading.Thread(target=self.loop.run_forever, daemon=True).start()
             self.con = self._wait(
                 asyncpg.connect(
-                    user=url.username, database=url.database, host=url.query.get("host")
+                    user=url.username,
+                    database=url.database,
+                    host=url.query.get("host"),
+                    port=url.query.get("port"),
+                    # Also through PgBouncer (transaction mode): no statement outlives its
+                    # transaction.
+                    statement_cache_size=0,
                 )
             )
 

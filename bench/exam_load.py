@@ -62,7 +62,7 @@ from bench.exam_report import (  # noqa: E402
 from bench.system import require  # noqa: E402
 
 
-async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[int, list[dict]]:
+async def setup_data(config, clients: int) -> tuple[int, list[dict]]:
     """A batch anyone enrolled may sit, the demo bank and policy, learners with sessions."""
     import redis.asyncio as aioredis
     from sqlalchemy import select
@@ -76,7 +76,7 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
     from devtools.demo import exams as exams_demo
 
     now = utcnow()
-    db = Database(database_url)
+    db = Database(config.database_url, pgbouncer=config.pgbouncer)
     async with db.write() as session:
         batch = Batch(
             name=f"考试压测批次 {now:%H%M%S}",
@@ -97,7 +97,7 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
         batch_id = batch.id
     await db.dispose()
     # Sessions are made directly in Redis: logging 3,000 people in is not what is measured.
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    redis = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
     people = []
     for number in numbers:
         s = await sessions.create(redis, user_id=ids[number], must_change=False, ttl_seconds=86400)
@@ -106,14 +106,14 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
     return batch_id, people
 
 
-async def set_window_end(database_url: str, batch_id: int, closes: dt.datetime) -> None:
+async def set_window_end(config, batch_id: int, closes: dt.datetime) -> None:
     """What an administrator does: the exam window closes at this instant."""
     from sqlalchemy import update
 
     from app.db import Database
     from app.learning.models import Batch
 
-    db = Database(database_url)
+    db = Database(config.database_url, pgbouncer=config.pgbouncer)
     async with db.write() as session:
         await session.execute(
             update(Batch).where(Batch.id == batch_id).values(exam_closes_at=closes)
@@ -155,6 +155,9 @@ def parser() -> argparse.ArgumentParser:
         "--servers", type=int, default=1, help="server processes behind the cluster's nginx"
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--pooler", choices=["", "pgbouncer"], default="", help="PgBouncer before PostgreSQL"
+    )
     parser.add_argument("--procs", type=int, default=0, help="load-generator processes")
     parser.add_argument("--drop", type=float, default=0.05, help="share of clients that reconnect")
     parser.add_argument("--seed", type=int, default=2026)
@@ -186,7 +189,8 @@ def main() -> None:
 
 def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
     """With ``--floor`` the bare server first, then the exam; the results, RESULT last."""
-    require("redis-server", "nginx", *(["pg_ctl"] if args.database == "postgresql" else []))
+    needed = ["pg_ctl"] if args.database == "postgresql" else []
+    require("redis-server", "nginx", *needed, *([args.pooler] if args.pooler else []))
     procs = args.procs or max(1, min(4, (args.clients + 1499) // 1500))
     floor = None
     if args.floor:
@@ -237,6 +241,7 @@ def exam(args: argparse.Namespace, hooks: Hooks, procs: int) -> tuple[dict, str 
         workers=1,
         port=args.port or free_port(),
         database=args.database,
+        pooler=args.pooler,
     )
     cluster = Cluster(plan)
     reader: Reader | None = None
@@ -246,9 +251,7 @@ def exam(args: argparse.Namespace, hooks: Hooks, procs: int) -> tuple[dict, str 
         migrate.upgrade(config.database_url)
         crypto.install(config)  # the servers' key file: seeding encrypts with it too
         t = time.monotonic()
-        batch_id, people = asyncio.run(
-            setup_data(config.database_url, config.redis_url, args.clients)
-        )
+        batch_id, people = asyncio.run(setup_data(config, args.clients))
         asyncio.run(hooks.prepare(config, batch_id))
         print(f"created {len(people)} learners in {time.monotonic() - t:.1f} s", flush=True)
         profile = workdir / "profile.jsonl"
@@ -295,7 +298,7 @@ def exam(args: argparse.Namespace, hooks: Hooks, procs: int) -> tuple[dict, str 
         hooks.start(urls)
         deadline = time.time() + ramp + args.duration
         closes = dt.datetime.fromtimestamp(deadline, dt.UTC)
-        asyncio.run(set_window_end(config.database_url, batch_id, closes))
+        asyncio.run(set_window_end(config, batch_id, closes))
         cpu_groups = {
             "servers": server_pids,
             "worker": [worker.pid],
@@ -306,6 +309,8 @@ def exam(args: argparse.Namespace, hooks: Hooks, procs: int) -> tuple[dict, str 
         trees = {"nginx": [cluster.nginx.pid]}
         if cluster.pg is not None:
             trees["postgresql"] = [int((cluster.pg.data / "postmaster.pid").read_text().split()[0])]
+        if cluster.pgbouncer is not None:
+            cpu_groups["pgbouncer"] = [cluster.pgbouncer.pid]
 
         def cpu_now() -> dict[str, float]:
             flat = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}

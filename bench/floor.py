@@ -5,7 +5,7 @@
 What ``bench/exam_load.py`` is measured against (``--floor`` runs this first, on the same
 machine, with the same clients): python-socketio and uvicorn of the same versions, run with
 the servers' uvicorn options (``app.cli.UVICORN_OPTIONS``) and garbage-collector settings
-(``app.asgi.tune_gc``), behind the same nginx configuration (``app.cluster.nginx_conf``),
+(``app.asgi.tune_gc``), behind the same nginx configuration (``devtools.cluster.nginx_conf``),
 and an ``/exam`` namespace whose ``answer`` handler acknowledges at once: no session
 check, no database, no Redis. N WebSocket clients, split over the same number of
 load-generator processes, each send an ``answer`` every S seconds (random phase) for D
@@ -107,10 +107,12 @@ async def _generate(url, clients, interval, seed, ready, go, results) -> None:
                     timeout=30,
                 )
             except Exception:
-                lost[0] += 1
-                continue
-            latencies.append((time.perf_counter() - sent) * 1000)
-            sent_at.append(sent_ms)
+                lost[0] += 1  # never acknowledged (timed out, or the socket went away)
+                if not client.connected:
+                    return
+            else:
+                latencies.append((time.perf_counter() - sent) * 1000)
+                sent_at.append(sent_ms)
             await asyncio.sleep(max(0.0, min(interval, until - time.time())))
 
     await asyncio.gather(*(answer(client) for client in sockets))
@@ -122,8 +124,8 @@ async def _generate(url, clients, interval, seed, ready, go, results) -> None:
 
 def run(args: argparse.Namespace, procs: int) -> dict:
     """Start nginx and the bare server, run the clients, stop everything; the figures."""
-    from app import processes
-    from app.cluster import Plan, nginx_conf
+    from devtools import processes
+    from devtools.cluster import Plan, nginx_conf
 
     nginx = require("nginx")["nginx"]
     workdir = Path(tempfile.mkdtemp(prefix="safece-floor-"))

@@ -30,7 +30,7 @@ _ELSEWHERE = {
 def find(program: str) -> str | None:
     """Where a program is, or None."""
     if program == "pg_ctl":
-        from app.pgcluster import server_bin
+        from devtools.pgcluster import server_bin
 
         found = server_bin()
         return str(found / "pg_ctl") if found else None
