@@ -165,8 +165,11 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reading only; on SQLite it does not take the write lock."""
+        began = time.perf_counter()
         async with self.read_sessionmaker() as session, session.begin():
             yield session
+        # On SQLite a read holds a snapshot of the WAL, which cannot restart meanwhile.
+        profiling.observe("read.hold", (time.perf_counter() - began) * 1000)
 
     async def dispose(self) -> None:
         if self.checkpoints is not None:

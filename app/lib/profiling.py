@@ -17,6 +17,8 @@ Points (milliseconds unless noted):
   ``commit.hold``: the commit itself (its SQL, BEGIN to COMMIT); ``commit.size``: saves
   in it (a count);
 - ``write.wait`` / ``write.hold``: the same for every other write transaction;
+- ``read.hold``: a read transaction, from its start to its end (on SQLite it holds a
+  snapshot of the write-ahead log all along, and the log cannot restart meanwhile);
 - ``commit.end``: the autosave's COMMIT statement alone (on SQLite a commit that
   makes the write-ahead log pass 1,000 pages also runs a checkpoint there);
 - ``checkpoint``: a WAL checkpoint (SQLite); ``checkpoint.frames``: pages it copied;

@@ -37,5 +37,6 @@ async def test_profile__an_answer_shows_in_the_servers_second(profile, live, liv
     assert second["answer"]["n"] == 1
     assert second["commit.size"] == {"n": 1, "p50": 1, "max": 1}
     assert {"commit.wait", "commit.hold", "commit.queue", "loop.lag"} <= second.keys()
+    assert any("read.hold" in line for line in lines)  # the join read the answers back
     if live_svc.db.is_sqlite:
         assert "commit.end" in second and second["wal_mb"] > 0
