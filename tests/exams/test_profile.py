@@ -35,8 +35,11 @@ async def test_profile__an_answer_shows_in_the_servers_second(profile, live, liv
     assert ack["ok"]
     [second] = [line for line in lines if "answer" in line]
     assert second["answer"]["n"] == 1
-    assert second["commit.size"] == {"n": 1, "p50": 1, "max": 1}
-    assert {"commit.wait", "commit.hold", "commit.queue", "loop.lag"} <= second.keys()
-    assert any("read.hold" in line for line in lines)  # the join read the answers back
+    # The answer's points fall in its second, or (a second boundary between them) the one
+    # before: the commit began before the handler returned.
+    points = {point for line in lines for point in line}
+    assert sum(line.get("commit.size", {}).get("n", 0) for line in lines) == 1
+    assert {"commit.wait", "commit.hold", "commit.queue", "loop.lag"} <= points
+    assert "read.hold" in points  # the join read the answers back
     if live_svc.db.is_sqlite:
-        assert "commit.end" in second and second["wal_mb"] > 0
+        assert "commit.end" in points and second["wal_mb"] > 0
