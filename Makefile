@@ -8,25 +8,29 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.deps-$(shell sha1sum pyproject.toml | cut -c1-12)
 APT_RUN := redis-server fonts-wqy-microhei ffmpeg
-APT_CLUSTER := redis-server postgresql nginx
-APT_TEST := chromium poppler-utils zbar-tools postgresql libreoffice-writer-nogui
+APT_CLUSTER := redis-server postgresql nginx pgbouncer
+APT_TEST := chromium poppler-utils zbar-tools postgresql libreoffice-writer-nogui nginx pgbouncer
+# What the benchmarks under bench/ start (`make bench-deps`; each benchmark says so if one is missing).
+APT_BENCH := redis-server nginx postgresql pgbouncer
 # `make test` runs the whole suite on each database in turn; DB=sqlite (or postgresql)
 # runs one only, for local work.
 DB ?= sqlite postgresql
 # Test processes per database pass (pytest-xdist): each has its own redis-server, database
 # copies, PostgreSQL cluster and ports. `TEST_WORKERS=0` runs the suite in one process.
 TEST_WORKERS ?= auto
-# `make cluster`: server and worker processes (nginx listens on PORT, default 8080).
+# `make cluster`: server and worker processes (nginx listens on PORT, default 8080);
+# POOLER=pgbouncer puts PgBouncer (transaction mode) in front of PostgreSQL.
 SERVERS ?= 2
 WORKERS ?= 2
+POOLER ?=
 
-.PHONY: run cluster test deps system-deps cluster-system-deps test-system-deps lint clean
+.PHONY: run cluster test deps system-deps cluster-system-deps test-system-deps bench-deps lint clean
 
 run: deps system-deps
 	$(BIN)/python -m devtools run
 
 cluster: deps system-deps cluster-system-deps
-	$(BIN)/python -m devtools cluster --servers $(SERVERS) --workers $(WORKERS)
+	$(BIN)/python -m devtools cluster --servers $(SERVERS) --workers $(WORKERS) --pooler '$(POOLER)'
 
 test: deps system-deps test-system-deps lint
 	@for db in $(DB); do \
@@ -56,6 +60,9 @@ cluster-system-deps:
 
 test-system-deps:
 	@dpkg -s $(APT_TEST) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_TEST); }
+
+bench-deps: deps
+	@dpkg -s $(APT_BENCH) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_BENCH); }
 
 # Resets the demo: everything `make run` and `make test` leave behind (not .venv).
 clean:

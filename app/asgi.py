@@ -15,7 +15,7 @@ from app import create_app
 from app.config import Config
 from app.core import liveness
 from app.learning.writer import CreditFlusher
-from app.lib import metrics
+from app.lib import metrics, profiling
 from realtime import server as realtime_server
 
 # A server process holding thousands of sockets keeps close to a million tracked objects
@@ -54,7 +54,9 @@ def run_study_flusher(app: Quart) -> None:
             sys.setswitchinterval(0.001)
         if svc.config.study_flusher:
             flusher = CreditFlusher(
-                redis_url=svc.config.redis_url, database_url=svc.config.database_url
+                redis_url=svc.config.redis_url,
+                database_url=svc.config.database_url,
+                pgbouncer=svc.config.pgbouncer,
             )
             app.extensions["study_flusher"] = flusher
             flusher.start()
@@ -101,10 +103,26 @@ def run_metrics(app: Quart) -> None:
         metrics.process_stopped()
 
 
+def run_profile(app: Quart) -> None:
+    """With SAFECE_PROFILE set, report where this process's time goes each second."""
+    svc = app.extensions["safece"]
+    if not svc.config.profile:
+        return
+    database = svc.db.engine.url.database if svc.db.is_sqlite else None
+    profile = profiling.Profile(svc.config.profile, database)
+
+    @app.before_serving
+    async def _start() -> None:
+        profile.start()
+
+    app.after_serving(profile.stop)
+
+
 def create_asgi(config: Config | None = None) -> socketio.ASGIApp:
     """Build the Quart app and the Socket.IO server around it."""
     app = create_app(config)
     run_metrics(app)
+    run_profile(app)
     run_study_flusher(app)
     sio = app.extensions["sio"] = realtime_server.create_sio(app.extensions["safece"])
     run_realtime(app, sio)

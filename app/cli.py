@@ -221,32 +221,32 @@ def cmd_worker(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# How every server process runs uvicorn (bench/floor.py runs its bare server the same way).
+UVICORN_OPTIONS = dict(
+    log_level="info",
+    # uvicorn's own lines go through our handler (the configured format), not its own.
+    log_config=None,
+    # No access log: query strings (an admin's search for an ID number) would land there.
+    access_log=False,
+    # Forwarded headers are read by the app itself, counting SAFECE_TRUST_PROXY hops.
+    proxy_headers=False,
+    # Longer than a proxy keeps idle connections to us (nginx: 60 s), so that the proxy
+    # never reuses one that we are closing at that moment (a 502 for the request).
+    timeout_keep_alive=75,
+    # Socket.IO frames are ~100 bytes: compressing each costs CPU and saves nothing.
+    ws_per_message_deflate=False,
+    backlog=8192,
+    # On SIGTERM requests in flight get this long to finish; an open long-poll (held up
+    # to the 25 s ping interval) is then cut, and its page reconnects to another process.
+    timeout_graceful_shutdown=5,
+)
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
     logs.configure(config.log_format, "server")
-    uvicorn.run(
-        "app.asgi:serve",
-        factory=True,
-        host=args.host,
-        port=config.port,
-        log_level="info",
-        # uvicorn's own lines go through our handler (the configured format), not its own.
-        log_config=None,
-        # No access log: query strings (an admin's search for an ID number) would land there.
-        access_log=False,
-        # Forwarded headers are read by the app itself, counting SAFECE_TRUST_PROXY hops.
-        proxy_headers=False,
-        # Longer than a proxy keeps idle connections to us (nginx: 60 s), so that the proxy
-        # never reuses one that we are closing at that moment (a 502 for the request).
-        timeout_keep_alive=75,
-        # Socket.IO frames are ~100 bytes: compressing each costs CPU and saves nothing.
-        ws_per_message_deflate=False,
-        backlog=8192,
-        # On SIGTERM requests in flight get this long to finish; an open long-poll (held up
-        # to the 25 s ping interval) is then cut, and its page reconnects to another process.
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run("app.asgi:serve", factory=True, host=args.host, port=config.port, **UVICORN_OPTIONS)
     return 0
 
 

@@ -108,6 +108,12 @@ class Config:
     # server process writes acknowledged study credits from Redis to the database.
     study_beat_seconds: float = 15.0
     study_flusher: bool = True
+    # A server process's per-second profile (app/lib/profiling.py): "" off, "1" to the
+    # log, a path ending in .jsonl for JSON lines.
+    profile: str = ""
+    # PostgreSQL through PgBouncer in transaction mode: no prepared statement outlives
+    # its transaction (app/db.py).
+    pgbouncer: bool = False
     # Administration uploads: one video, one study material, and everything being uploaded
     # at once (unfinished uploads are removed after a day).
     video_max_bytes: int = 2 * 1024**3
@@ -183,6 +189,8 @@ class Config:
             public_url=_env("PUBLIC_URL", f"http://127.0.0.1:{port}").rstrip("/"),
             study_beat_seconds=float(_env("STUDY_BEAT_SECONDS", str(cls.study_beat_seconds))),
             study_flusher=_env_bool("STUDY_FLUSHER", cls.study_flusher),
+            profile="" if _env("PROFILE", "") in {"", "0"} else _env("PROFILE", ""),
+            pgbouncer=_env_bool("PGBOUNCER", cls.pgbouncer),
             video_max_bytes=_env_int("VIDEO_MAX_MB", cls.video_max_bytes // 1024**2) * 1024**2,
             upload_quota_bytes=_env_int("UPLOAD_QUOTA_MB", cls.upload_quota_bytes // 1024**2)
             * 1024**2,

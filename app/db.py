@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import DateTime, MetaData, String, event, make_url, select, update
@@ -25,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
-from app.lib import crypto, sqlite_writes
+from app.lib import crypto, profiling, sqlite_checkpoints, sqlite_writes
 from app.lib.turns import Turns
 
 log = logging.getLogger("safece.db")
@@ -33,6 +35,17 @@ log = logging.getLogger("safece.db")
 AFTER_COMMIT = "safece_after_commit"
 BUSY_TIMEOUT_MS = 30_000  # SQLite: how long a connection waits for another process's lock
 EVENTS = "safece_events"
+
+# Behind PgBouncer in transaction mode each transaction may run on another server
+# connection, so no prepared statement may be reused after its transaction: asyncpg's own
+# cache and SQLAlchemy's are off, and each statement is prepared under a name of its own
+# (a leftover never collides with the next client's). PgBouncer's server_reset_query
+# (DISCARD ALL) drops them when the transaction ends (devtools/cluster.py's pgbouncer.ini).
+PGBOUNCER_CONNECT_ARGS = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4().hex}__",
+}
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -67,7 +80,7 @@ class UTCDateTime(TypeDecorator):
 class Database:
     """Owns the engine and hands out one session per unit of work."""
 
-    def __init__(self, url: str, **engine_options: object) -> None:
+    def __init__(self, url: str, *, pgbouncer: bool = False, **engine_options: object) -> None:
         if url.startswith("sqlite"):
             # Write transactions run on the event loop (app/lib/sqlite_writes.py).
             engine_options.setdefault(
@@ -82,6 +95,8 @@ class Database:
             engine_options.setdefault("pool_size", 20)
             engine_options.setdefault("max_overflow", 20)
             engine_options.setdefault("pool_pre_ping", True)
+            if pgbouncer:
+                engine_options.setdefault("connect_args", PGBOUNCER_CONNECT_ARGS)
         # The most connections this process's pool opens at once (/metrics reports it).
         self.max_connections = int(engine_options.get("pool_size", 5)) + int(
             engine_options.get("max_overflow", 10)
@@ -98,6 +113,11 @@ class Database:
         # Set by build_services: hands a committed unit's events to their handlers.
         self.dispatch: Callable[[list[object]], Awaitable[None]] | None = None
         self._turns = Turns()
+        # SQLite: checkpoints in a thread, not inside commits on the event loop
+        # (app/lib/sqlite_checkpoints.py); started by the first write.
+        self.checkpoints = (
+            sqlite_checkpoints.Checkpointer(make_url(url).database) if self.is_sqlite else None
+        )
 
     @contextlib.asynccontextmanager
     async def turn(self, *, urgent: bool = False) -> AsyncIterator[None]:
@@ -113,6 +133,7 @@ class Database:
         if not self.is_sqlite:
             yield
             return
+        self.checkpoints.start()
         async with self._turns.turn(urgent=urgent):
             yield
 
@@ -120,11 +141,15 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction; what was registered to follow it runs after the commit."""
         async with self.sessionmaker() as session:
+            asked = time.perf_counter()
             # The turn spans BEGIN to COMMIT only: closing the session after it takes a few
             # turns of the event loop (SQLAlchemy closes it in a task of its own), each
             # tens of milliseconds under load, and other writers need not wait for them.
             async with self.turn(), session.begin():
+                began = time.perf_counter()
                 yield session
+            profiling.observe("write.wait", (began - asked) * 1000)
+            profiling.observe("write.hold", (time.perf_counter() - began) * 1000)
             work = session.info.pop(AFTER_COMMIT, [])
             events = session.info.pop(EVENTS, [])
         # Outside the turn: the next writer need not wait for pages to be told.
@@ -140,10 +165,15 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reading only; on SQLite it does not take the write lock."""
+        began = time.perf_counter()
         async with self.read_sessionmaker() as session, session.begin():
             yield session
+        # On SQLite a read holds a snapshot of the WAL, which cannot restart meanwhile.
+        profiling.observe("read.hold", (time.perf_counter() - began) * 1000)
 
     async def dispose(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
         await self.engine.dispose()
 
 
@@ -159,6 +189,8 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # The Database's checkpointer does it, in a thread (app/lib/sqlite_checkpoints.py).
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

@@ -87,7 +87,7 @@ def build_services(config: Config) -> Services:
     gateway = load_object(config.sms_gateway)
     svc = Services(
         config=config,
-        db=Database(config.database_url),
+        db=Database(config.database_url, pgbouncer=config.pgbouncer),
         redis=redis,
         clock=config.clock or SystemClock(),
         sms=gateway(redis),

@@ -48,6 +48,7 @@ from app.config import Config  # noqa: E402
 from app.exams.models import Attempt, AttemptStatus, EndedBy  # noqa: E402
 from app.learning.models import Batch, Enrolment  # noqa: E402
 from app.services import build_services  # noqa: E402
+from bench.system import require  # noqa: E402
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
 GIVEN = "安全建国志强文华明晓东海燕红军伟芳娜秀英敏静丽杰涛磊洋勇艳超平刚桂兰"
@@ -290,6 +291,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--timeout", type=float, default=900, help="give up after seconds")
     args = parser.parse_args()
+    require("redis-server")
     workdir = Path(tempfile.mkdtemp(prefix="safece-bench-cert-"))
     redis, redis_url = start_redis(workdir)
     try:

@@ -157,7 +157,9 @@ def start_stack() -> Stack:
     from app import migrate
     from app.config import Config
     from app.lib import crypto
+    from bench.system import require
 
+    require("redis-server")
     workdir = Path(tempfile.mkdtemp(prefix="safece-bench-"))
     sock = workdir / "redis.sock"
     redis = subprocess.Popen(

@@ -20,6 +20,13 @@ the peak resident memory of the server and worker processes; ``server_cpu_ms_per
 the server processes' CPU time from the end of the ramp to T divided by the acknowledged
 saves (it compares across runs on a noisy machine, where latencies do not).
 
+``--floor`` first runs the same clients against a bare python-socketio server on the same
+machine (bench/floor.py) and adds its figures and the exam's ratios to them to the RESULT:
+``… floor_p99_ms=… floor_cpu_ms_per_ack=… floor_rss_mb=… p99_ratio=… cpu_ratio=… rss_ratio=…``
+(``rss_ratio``: the servers and the worker against the one bare server). ``--profile``
+prints each second of the servers' profile (SAFECE_PROFILE) beside that second's acks.
+
+    .venv/bin/python bench/exam_load.py --clients 3000 --save-interval 5 --duration 120 --floor
     .venv/bin/python bench/exam_load.py --clients 1000 --servers 2 --database postgresql
 """
 
@@ -27,15 +34,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import json
 import multiprocessing
 import os
-import random
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -44,19 +47,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import floor as bare  # noqa: E402
 from bench.common import cpu_seconds as tree_cpu_seconds  # noqa: E402
-from bench.common import (  # noqa: E402
-    create_learners,
-    machine_load,
-    percentile,
-    quiet_gc,
-    rss_mb,
+from bench.common import create_learners, machine_load, percentile  # noqa: E402
+from bench.exam_clients import Reader, generator  # noqa: E402
+from bench.exam_report import (  # noqa: E402
+    cpu_seconds,
+    generator_stalls,
+    profile_windows,
+    slow_acks,
+    verify,
+    watch_grading,
 )
+from bench.system import require  # noqa: E402
 
-LETTERS = "ABCDEFGH"
 
-
-async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[int, list[dict]]:
+async def setup_data(config, clients: int) -> tuple[int, list[dict]]:
     """A batch anyone enrolled may sit, the demo bank and policy, learners with sessions."""
     import redis.asyncio as aioredis
     from sqlalchemy import select
@@ -70,7 +76,7 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
     from devtools.demo import exams as exams_demo
 
     now = utcnow()
-    db = Database(database_url)
+    db = Database(config.database_url, pgbouncer=config.pgbouncer)
     async with db.write() as session:
         batch = Batch(
             name=f"考试压测批次 {now:%H%M%S}",
@@ -91,7 +97,7 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
         batch_id = batch.id
     await db.dispose()
     # Sessions are made directly in Redis: logging 3,000 people in is not what is measured.
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    redis = aioredis.Redis.from_url(config.redis_url, decode_responses=True)
     people = []
     for number in numbers:
         s = await sessions.create(redis, user_id=ids[number], must_change=False, ttl_seconds=86400)
@@ -100,373 +106,19 @@ async def setup_data(database_url: str, redis_url: str, clients: int) -> tuple[i
     return batch_id, people
 
 
-async def set_window_end(database_url: str, batch_id: int, closes: dt.datetime) -> None:
+async def set_window_end(config, batch_id: int, closes: dt.datetime) -> None:
     """What an administrator does: the exam window closes at this instant."""
     from sqlalchemy import update
 
     from app.db import Database
     from app.learning.models import Batch
 
-    db = Database(database_url)
+    db = Database(config.database_url, pgbouncer=config.pgbouncer)
     async with db.write() as session:
         await session.execute(
             update(Batch).where(Batch.id == batch_id).values(exam_closes_at=closes)
         )
     await db.dispose()
-
-
-def generator(index, people, options, ready, go, results) -> None:
-    """One load-generator process for its share of the clients."""
-    import uvloop
-
-    uvloop.run(_generate(index, people, options, ready, go, results))
-
-
-async def _generate(index, people, options, ready, go, results) -> None:
-    import aiohttp
-    import socketio
-
-    urls, batch_id, database_url, interval, drop_fraction, seed, ramp = options
-    rng = random.Random(seed + index)
-    loop = asyncio.get_running_loop()
-    gate = asyncio.Semaphore(64)
-    lookup = Reader(database_url)
-
-    def paper_of(attempt_id: int) -> list[tuple[int, str, int]]:
-        # The browser reads the questions off the page; the harness reads them here.
-        [(raw,)] = lookup.rows("SELECT paper FROM exam_attempts WHERE id = ?", attempt_id)
-        return [(int(q), t, len(order)) for q, (t, order) in json.loads(raw).items()]
-
-    class Learner:
-        def __init__(self, n: int, person: dict) -> None:
-            self.url = urls[n % len(urls)]
-            self.cookie = person["cookie"]
-            self.csrf = person["csrf"]
-            self.tab = f"bench-{index}-{n:06d}"
-            self.client: socketio.AsyncClient | None = None
-            self.submitted = asyncio.Event()
-
-        async def connect(self) -> None:
-            async with gate:
-                client = socketio.AsyncClient(reconnection=False)
-
-                async def on_submitted(data):
-                    self.submitted.set()
-
-                client.on("submitted", on_submitted, namespace="/exam")
-                await client.connect(
-                    self.url,
-                    headers={"Cookie": f"safece_session={self.cookie}"},
-                    namespaces=["/exam"],
-                    transports=["websocket"],
-                    wait_timeout=60,
-                )
-                self.client = client
-
-    learners = [Learner(n, p) for n, p in enumerate(people)]
-    await asyncio.gather(*(learner.connect() for learner in learners))
-    quiet_gc()
-    await asyncio.to_thread(ready.wait)
-    await asyncio.to_thread(go.wait)
-    begin = loop.time()
-    latencies: list[float] = []
-    sent_at: list[float] = []  # epoch ms each save in ``latencies`` was sent
-    start_ms: list[float] = []
-    join_ms: list[float] = []
-    joined_late = [0]  # clients whose join finished after the saving phase had begun
-    acks: list[tuple[int, int, int, str]] = []
-    acked_at: list[tuple[int, float]] = []  # (attempt, when its save was sent, epoch ms)
-    errors: dict[str, int] = {}
-    counts = {"saves": 0, "syncs": 0, "drops": 0, "submitted_events": 0}
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-
-    def err(code: str) -> None:
-        errors[code] = errors.get(code, 0) + 1
-
-    async def sit(learner: Learner) -> None:
-        # The ramp: attempts start at a pace spread over it.
-        await asyncio.sleep(rng.uniform(0, ramp * 0.8))
-        t = loop.time()
-        try:
-            async with http.post(
-                f"{learner.url}/api/exams/{batch_id}/start",
-                json={},
-                headers={
-                    "Cookie": f"safece_session={learner.cookie}",
-                    "X-CSRF-Token": learner.csrf,
-                    "Accept": "application/json",
-                },
-            ) as response:
-                body = await response.json()
-        except Exception as error:
-            body = {"code": type(error).__name__}
-        start_ms.append((loop.time() - t) * 1000)
-        if "attempt_id" not in body:
-            err(f"start:{body.get('code')}")
-            return
-        attempt_id = body["attempt_id"]
-        paper = await asyncio.to_thread(paper_of, attempt_id)
-
-        async def join(event: str) -> dict:
-            t = loop.time()
-            reply = await learner.client.call(
-                "join",
-                {"attempt_id": attempt_id, "tab": learner.tab},
-                namespace="/exam",
-                timeout=60,
-            )
-            join_ms.append((loop.time() - t) * 1000)
-            if not reply.get("ok"):
-                err(f"{event}:{reply.get('code')}")
-            return reply
-
-        joined = await join("join")
-        if not joined.get("ok") or joined["status"] != "open":
-            return
-        if loop.time() > begin + ramp:
-            joined_late[0] += 1
-        deadline = joined["deadline"] / 1000  # epoch seconds on the server's clock (same host)
-        saving_from = begin + ramp
-        drop_after = (
-            rng.uniform(0.2, 0.6) * (deadline - time.time() - (saving_from - loop.time()))
-            if rng.random() < drop_fraction
-            else None
-        )
-        seq = 0
-        pending: dict[int, tuple[str, int]] = {}
-
-        async def save(qid: int, value: str, s: int) -> None:
-            sent = loop.time()
-            sent_ms = time.time() * 1000
-            try:
-                reply = await learner.client.call(
-                    "answer",
-                    {"question_id": qid, "value": value, "seq": s},
-                    namespace="/exam",
-                    timeout=30,
-                )
-            except Exception as error:
-                err(type(error).__name__)
-                return
-            counts["saves"] += 1
-            latencies.append((loop.time() - sent) * 1000)
-            sent_at.append(sent_ms)
-            if reply.get("ok"):
-                acks.append((attempt_id, qid, s, value))
-                acked_at.append((attempt_id, sent_ms))
-                if pending.get(qid, ("", -1))[1] <= s:
-                    pending.pop(qid, None)
-            else:
-                err(reply.get("code", "?"))
-
-        async def resync() -> None:
-            # Like the page: the clock is re-read every ~30 s, never every second.
-            await asyncio.sleep(rng.uniform(0, 30))
-            while time.time() < deadline - 1:
-                with contextlib.suppress(Exception):
-                    await learner.client.call("sync", {}, namespace="/exam", timeout=30)
-                    counts["syncs"] += 1
-                await asyncio.sleep(30)
-
-        syncing = asyncio.ensure_future(resync())
-        await asyncio.sleep(max(0.0, saving_from - loop.time()) + rng.uniform(0, interval))
-        drop_at = None if drop_after is None else saving_from + drop_after
-        while time.time() < deadline - 0.05:
-            if drop_at is not None and loop.time() >= drop_at:
-                drop_at = None
-                counts["drops"] += 1
-                await learner.client.disconnect()
-                await asyncio.sleep(rng.uniform(0.5, 2.0))
-                await learner.connect()
-                rejoined = await join("rejoin")
-                if not rejoined.get("ok") or rejoined["status"] != "open":
-                    return
-                for qid, (value, s) in list(pending.items()):
-                    await save(qid, value, s)
-            qid, qtype, options = rng.choice(paper)
-            if qtype == "judge":
-                value = rng.choice("TF")
-            elif qtype == "single":
-                value = rng.choice(LETTERS[:options])
-            else:
-                value = "".join(sorted(rng.sample(LETTERS[:options], rng.randint(1, options))))
-            seq += 1
-            pending[qid] = (value, seq)
-            await save(qid, value, seq)
-            await asyncio.sleep(max(0.0, min(interval, deadline - time.time() - 0.05)))
-        syncing.cancel()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(
-                learner.submitted.wait(), timeout=max(5.0, deadline - time.time() + 15)
-            )
-        if learner.submitted.is_set():
-            counts["submitted_events"] += 1
-
-    async def guarded(learner: Learner) -> None:
-        try:
-            await sit(learner)
-        except Exception as error:  # one client's failure is counted, not fatal
-            err(f"client:{type(error).__name__}")
-
-    stalls: list[tuple[float, float]] = []  # (epoch ms, ms this process's loop was late)
-
-    async def probe() -> None:
-        # The generator's own event loop: a stall here delays every reply it is waiting for.
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.05)
-            late = (loop.time() - t - 0.05) * 1000
-            if late > 100:
-                stalls.append((time.time() * 1000, late))
-
-    probing = asyncio.ensure_future(probe())
-    await asyncio.gather(*(guarded(learner) for learner in learners))
-    probing.cancel()
-    await http.close()
-    for learner in learners:
-        with contextlib.suppress(Exception):
-            await learner.client.disconnect()
-    lookup.close()
-    results.put(
-        {
-            "latencies": latencies,
-            "sent_at": sent_at,
-            "stalls": stalls,
-            "start_ms": start_ms,
-            "join_ms": join_ms,
-            "joined_late": joined_late[0],
-            "acks": acks,
-            "acked_at": acked_at,
-            "errors": errors,
-            **counts,
-        }
-    )
-
-
-class Reader:
-    """Read-only queries (``?`` placeholders) on the benchmark's SQLite file or PostgreSQL
-    database, from synchronous code: the harness checks what the servers stored."""
-
-    def __init__(self, database_url: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        url = make_url(database_url)
-        self.lock = threading.Lock()
-        if url.get_backend_name() == "sqlite":
-            self.con = sqlite3.connect(
-                f"file:{url.database}?mode=ro", uri=True, check_same_thread=False
-            )
-            self.loop = None
-        else:
-            import asyncpg
-
-            # asyncpg on a loop of its own in a thread: callable from any thread, even one
-            # running another loop (a load generator's).
-            self.loop = asyncio.new_event_loop()
-            threading.Thread(target=self.loop.run_forever, daemon=True).start()
-            self.con = self._wait(
-                asyncpg.connect(
-                    user=url.username, database=url.database, host=url.query.get("host")
-                )
-            )
-
-    def _wait(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def rows(self, sql: str, *params: object) -> list[tuple]:
-        if self.loop is None:
-            with self.lock:
-                # fetchall: a half-read statement would hold a WAL snapshot (no checkpoints).
-                return self.con.execute(sql, params).fetchall()
-        numbered = sql.split("?")
-        sql = "".join(f"{part}${n}" for n, part in enumerate(numbered[:-1], 1)) + numbered[-1]
-        with self.lock:
-            return [tuple(r) for r in self._wait(self.con.fetch(sql, *params))]
-
-    def close(self) -> None:
-        if self.loop is None:
-            self.con.close()
-        else:
-            self._wait(self.con.close())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time consumed so far by these processes."""
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def watch_grading(
-    reader: Reader, batch_id: int, deadline: float, stack_pids, samples, at_deadline
-) -> float:
-    """Poll the database from the deadline until no attempt is open; seconds it took.
-    ``at_deadline()`` runs once the deadline has come."""
-    while time.time() < deadline:
-        samples.append(rss_mb(stack_pids()))
-        time.sleep(min(0.5, max(0.0, deadline - time.time())))
-    at_deadline()
-    while True:
-        [(open_count,)] = reader.rows(
-            "SELECT count(*) FROM exam_attempts WHERE batch_id = ? AND status = 'open'", batch_id
-        )
-        [(started,)] = reader.rows(
-            "SELECT count(*) FROM exam_attempts WHERE batch_id = ?", batch_id
-        )
-        if open_count == 0 and started:
-            return time.time() - deadline
-        if time.time() - deadline > 120:
-            return float("inf")
-        samples.append(rss_mb(stack_pids()))
-        time.sleep(0.02)
-
-
-def slow_acks(collected: list[dict], deadline: float, over_ms: float = 100.0) -> str:
-    """Where the tail is: acks slower than ``over_ms`` per 10 s of sending, of all acks."""
-    windows: dict[int, list[int]] = {}
-    for r in collected:
-        for ms, sent in zip(r["latencies"], r["sent_at"], strict=True):
-            w = windows.setdefault(int((deadline * 1000 - sent) // 10_000), [0, 0])
-            w[0] += ms > over_ms
-            w[1] += 1
-    return ", ".join(
-        f"{k * 10}-{k * 10 + 10}: {slow}/{n}"
-        for k, (slow, n) in sorted(windows.items(), reverse=True)
-    )
-
-
-def generator_stalls(collected: list[dict], deadline: float) -> str:
-    """When the harness itself was late: its delays are not the server's."""
-    windows: dict[int, list[float]] = {}
-    for r in collected:
-        for at, late in r["stalls"]:
-            w = windows.setdefault(int((deadline * 1000 - at) // 10_000), [0, 0.0])
-            w[0] += 1
-            w[1] = max(w[1], late)
-    return (
-        ", ".join(
-            f"{k * 10}-{k * 10 + 10}: {n}, {longest:.0f}"
-            for k, (n, longest) in sorted(windows.items(), reverse=True)
-        )
-        or "none"
-    )
-
-
-def verify(reader: Reader, acks: list) -> tuple[int, int, int]:
-    """(lost acks, attempts graded, attempts still open) — from the database."""
-    rows = reader.rows("SELECT id, status, graded_answers FROM exam_attempts")
-    graded = {aid: json.loads(g) for aid, status, g in rows if status == "closed" and g is not None}
-    still_open = sum(1 for _, status, _ in rows if status == "open")
-    lost = 0
-    for attempt_id, qid, seq, value in acks:
-        entry = graded.get(attempt_id, {}).get(str(qid))
-        if entry is None or entry[1] < seq or (entry[1] == seq and entry[0] != value):
-            lost += 1
-    return lost, len(graded), still_open
 
 
 def scrape_metrics(url: str, out: Path) -> None:
@@ -503,30 +155,78 @@ def parser() -> argparse.ArgumentParser:
         "--servers", type=int, default=1, help="server processes behind the cluster's nginx"
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--pooler", choices=["", "pgbouncer"], default="", help="PgBouncer before PostgreSQL"
+    )
     parser.add_argument("--procs", type=int, default=0, help="load-generator processes")
     parser.add_argument("--drop", type=float, default=0.05, help="share of clients that reconnect")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--port", type=int, default=0, help="nginx's port (default: a free one)")
     parser.add_argument(
-        "--metrics", default="", help="write /metrics, scraped 3 s before the deadline, here"
+        "--profile",
+        action="store_true",
+        help="servers report each second (SAFECE_PROFILE) and the run prints it",
     )
     parser.add_argument(
         "--ramp", type=float, default=0.0, help="seconds for starting attempts (default N/20)"
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="first run the same clients against a bare python-socketio server (bench/floor.py)",
+    )
+    parser.add_argument("--port", type=int, default=0, help="nginx's port (default: a free one)")
+    parser.add_argument(
+        "--metrics", default="", help="write /metrics, scraped 3 s before the deadline, here"
     )
     return parser
 
 
 def main() -> None:
-    # A SIGTERM (timeout, kill) stops the cluster too, through run()'s `finally`.
+    # A SIGTERM (timeout, kill) stops the cluster too, through exam()'s `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     run(parser().parse_args())
 
 
 def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
-    """Start the stack, run the exam, check the database, print the results."""
-    hooks = hooks or Hooks()
-    ramp = args.ramp or max(5.0, args.clients / 20)
+    """With ``--floor`` the bare server first, then the exam; the results, RESULT last."""
+    needed = ["pg_ctl"] if args.database == "postgresql" else []
+    require("redis-server", "nginx", *needed, *([args.pooler] if args.pooler else []))
     procs = args.procs or max(1, min(4, (args.clients + 1499) // 1500))
+    floor = None
+    if args.floor:
+        print(f"== the floor: {bare.__doc__.splitlines()[0]}", flush=True)
+        floor = bare.run(args, procs)
+        print(bare.result_line(args.clients, floor), flush=True)
+        print(f"== the exam (machine load {machine_load()})", flush=True)
+    report, line = exam(args, hooks or Hooks(), procs)
+    print(line or result_line(args, report, floor))
+
+
+def result_line(args: argparse.Namespace, report: dict, floor: dict | None) -> str:
+    """The exam's RESULT line; with the floor, its figures and the exam's ratios to them."""
+    line = (
+        f"RESULT clients={args.clients} acks={report['acks']} "
+        f"p50_ms={report['p50_ms']:.1f} p99_ms={report['p99_ms']:.1f} "
+        f"lost_acks={report['lost']} forced_submit_s={report['forced_submit_s']:.2f} "
+        f"rss_mb={report['rss_mb']:.0f} "
+        f"server_cpu_ms_per_ack={report['server_cpu_ms_per_ack']:.2f}"
+    )
+    if floor is None:
+        return line
+    return (
+        f"{line} floor_p99_ms={floor['p99_ms']:.1f} "
+        f"floor_cpu_ms_per_ack={floor['server_cpu_ms_per_ack']:.2f} "
+        f"floor_rss_mb={floor['rss_mb']:.0f} "
+        f"p99_ratio={report['p99_ms'] / max(floor['p99_ms'], 0.1):.2f} "
+        f"cpu_ratio={report['server_cpu_ms_per_ack'] / max(floor['server_cpu_ms_per_ack'], 0.01):.2f} "
+        f"rss_ratio={report['rss_mb'] / max(floor['rss_mb'], 1):.2f}"
+    )
+
+
+def exam(args: argparse.Namespace, hooks: Hooks, procs: int) -> tuple[dict, str | None]:
+    """Start the stack, run the exam, check the database: the figures, and the RESULT line
+    the hooks print instead of this benchmark's (or None)."""
+    ramp = args.ramp or max(5.0, args.clients / 20)
 
     # The cluster `make cluster` starts (devtools/cluster.py): nginx in front of the servers.
     from app import migrate
@@ -541,6 +241,7 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         workers=1,
         port=args.port or free_port(),
         database=args.database,
+        pooler=args.pooler,
     )
     cluster = Cluster(plan)
     reader: Reader | None = None
@@ -550,11 +251,12 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         migrate.upgrade(config.database_url)
         crypto.install(config)  # the servers' key file: seeding encrypts with it too
         t = time.monotonic()
-        batch_id, people = asyncio.run(
-            setup_data(config.database_url, config.redis_url, args.clients)
-        )
+        batch_id, people = asyncio.run(setup_data(config, args.clients))
         asyncio.run(hooks.prepare(config, batch_id))
         print(f"created {len(people)} learners in {time.monotonic() - t:.1f} s", flush=True)
+        profile = workdir / "profile.jsonl"
+        if args.profile:
+            os.environ["SAFECE_PROFILE"] = str(profile)  # the servers' environment
         cluster.start_processes()
         urls = [cluster.url]
         reader = Reader(config.database_url)
@@ -596,7 +298,7 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         hooks.start(urls)
         deadline = time.time() + ramp + args.duration
         closes = dt.datetime.fromtimestamp(deadline, dt.UTC)
-        asyncio.run(set_window_end(config.database_url, batch_id, closes))
+        asyncio.run(set_window_end(config, batch_id, closes))
         cpu_groups = {
             "servers": server_pids,
             "worker": [worker.pid],
@@ -607,6 +309,8 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
         trees = {"nginx": [cluster.nginx.pid]}
         if cluster.pg is not None:
             trees["postgresql"] = [int((cluster.pg.data / "postmaster.pid").read_text().split()[0])]
+        if cluster.pgbouncer is not None:
+            cpu_groups["pgbouncer"] = [cluster.pgbouncer.pid]
 
         def cpu_now() -> dict[str, float]:
             flat = {name: cpu_seconds(pids) for name, pids in cpu_groups.items()}
@@ -679,25 +383,26 @@ def run(args: argparse.Namespace, hooks: Hooks | None = None) -> None:
             + generator_stalls(collected, deadline)
         )
         print(f"machine load (1/5/15 min) at deadline: {load_during} / after grading: {load_after}")
-        rss = max(samples, default=0)
+        if args.profile:
+            print("per second (acks of saves sent then; per server: point n× p50/max[/p99] ms):")
+            for text in profile_windows(profile, collected, run_began + ramp, time.time()):
+                print("  " + text)
         # Server CPU from the start of the saving phase to the deadline, per acknowledged save.
-        server_cpu_ms_per_ack = (server_cpu[-1] - server_cpu[0]) * 1000 / max(1, len(acks))
-        line = hooks.finish(
-            {
-                "latencies": latencies,
-                "acked_at": [a for r in collected for a in r["acked_at"]],
-                "lost": lost,
-                "rss_mb": rss,
-                "deadline": deadline,
-            }
-        )
-        print(
-            line
-            or f"RESULT clients={args.clients} acks={len(acks)} "
-            f"p50_ms={percentile(latencies, 50):.1f} p99_ms={percentile(latencies, 99):.1f} "
-            f"lost_acks={lost} forced_submit_s={forced:.2f} rss_mb={rss:.0f} "
-            f"server_cpu_ms_per_ack={server_cpu_ms_per_ack:.2f}"
-        )
+        report = {
+            "latencies": latencies,
+            "acked_at": [a for r in collected for a in r["acked_at"]],
+            "acks": len(acks),
+            "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99),
+            "lost": lost,
+            "forced_submit_s": forced,
+            "rss_mb": max(samples, default=0),
+            "server_cpu_ms_per_ack": (server_cpu[-1] - server_cpu[0]) * 1000 / max(1, len(acks)),
+            "deadline": deadline,
+            "start_p99_ms": percentile(starts, 99),
+            "join_p99_ms": percentile(joins, 99),
+        }
+        return report, hooks.finish(report)
     finally:
         if reader is not None:
             reader.close()

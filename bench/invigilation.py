@@ -52,7 +52,7 @@ class Invigilation(exam_load.Hooks):
         from app.invigilation.models import Assignment
 
         now = utcnow()
-        db = Database(config.database_url)
+        db = Database(config.database_url, pgbouncer=config.pgbouncer)
         cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash(BENCH_PASSWORD)
         async with db.write() as session:
             exam_session = ExamSession(

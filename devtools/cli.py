@@ -99,6 +99,7 @@ def cmd_cluster(args: argparse.Namespace, config: Config) -> int:
         port=int(os.environ.get("PORT", "8080")),
         host=args.host,
         database=args.database,
+        pooler=args.pooler,
     )
     cluster = Cluster(plan, config)
     try:
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     cl.add_argument("--dir", help="集群目录（默认 var/cluster）")
     cl.add_argument("--host", default="127.0.0.1", help="nginx 监听的地址（端口取 PORT）")
     cl.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    cl.add_argument(
+        "--pooler", choices=["", "pgbouncer"], default="", help="PostgreSQL 前的连接池（PgBouncer）"
+    )
     cl.add_argument("--no-demo", dest="demo", action="store_false", help="不载入演示数据")
     cl.set_defaults(func=cmd_cluster)
     args = parser.parse_args(argv)

@@ -6,8 +6,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import DateTime, Integer, String, any_, bindparam, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,8 +28,8 @@ class Save:
     seq: int
 
 
-def _upsert(insert) -> object:
-    stmt = insert(Answer.__table__)
+def _sqlite_upsert() -> object:
+    stmt = sqlite_insert(Answer.__table__)
     return stmt.on_conflict_do_update(
         index_elements=[Answer.attempt_id, Answer.question_id],
         set_={
@@ -42,7 +42,27 @@ def _upsert(insert) -> object:
 
 
 # Built once: the statement's cache key is then computed once, not on every autosave.
-_UPSERT = {"sqlite": _upsert(sqlite_insert), "postgresql": _upsert(pg_insert)}
+_SQLITE_UPSERT = _sqlite_upsert()
+_ATTEMPTS = select(Attempt.id, Attempt.user_id, Attempt.status, Attempt.deadline, Attempt.tab)
+# PostgreSQL: the same two statements whatever the batch's size, so that each is prepared
+# once per connection (a list of ids, or rows of VALUES, would make a new statement text,
+# and a new prepare, for every size of batch): the ids as one array, the rows as arrays.
+_PG_ATTEMPTS = _ATTEMPTS.where(
+    Attempt.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+).with_for_update(read=True)
+_PG_UPSERT = text(
+    "INSERT INTO exam_answers (attempt_id, question_id, value, seq, saved_at) "
+    "SELECT * FROM unnest(CAST(:attempt_ids AS integer[]), CAST(:question_ids AS integer[]), "
+    "CAST(:values AS varchar[]), CAST(:seqs AS integer[]), CAST(:saved AS timestamp[])) "
+    "ON CONFLICT (attempt_id, question_id) DO UPDATE SET value = excluded.value, "
+    "seq = excluded.seq, saved_at = excluded.saved_at WHERE exam_answers.seq < excluded.seq"
+).bindparams(
+    bindparam("attempt_ids", type_=ARRAY(Integer)),
+    bindparam("question_ids", type_=ARRAY(Integer)),
+    bindparam("values", type_=ARRAY(String)),
+    bindparam("seqs", type_=ARRAY(Integer)),
+    bindparam("saved", type_=ARRAY(DateTime)),
+)
 
 
 CLOSED_ERROR = AppError("attempt_closed", "本次考试已结束，答案不能再修改", 409)
@@ -89,16 +109,31 @@ async def save_answers(
     server already holds a newer answer for that question.
     """
     ids = sorted({s.attempt_id for s in saves})
-    rows = await session.execute(
-        select(Attempt.id, Attempt.user_id, Attempt.status, Attempt.deadline, Attempt.tab)
-        .where(Attempt.id.in_(ids))
-        # On PostgreSQL this waits for a concurrent close, so nothing is stored after grading.
-        .with_for_update(read=True)
-    )
+    postgresql = session.bind.dialect.name == "postgresql"
+    # On PostgreSQL this waits for a concurrent close, so nothing is stored after grading.
+    if postgresql:
+        rows = await session.execute(_PG_ATTEMPTS, {"ids": ids})
+    else:
+        rows = await session.execute(_ATTEMPTS.where(Attempt.id.in_(ids)))
     outcomes, latest = judge_saves(saves, {row.id: tuple(row)[1:] for row in rows}, now)
-    if latest:
+    if not latest:
+        return outcomes
+    stored = list(latest.values())
+    if postgresql:
         await session.execute(
-            _UPSERT[session.bind.dialect.name],
+            _PG_UPSERT,
+            {
+                "attempt_ids": [s.attempt_id for s in stored],
+                "question_ids": [s.question_id for s in stored],
+                "values": [s.value for s in stored],
+                "seqs": [s.seq for s in stored],
+                # As app.db.UTCDateTime stores instants: naive UTC.
+                "saved": [now.astimezone(dt.UTC).replace(tzinfo=None)] * len(stored),
+            },
+        )
+    else:
+        await session.execute(
+            _SQLITE_UPSERT,
             [
                 {
                     "attempt_id": s.attempt_id,
@@ -107,7 +142,7 @@ async def save_answers(
                     "seq": s.seq,
                     "saved_at": now,
                 }
-                for s in latest.values()
+                for s in stored
             ],
         )
     return outcomes

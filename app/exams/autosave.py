@@ -62,7 +62,8 @@ class AnswerWriter:
     def __init__(self, db: Database, now: Callable) -> None:
         self.db = db
         self.now = now
-        self._queue: list[tuple[Save | None, asyncio.Future]] = []
+        # (save or None for a barrier, its caller's future, when it was queued: loop time)
+        self._queue: list[tuple[Save | None, asyncio.Future, float]] = []
         self._task: asyncio.Task | None = None
         self._store = SqliteBatch(db.engine.url) if db.is_sqlite else None
         self.batches = 0  # for the benchmark and tests: how many transactions ran
@@ -81,11 +82,12 @@ class AnswerWriter:
         await self._enqueue(None)
 
     def _enqueue(self, item: Save | None) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((item, future, loop.time()))
         if self._task is None or self._task.done():
             # The task lives only while there is work, so nothing lingers between saves.
-            self._task = asyncio.get_running_loop().create_task(self._drain())
+            self._task = loop.create_task(self._drain())
         return future
 
     async def _drain(self) -> None:
@@ -94,10 +96,11 @@ class AnswerWriter:
             if loop.time() - self._last_commit < BUSY_WITHIN_SECONDS:
                 await asyncio.sleep(LINGER_SECONDS)
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            saves = [(item, future) for item, future in batch if item is not None]
+            saves = [(item, future) for item, future, _ in batch if item is not None]
             if saves:
+                profiling.observe("commit.queue", (loop.time() - batch[0][2]) * 1000)
                 await self._commit(saves)
-            for item, future in batch:
+            for item, future, _ in batch:
                 if item is None and not future.done():
                     future.set_result(None)
 
@@ -220,7 +223,8 @@ class SqliteBatch:
                 self.path, isolation_level=None, timeout=0, check_same_thread=False
             )
             # The pragmas of app.db, so this connection behaves like every other one.
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+            for pragma in (*pragmas, "wal_autocheckpoint=0"):
                 conn.execute(f"PRAGMA {pragma}")
             conn.execute("PRAGMA busy_timeout=0")
             self._conn = conn
@@ -249,7 +253,9 @@ class SqliteBatch:
                 _UPSERT,
                 [(s.attempt_id, s.question_id, s.value, s.seq, stamp) for s in latest.values()],
             )
-            conn.execute("COMMIT")
+            # Timed alone: on SQLite a commit may also run a checkpoint of the WAL.
+            with profiling.timed("commit.end"):
+                conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -136,11 +136,13 @@ class CreditFlusher:
         *,
         redis_url: str,
         database_url: str,
+        pgbouncer: bool = False,
         claim_idle_ms: int = 30_000,
         pause_s: float = 0.5,
     ):
         self.redis_url = redis_url
         self.database_url = database_url
+        self.pgbouncer = pgbouncer
         self.claim_idle_ms = claim_idle_ms
         # After writing a group, let the next one gather for this long: one transaction of
         # hundreds of credits costs little more than one of a few.
@@ -163,7 +165,7 @@ class CreditFlusher:
 
     async def _run(self, ready: threading.Event) -> None:
         redis = redis_pool.connect(self.redis_url, decode_responses=True)
-        db = Database(self.database_url)
+        db = Database(self.database_url, pgbouncer=self.pgbouncer)
         self._loop = asyncio.get_running_loop()
         self._worker = asyncio.create_task(self._work(redis, db))
         ready.set()

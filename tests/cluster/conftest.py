@@ -1,4 +1,6 @@
-"""The cluster of `make cluster`, started once for the cluster tests (tests/cluster/)."""
+"""The cluster of `make cluster`, started for the cluster tests (tests/cluster/) twice: the
+processes straight on PostgreSQL, and through PgBouncer in transaction mode
+(`make cluster POOLER=pgbouncer`)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from devtools.processes import free_port
 START_TIMEOUT = 180  # a guard on a busy 2-core machine; a quiet one starts in ~20 s
 
 
-@pytest.fixture(scope="package")
-async def cluster():
+@pytest.fixture(scope="package", params=["", "pgbouncer"], ids=["postgresql", "pgbouncer"])
+async def cluster(request):
     """The cluster command as an operator runs it; stopped with SIGINT (Ctrl-C) at the end,
     which must stop every part and exit 0."""
     directory = Path(tempfile.mkdtemp(prefix="safece-cluster-"))
@@ -33,6 +35,7 @@ async def cluster():
     env.update(PORT=str(port), PYTHONPATH=str(ROOT), SAFECE_STUDY_BEAT_SECONDS="2")
     log = directory.parent / f"{directory.name}.log"
     command = [sys.executable, "-m", "devtools", "cluster", "--dir", str(directory), "--no-demo"]
+    command += ["--pooler", request.param]
     with log.open("w") as out:
         proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -51,6 +54,7 @@ async def cluster():
                 data_dir=directory,
                 database_url=state["database_url"],
                 redis_url=state["redis_url"],
+                pgbouncer=bool(state["pgbouncer"]),
                 argon2_time_cost=1,
                 argon2_memory_kib=1024,
             )
@@ -73,7 +77,10 @@ async def cluster():
         log.unlink(missing_ok=True)
     assert proc.returncode == 0, output
     assert "正在停止" in output
-    for pid in [*(s["pid"] for s in state["servers"]), *state["workers"], state["nginx"]]:
+    assert bool(state["pgbouncer"]) == (request.param == "pgbouncer")
+    assert ("/pgbouncer&port=" in state["database_url"]) == (request.param == "pgbouncer")
+    parts = [*(s["pid"] for s in state["servers"]), *state["workers"], state["nginx"]]
+    for pid in [*parts, *([state["pgbouncer"]] if state["pgbouncer"] else [])]:
         assert not _alive(pid), f"process {pid} outlived the cluster"
 
 

@@ -2,7 +2,8 @@
 processes behind nginx, two workers) on free ports in a temp dir, driven through nginx
 as browsers are; the exam data is made through the real services, as the other tests do.
 
-It runs once per `make test`: in the PostgreSQL pass (the cluster has its own PostgreSQL).
+It runs in the PostgreSQL pass of `make test` (the cluster has its own PostgreSQL), twice:
+straight on PostgreSQL and through PgBouncer (tests/cluster/conftest.py).
 """
 
 from __future__ import annotations

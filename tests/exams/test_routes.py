@@ -86,6 +86,22 @@ async def test_start__returns_the_exam_page_address(client, svc, exams):
     assert response.status_code == 200 and body["url"] == f"/exams/attempts/{body['attempt_id']}"
 
 
+async def test_start__after_the_time_ran_out_submits_that_paper_and_starts_the_next(
+    client, svc, exams, clock
+):
+    batch = await exams.batch()
+    user = await exams.eligible(batch)
+    first = await exams.start(user, batch)
+    clock.advance(minutes=121)
+    await login(client, svc, user.id_number, PASSWORD)
+
+    response = await _post(client, f"/api/exams/{batch.batch.id}/start")
+
+    body = await response.get_json()
+    assert response.status_code == 200 and body["attempt_id"] != first.id
+    assert (await exams.reload(first)).ended_by == "time_up"
+
+
 async def test_start__from_phone_or_tablet_is_refused(client, svc, exams):
     batch = await exams.batch()
     user = await exams.eligible(batch)

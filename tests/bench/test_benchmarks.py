@@ -1,0 +1,124 @@
+"""Every benchmark under bench/ runs at a tiny size, as an operator would run it, so that
+none of them rots: its last line is a RESULT line that parses, and nothing it counts as
+lost was lost. (The figures themselves are measured at full size: README, Benchmarks.)
+
+They start their own stacks (redis-server, SQLite or a private PostgreSQL, nginx,
+uvicorn, an arq worker), so they run once per `make test`: the SQLite benchmarks in the
+SQLite pass, the PostgreSQL ones (PostgreSQL straight and through PgBouncer) in the
+PostgreSQL pass.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from app.config import ROOT
+from bench import system
+
+DATABASE = os.environ.get("SAFECE_TEST_DATABASE", "sqlite")
+on_sqlite = pytest.mark.skipif(DATABASE != "sqlite", reason="runs in the SQLite pass")
+on_postgresql = pytest.mark.skipif(DATABASE != "postgresql", reason="runs in the PostgreSQL pass")
+FIELD = re.compile(r"(\w+)=(\S+)")
+
+
+def bench(script: str, *args: str, timeout: float = 600) -> dict[str, float]:
+    """Run ``bench/<script>`` and return the fields of its RESULT line (the last line)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFECE_")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    last = lines[-1]
+    assert last.startswith("RESULT "), done.stdout[-3000:]
+    fields = dict(FIELD.findall(last))
+    assert fields, last
+    return {name: float(value) for name, value in fields.items()}
+
+
+TINY_EXAM = ("--clients", "20", "--save-interval", "2", "--duration", "10")
+
+
+@on_sqlite
+def test_exam_load__with_its_floor():
+    result = bench("exam_load.py", *TINY_EXAM, "--floor")
+
+    assert result["acks"] > 0 and result["lost_acks"] == 0
+    for field in ("floor_p99_ms", "floor_cpu_ms_per_ack", "p99_ratio", "cpu_ratio", "rss_ratio"):
+        assert result[field] > 0, field
+
+
+@on_postgresql
+@pytest.mark.parametrize("pooler", ["", "pgbouncer"], ids=["postgresql", "pgbouncer"])
+def test_exam_load__two_servers_on_postgresql(pooler):
+    extra = ["--pooler", pooler] if pooler else []
+    result = bench("exam_load.py", *TINY_EXAM, "--servers", "2", "--database", "postgresql", *extra)
+
+    assert result["acks"] > 0 and result["lost_acks"] == 0
+
+
+@on_sqlite
+def test_floor():
+    result = bench("floor.py", "--clients", "20", "--save-interval", "2", "--duration", "5")
+
+    assert result["acks"] > 0 and result["lost_acks"] == 0
+
+
+@on_sqlite
+def test_invigilation():
+    result = bench("invigilation.py", *TINY_EXAM, "--invigilators", "2")
+
+    assert result["lost_acks"] == 0 and result["lag_p99_ms"] > 0
+
+
+@on_sqlite
+def test_heartbeats():
+    result = bench(
+        "heartbeats.py", "--watchers", "20", "--interval", "2", "--duration", "10",
+        "--server-workers", "1",
+    )  # fmt: skip
+
+    assert result["beats"] > 0 and result["ok"] == result["beats"]
+
+
+@on_sqlite
+def test_certificates():
+    result = bench("certificates.py", "--count", "3")
+
+    assert result["count"] == 3
+
+
+@on_sqlite
+def test_reports():
+    result = bench("reports.py", "--learners", "30", "--courses", "2")
+
+    assert result["learners"] == 30 and result["export_s"] > 0
+
+
+@on_sqlite
+def test_faults():
+    result = bench(
+        "faults.py", "--clients", "10", "--learners", "4", "--trials", "2", "--servers", "2",
+        "--certificates", "2",
+    )  # fmt: skip
+
+    assert result["lost_acks"] == 0
+    assert result["lost_credit_s"] == 0 and result["duplicate_submissions"] == 0
+
+
+def test_a_missing_program__is_named_with_the_command_that_installs_it():
+    message = system.missing_message(["nginx", "pg_ctl"])
+
+    assert "make bench-deps" in message and "nginx postgresql" in message
+    with pytest.raises(SystemExit, match="make bench-deps"):
+        system.require("no-such-program-for-safece")
