@@ -21,16 +21,8 @@ from app.errors import AppError, NotFound
 from app.exams import paper as papers
 from app.exams.attempts import expired_attempt_ids, get_attempt
 from app.exams.events import AttemptClosed
-from app.exams.models import (
-    ENDED_LABELS,
-    NEVER_PASSES,
-    Answer,
-    Attempt,
-    AttemptEvent,
-    AttemptStatus,
-    EndedBy,
-    Question,
-)
+from app.exams.models import Answer, Attempt, AttemptEvent, Question
+from app.exams.statuses import NEVER_PASSES, AttemptStatus, EndedBy, ended_label
 
 # How many expired attempts one sweeper transaction closes: small enough that the SQLite
 # write lock is never held for long, large enough that 3,000 papers close within a second.
@@ -84,7 +76,7 @@ class Result:
             "score_text": papers.fmt_points(self.score),
             "passed": self.passed,
             "ended_by": self.ended_by,
-            "ended_label": ENDED_LABELS.get(self.ended_by, ""),
+            "ended_label": ended_label(self.ended_by),
             "attempts_left": self.attempts_left,
             "message": self.message,
         }
@@ -366,7 +358,7 @@ async def force_submit(
         )
     if not results:
         await session.refresh(attempt)
-        label = ENDED_LABELS.get(attempt.ended_by, "已交卷")
+        label = ended_label(attempt.ended_by) or "已交卷"
         raise AppError("attempt_closed", ALREADY_ENDED.format(label=label), 409)
     return results[0]
 

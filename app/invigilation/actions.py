@@ -18,7 +18,8 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.errors import AppError, NotFound
 from app.exams import attempts, grading, voiding
-from app.exams.models import Attempt, AttemptStatus, ExamSession
+from app.exams.models import Attempt, ExamSession
+from app.exams.statuses import AttemptStatus
 from app.invigilation import messages
 from app.invigilation.models import Message
 from app.lib import http

@@ -20,8 +20,9 @@ from app.clock import epoch_ms
 from app.errors import NotFound
 from app.exams import live as exam_live
 from app.exams import paper as papers
-from app.exams import sessions
-from app.exams.models import ENDED_LABELS, Answer, Attempt, AttemptEvent, EndedBy, ExamSession
+from app.exams import sessions, statuses
+from app.exams.models import Answer, Attempt, AttemptEvent, ExamSession
+from app.exams.statuses import EndedBy
 from app.invigilation import live, messages
 from app.profile import service as profile
 
@@ -32,24 +33,6 @@ STATES = {
     "submitted": "已交卷",
     "forced": "监考强制交卷",
     "voided": "已作废",
-}
-
-# What the timeline calls each entry of an attempt's history.
-KIND_LABELS = {
-    "join": "进入考试",
-    "reconnect": "重新连接",
-    "resume": "在新窗口继续作答",
-    "second_device": "在其他窗口或设备上打开（已接管）",
-    "second_device_refused": "在其他窗口或设备上打开（已拒绝）",
-    "ip_changed": "IP 地址变化",
-    "focus_lost": "离开考试页面",
-    "focus_warned": "离开页面提醒",
-    "disconnected": "断开连接",
-    "extended": "延长考试时间",
-    "voided": "作废",
-    "message_sent": "收到监考消息",
-    "message_read": "已读监考消息",
-    **{str(kind): label for kind, label in ENDED_LABELS.items()},
 }
 
 _COLUMNS = (
@@ -181,7 +164,7 @@ async def rows(
             row.update(
                 aid=a.id,
                 n=a.number,
-                ended=ENDED_LABELS.get(ended_by, "") if ended_by else "",
+                ended=statuses.ended_label(ended_by),
                 score=None if a.score is None else papers.fmt_points(a.score),
                 passed=a.passed,
                 reason=a.void_reason or "",
@@ -254,8 +237,8 @@ async def timeline(
         {
             "at": epoch_ms(at),
             "kind": kind,
-            "label": KIND_LABELS.get(kind, kind),
-            "detail": detail,
+            "label": statuses.event_label(kind),
+            "detail": statuses.event_detail(kind, detail),
             "attempt": number,
         }
         for at, kind, detail, number in entries

@@ -10,7 +10,7 @@ import pytest
 import socketio
 from sqlalchemy import delete
 
-from app.exams.models import EndedBy
+from app.exams.statuses import EndedBy
 from app.invigilation import actions, assignments
 from app.invigilation import live as proctor_live
 from app.invigilation.models import Assignment

@@ -12,7 +12,8 @@ from app.certificates import issuing
 from app.certificates.models import Certificate, CertificateState
 from app.errors import AppError, Forbidden, NotFound
 from app.exams import grading, joining, live
-from app.exams.models import EndedBy, ExamSession
+from app.exams.models import ExamSession
+from app.exams.statuses import EndedBy
 from app.invigilation import actions, assignments, board, messages
 from app.invigilation import live as proctor_live
 from tests.exams.conftest import SMALL, paper_of
@@ -556,7 +557,7 @@ async def test_timeline__joins_focus_messages_reads_reconnects_devices_extension
         "离开考试页面",
         "收到监考消息",
         "已读监考消息",
-        "重新连接",
+        "断线后重新连接",
         "在其他窗口或设备上打开（已接管）",
         "延长考试时间",
         "监考强制交卷",

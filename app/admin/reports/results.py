@@ -13,7 +13,8 @@ from app.accounts.models import User
 from app.certificates.models import Certificate, CertificateState
 from app.exams import banks
 from app.exams import paper as papers
-from app.exams.models import TYPE_LABELS, Attempt, AttemptStatus, ExamPolicy, Question
+from app.exams.models import TYPE_LABELS, Attempt, ExamPolicy, Question
+from app.exams.statuses import AttemptStatus
 from app.learning.models import Batch, Enrolment
 
 
