@@ -33,7 +33,6 @@ from app.lib.paging import Page
 
 PER_PAGE = 30
 
-audit.ACTION_LABELS.update({"certificate.retry": "重新生成证书", "certificate.revoke": "撤销证书"})
 
 
 @dataclasses.dataclass

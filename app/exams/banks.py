@@ -32,16 +32,6 @@ from app.exams.models import (
 from app.learning.models import Batch
 from app.lib.paging import Page
 
-audit.ACTION_LABELS.update(
-    {
-        "bank.create": "新建题库",
-        "bank.import": "导入试题",
-        "question.update": "修改试题",
-        "question.activate": "启用试题",
-        "question.deactivate": "停用试题",
-        "question.delete": "删除试题",
-    }
-)
 QUESTION_LABELS = {
     "type": "题型",
     "stem": "题干",

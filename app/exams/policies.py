@@ -19,7 +19,6 @@ from app.exams.models import (
     QuestionType,
 )
 
-audit.ACTION_LABELS.update({"policy.update": "设置考试规则"})
 
 
 async def get_or_create_bank(*, session: AsyncSession, name: str, now: dt.datetime) -> QuestionBank:

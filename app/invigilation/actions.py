@@ -24,14 +24,6 @@ from app.invigilation import messages
 from app.invigilation.models import Message
 from app.lib import http
 
-audit.ACTION_LABELS.update(
-    {
-        "invigilation.message": "监考消息",
-        "invigilation.extend": "监考延长时间",
-        "invigilation.force_submit": "监考强制交卷",
-        "invigilation.void": "监考作废",
-    }
-)
 
 
 @dataclasses.dataclass(frozen=True)

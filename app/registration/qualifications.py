@@ -16,7 +16,6 @@ from app.lib import spreadsheet, workbook
 from app.lib.paging import Page
 from app.registration.models import Qualification
 
-audit.ACTION_LABELS.update({"registration.qualifications_import": "导入资格信息"})
 
 CATEGORIES = (
     "煤矿安全",

@@ -36,7 +36,6 @@ KINDS = {
 }
 INTERRUPTED = "导出被中断（例如服务器重启），请重新导出"
 
-audit.ACTION_LABELS.update({"report.export": "导出报表"})
 
 
 def export_dir(data_dir: Path) -> Path:
