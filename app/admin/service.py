@@ -266,8 +266,6 @@ async def set_roles(
     )
 
 
-
-
 async def create_learner(
     *, session: AsyncSession, config: Config, now: dt.datetime, actor: Actor, fields: dict
 ) -> User:

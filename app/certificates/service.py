@@ -34,7 +34,6 @@ from app.lib.paging import Page
 PER_PAGE = 30
 
 
-
 @dataclasses.dataclass
 class LearnerRow:
     """One passed attempt on the learner's page, with its certificate once it has a row."""

@@ -24,11 +24,11 @@ from app.exams import paper as papers
 from app.exams.models import (
     TYPE_LABELS,
     Attempt,
-    AttemptStatus,
     ExamPolicy,
     Question,
     QuestionBank,
 )
+from app.exams.statuses import AttemptStatus
 from app.learning.models import Batch
 from app.lib.paging import Page
 

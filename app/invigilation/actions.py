@@ -25,7 +25,6 @@ from app.invigilation.models import Message
 from app.lib import http
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Actor:
     """Who acts, from where."""

@@ -20,7 +20,6 @@ from app.invigilation.models import Assignment
 NOT_YOURS = "您不是该考场的监考员，无权查看或操作"
 
 
-
 async def get_user(*, session: AsyncSession, user_id: int) -> User | None:
     """The account (with its roles) behind a user id."""
     return await session.get(User, user_id)

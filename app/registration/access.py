@@ -28,7 +28,6 @@ from app.lib import crypto
 from app.registration import qualifications
 from app.registration.models import Person
 
-
 SETUP_TTL = 15 * 60
 RESET_TTL = 30 * 60
 FORGOT_PER_HOUR = 3  # links per account per hour

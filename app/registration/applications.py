@@ -29,7 +29,6 @@ from app.registration.models import (
     Submission,
 )
 
-
 STEPS = {
     Kind.INITIAL: ("channel", "personal", "employer", "experience", "preview"),
     Kind.CHANGE: ("personal", "channel", "employer", "experience", "preview"),

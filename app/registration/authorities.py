@@ -17,7 +17,6 @@ from app.registration.channels import CHANNELS
 from app.registration.models import Authority, AuthorityReviewer
 
 
-
 @dataclasses.dataclass
 class AuthorityRow:
     authority: Authority

@@ -16,7 +16,6 @@ from app.lib import spreadsheet, workbook
 from app.lib.paging import Page
 from app.registration.models import Qualification
 
-
 CATEGORIES = (
     "煤矿安全",
     "金属非金属矿山安全",

@@ -27,7 +27,6 @@ from app.registration.models import (
     Submission,
 )
 
-
 # Sections a first reviewer may give a reason for, when returning an application.
 RETURN_SECTIONS = {
     "channel": "注册渠道及专业类别",

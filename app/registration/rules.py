@@ -14,7 +14,6 @@ from app.audit import service as audit
 from app.errors import AppError, NotFound
 from app.registration.models import RuleSet
 
-
 # field -> (label, lowest, highest)
 FIELDS = {
     "initial_window_months": ("初始注册期限（取得资格后，月）", 1, 240),

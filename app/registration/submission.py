@@ -34,7 +34,6 @@ from app.registration.models import (
 )
 
 
-
 def photo_dir(config: Config) -> Path:
     """Photos as they were on submitted forms (a later reset of the profile photo must not
     change a form in the history)."""

@@ -37,7 +37,6 @@ KINDS = {
 INTERRUPTED = "导出被中断（例如服务器重启），请重新导出"
 
 
-
 def export_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "exports"
 
