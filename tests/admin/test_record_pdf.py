@@ -123,7 +123,7 @@ async def test_record_pdf__every_row_in_full_in_words_inside_the_page(
     words = _words(pdf)
     assert words
     for width, height, x0, y0, x1, y1, word in words:
-        assert 0 <= x0 and x1 <= width - 30 and 0 <= y0 and y1 <= height, (word, x1, width)
+        assert x0 >= 0 and x1 <= width - 30 and y0 >= 0 and y1 <= height, (word, x1, width)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
