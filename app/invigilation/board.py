@@ -22,7 +22,7 @@ from app.exams import live as exam_live
 from app.exams import paper as papers
 from app.exams import sessions, statuses
 from app.exams.models import Answer, Attempt, AttemptEvent, ExamSession
-from app.exams.statuses import EndedBy
+from app.exams.statuses import AttemptStatus, EndedBy
 from app.invigilation import live, messages
 from app.profile import service as profile
 
@@ -60,22 +60,28 @@ def _ms(value: dt.datetime | None) -> int | None:
     return epoch_ms(value) if value is not None else None
 
 
-async def _latest_attempts(
+async def _attempts_of(
     session: AsyncSession, session_id: int, user_ids: list[int] | None
-) -> dict[int, object]:
-    """Each learner's latest attempt in the session. For a few learners the lookup goes by
-    user (an index hit each) rather than by session (which would read every attempt row,
-    papers and all, of a 3,000-learner session)."""
+) -> tuple[dict[int, object], dict[int, dict[str, int]]]:
+    """Each learner's latest attempt in the session (the row shows it), and how every
+    closed attempt of theirs in the session ended (the counts: a forced paper followed by
+    a re-sit stays counted). For a few learners the lookup goes by user (an index hit each)
+    rather than by session (which would read every attempt row of a 3,000-learner session)."""
     query = select(Attempt.session_id, *_COLUMNS)
     if user_ids is not None:
         query = query.where(Attempt.user_id.in_(user_ids))
     else:
         query = query.where(Attempt.session_id == session_id)
     latest: dict[int, object] = {}
+    ends: dict[int, dict[str, int]] = {}
     for row in await session.execute(query.order_by(Attempt.number)):
         if row.session_id == session_id:
             latest[row.user_id] = row
-    return latest
+            if row.status == AttemptStatus.CLOSED:
+                state, _ = _state(row, None)
+                tally = ends.setdefault(row.user_id, {})
+                tally[state] = tally.get(state, 0) + 1
+    return latest, ends
 
 
 async def _activity(
@@ -141,7 +147,7 @@ async def rows(
     """The dashboard rows of a session (or of these learners in it), by name."""
     people = await sessions.members(session=session, exam_session=exam_session, user_ids=user_ids)
     ids = [p.id for p in people] if user_ids is not None else None
-    attempts = await _latest_attempts(session, exam_session.id, ids)
+    attempts, ends = await _attempts_of(session, exam_session.id, ids)
     answered, last = await _activity(session, [a.id for a in attempts.values()])
     open_ids = [a.id for a in attempts.values() if a.status == "open"]
     presence = await exam_live.presence(redis, open_ids)
@@ -158,6 +164,8 @@ async def rows(
             "state": state,
             "since": since,
             "reads": reads.get(person.id, {}),
+            # Closed papers of this session by how they ended, for the counts.
+            "ends": ends.get(person.id, {}),
         }
         if a is not None:
             ended_by = a.ended_by or ""
