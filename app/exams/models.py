@@ -179,8 +179,9 @@ class Attempt(Base):
     # The address of the last join, and how often a join came from a different one.
     last_ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
     ip_changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Set when an invigilator voids the attempt; whether it still used up one of the
-    # learner's attempts follows the batch's rule at that moment.
+    # The invigilator's reason when they void the attempt or hand it in (监考强制交卷);
+    # whether a voided attempt still used up one of the learner's attempts follows the
+    # batch's rule at that moment.
     void_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     uses_attempt: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 

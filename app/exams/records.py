@@ -39,7 +39,10 @@ class RecordRow:
 
     @property
     def void_note(self) -> str:
-        """Why it was voided, and whether it used up a chance."""
+        """Why it was voided (and whether it used up a chance), or why it was handed in by
+        the invigilator."""
+        if self.attempt.ended_by == statuses.EndedBy.INVIGILATOR and self.attempt.void_reason:
+            return f"强制交卷原因：{self.attempt.void_reason}"
         if not self.attempt.is_voided:
             return ""
         counted = "计入考试次数" if self.attempt.uses_attempt else "不计入考试次数"

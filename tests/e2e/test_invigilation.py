@@ -244,7 +244,9 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await staff.fill("#act-reason", "考试过程中有违纪行为")
         await staff.click("#act-confirm")
         await exam.wait_for_selector("#result-dialog[open]")
-        assert (await exam.locator("#result-text").inner_text()).startswith("监考强制交卷。")
+        assert (await exam.locator("#result-text").inner_text()).startswith(
+            "监考强制交卷（原因：考试过程中有违纪行为）。"
+        )
         await view(exam, "invigilate-08-learner-forced")
         await _row(staff, learner.id, state="forced")
         await staff.wait_for_function(

@@ -314,7 +314,7 @@ async def test_force_submit__grades_acknowledged_answers_and_refuses_an_ended_on
         reason="考试过程中有违纪行为",
     )
     assert result.ended_by == EndedBy.INVIGILATOR and result.score == 100 and result.passed
-    assert result.message.startswith("监考强制交卷。")
+    assert result.message.startswith("监考强制交卷（原因：考试过程中有违纪行为）。")
     closed = await proctoring.attempt(attempt.id)
     with pytest.raises(AppError, match="已结束（监考强制交卷），不能强制交卷"):
         await _act(
