@@ -15,7 +15,7 @@ import pytest
 from app.admin.reports import results
 from app.exams import grading, statistics, voiding
 from app.exams import paper as papers
-from tests.admin.helpers import plain
+from tests.admin.helpers import plain, text
 from tests.admin.test_reports import run_export
 from tests.exams.conftest import Exams
 
@@ -122,7 +122,7 @@ async def test_results_export__numbers_are_numbers_and_voided_shows_as_voided(
     voided = [c.value for c in details["钱作废"]]
     assert voided[3] == 1 and voided[7:] == ["已作废", None, "已作废", "替考"]
     forced = [c.value for c in details["孙强制"]]
-    assert forced[7:] == ["监考强制交卷", 45, "不合格", None]
+    assert forced[7:] == ["监考强制交卷", 45, "不合格", "作弊"]
     assert details["孙强制"][8].data_type == "n" and details["孙强制"][5].is_date
 
 
@@ -202,3 +202,13 @@ async def test_difficulty_export__statistics_and_choices_as_numbers(
     assert values["选对"] + values["选错"] == 4 and values["选A"] is None
     assert first[header.index("区分度")].data_type == "n"
     assert papers.fmt_points(values["难度系数（答对率 %）"]) == "50"
+
+
+async def test_reports__an_empty_batch_says_it_has_no_learners(admin_client, exams):
+    batch = await exams.batch()
+    progress = plain(await text(await admin_client.get(f"/admin/reports?batch={batch.batch.id}")))
+    assert "本批次还没有报名学员" in progress and "所有学员均已达到学习要求" not in progress
+    results_page = plain(
+        await text(await admin_client.get(f"/admin/reports?batch={batch.batch.id}&tab=results"))
+    )
+    assert "本批次还没有报名学员，没有考试成绩" in results_page

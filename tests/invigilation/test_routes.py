@@ -51,6 +51,7 @@ async def test_login__an_invigilator_lands_on_my_sessions(svc, client, proctorin
     assert response.headers["Location"] == "/invigilate"
     page = await _text(await client.get("/invigilate"))
     assert "我的监考" in page and "您还没有被指派监考任何考场" in page
+    assert "管理员在“管理 - 考场管理”中新建，并在那里指派监考员" in page
     assert "监考" in page and "我的课程" not in page
 
 

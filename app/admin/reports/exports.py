@@ -207,7 +207,7 @@ async def _results_book(db, batch: Batch, unit: str, suffix: str) -> Workbook:
         "结束方式",
         "成绩",
         "结果",
-        "作废原因",
+        "作废或强制交卷原因",
     ]
     return Workbook(
         f"{batch.name}-考试成绩{suffix}.xlsx",
