@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.exams import paper as papers
 from app.exams import statuses
 from app.exams.models import Attempt, AttemptEvent
-from app.exams.statuses import EVENT_LABELS  # noqa: F401 - passed by app/admin/routes.py
 from app.learning.models import Batch
 
 

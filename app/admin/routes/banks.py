@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import PurePath
 
 from quart import redirect, request, url_for
 
-from app.admin.routes.common import actor, admin_page, bp, int_arg, render, with_form_errors
+from app.admin.routes.common import (
+    actor,
+    admin_page,
+    bp,
+    download,
+    int_arg,
+    render,
+    with_form_errors,
+)
 from app.errors import AppError
 from app.exams import banks, importer, statistics
 from app.exams import paper as papers
@@ -91,6 +100,14 @@ async def _bank_page(bank_id: int, *, report=None, import_error=None):
         done=DONE.get(request.args.get("done", "")),
         page_url=lambda n: url_for("admin.bank", bank_id=bank_id, **shown, page=n),
     )
+
+
+@bp.get("/banks/import-template.xlsx")
+@admin_page
+async def bank_template():
+    """试题导入模板: the columns, an example of each question type and the rules."""
+    data = await asyncio.to_thread(importer.template_workbook)
+    return download(data, "试题导入模板.xlsx", "question-import-template.xlsx")
 
 
 @bp.get("/banks/<int:bank_id>")
