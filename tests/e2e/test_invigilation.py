@@ -287,7 +287,8 @@ async def test_admin__creates_a_session_and_assigns_an_invigilator(pages, page, 
     await page.fill("#ends_at", "2026-03-02T08:30")
     pages.expect(400, "/admin/exam-sessions")
     await page.click("#create-session")
-    assert await page.locator("#admin-error").inner_text() == "结束时间应晚于开始时间"
+    assert "请修改以下 1 处" in await page.locator("#admin-error").inner_text()
+    assert await page.locator("#err-starts_at").inner_text() == "结束时间应晚于开始时间"
     await page.fill("#ends_at", "2026-03-02T12:00")
     await page.click("#create-session")
     await page.wait_for_selector("#admin-msg")
