@@ -26,13 +26,14 @@ from app.exams.statuses import AttemptStatus, EndedBy
 from app.invigilation import live, messages
 from app.profile import service as profile
 
+# A row's state on the dashboard; the endings are named as the attempt vocabulary names them.
 STATES = {
     "waiting": "未开始",
     "online": "作答中·在线",
     "offline": "离线",
     "submitted": "已交卷",
-    "forced": "监考强制交卷",
-    "voided": "已作废",
+    "forced": statuses.ended_label(EndedBy.INVIGILATOR),
+    "voided": statuses.VOIDED_LABEL,
 }
 
 _COLUMNS = (
