@@ -22,4 +22,6 @@ ACTIONS = {
     "material.add": "上传导学资料",
     "material.replace": "替换导学资料",
     "material.delete": "删除导学资料",
+    "learner.attention_exempt": "免除防挂机验证",
+    "learner.attention_restore": "恢复防挂机验证",
 }
