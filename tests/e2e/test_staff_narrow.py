@@ -14,7 +14,6 @@ from app.exams.models import Question
 from app.learning.models import Batch
 from devtools import demo
 from tests.e2e.conftest import SCREENSHOTS, browser_login
-from tests.e2e.test_csp import Violations
 
 PHONE = {"width": 375, "height": 812}
 NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -25,18 +24,9 @@ def _account(name: str) -> demo.DemoAccount:
 
 
 @pytest.fixture
-async def phone(browser, live_server):
-    """A strict page (CSP enforced) on a phone-sized window, watching for violations."""
-    context = await browser.new_context(
-        base_url=live_server.base_url, viewport=PHONE, locale="zh-CN"
-    )
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    violations = Violations()
-    page.on("console", violations.console)
-    page.on("pageerror", lambda error: violations.seen.append(str(error)))
-    yield page, violations
-    await context.close()
+async def phone(pages):
+    """A page on a phone-sized window (the CSP enforced, every error failing the test)."""
+    return await pages.new(phone=True)
 
 
 async def _check(page, name: str, path: str) -> list[str]:
@@ -52,10 +42,7 @@ async def _check(page, name: str, path: str) -> list[str]:
     return [f"{path} is {width} px wide"]
 
 
-async def test_demo__the_invigilator_finds_a_running_session_with_the_demo_learners(
-    strict_page, live_svc
-):
-    page = strict_page
+async def test_demo__the_invigilator_finds_a_running_session_with_the_demo_learners(page, live_svc):
     await demo.seed(live_svc)
     invigilator = _account("李监考")
     await browser_login(page, live_svc.redis, invigilator.id_number, invigilator.password)
@@ -71,8 +58,8 @@ async def test_demo__the_invigilator_finds_a_running_session_with_the_demo_learn
     await page.screenshot(path=str(SCREENSHOTS / "staff-demo-dashboard.png"))
 
 
-async def test_phone__no_staff_page_scrolls_sideways(phone, live_svc):
-    page, violations = phone
+async def test_phone__no_staff_page_scrolls_sideways(pages, phone, live_svc):
+    page = phone
     await demo.seed(live_svc)
     async with live_svc.db.read() as db:
         batch = await db.scalar(select(Batch).where(Batch.name == demo.BATCH_NAME))
@@ -88,9 +75,9 @@ async def test_phone__no_staff_page_scrolls_sideways(phone, live_svc):
     learner = _account("赵学完")
     await page.goto(f"/admin/learners?q={learner.id_number}")
     record = await page.locator("table a[href^='/admin/learners/']").first.get_attribute("href")
-    pages = [*menu, record, f"/admin/batches/{batch.id}", f"/admin/questions/{question}"]
-    pages += [f"/admin/reports?batch={batch.id}&tab={tab}" for tab in ("results", "difficulty")]
-    for path in pages:
+    paths = [*menu, record, f"/admin/batches/{batch.id}", f"/admin/questions/{question}"]
+    paths += [f"/admin/reports?batch={batch.id}&tab={tab}" for tab in ("results", "difficulty")]
+    for path in paths:
         name = re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].strip("/")) or "admin"
         wide += await _check(page, f"admin-{name}", path)
     await page.goto("/admin/banks")
@@ -106,18 +93,13 @@ async def test_phone__no_staff_page_scrolls_sideways(phone, live_svc):
     notice = page.locator("#needs-computer")
     assert await notice.is_visible()
     assert "请使用电脑" in await notice.inner_text()
-    desktop = await page.context.browser.new_context(
-        base_url=page.url.split("/invigilate")[0], viewport={"width": 1366, "height": 768}
-    )
-    await desktop.add_cookies(await page.context.cookies())
-    computer = await desktop.new_page()
+    computer = await pages.new()
+    await computer.context.add_cookies(await page.context.cookies())
     await computer.goto(dashboard)
     assert not await computer.locator("#needs-computer").is_visible()
-    await desktop.close()
 
     await page.context.clear_cookies()
     reviewer = _account("周初审")
     await browser_login(page, live_svc.redis, reviewer.id_number, reviewer.password)
     wide += await _check(page, "review", "/review")
     assert wide == [], wide
-    assert violations.seen == []
