@@ -10,12 +10,30 @@ from app.services import Services, build_services
 
 
 def load_areas() -> None:
-    """Import every area's event handlers, so that each registers itself (app.events)."""
+    """Import every area's event handlers, so that each registers itself (app.events), and
+    declare every area's audit actions, so that each process labels every entry."""
     from app.accounts import events as account_events  # noqa: F401
+    from app.admin import audit_actions as admin_actions
+    from app.audit import service as audit
+    from app.certificates import audit_actions as certificate_actions
     from app.certificates import events as certificate_events  # noqa: F401
+    from app.exams import audit_actions as exam_actions
     from app.exams import events as exam_events  # noqa: F401
+    from app.invigilation import audit_actions as invigilation_actions
     from app.invigilation import events as invigilation_events  # noqa: F401
+    from app.learning import audit_actions as learning_actions
+    from app.registration import audit_actions as registration_actions
     from app.registration import events as registration_events  # noqa: F401
+
+    for area in (
+        admin_actions,
+        certificate_actions,
+        exam_actions,
+        invigilation_actions,
+        learning_actions,
+        registration_actions,
+    ):
+        audit.declare(area.ACTIONS)
 
 
 def start_services(config: Config) -> Services:

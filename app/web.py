@@ -250,7 +250,7 @@ async def _app_error(error: AppError):
 HTTP_MESSAGES = {
     404: "您访问的页面不存在",
     405: "不支持该操作",
-    413: "提交的内容过大，请减小后重试",
+    413: "提交的内容过大，未保存：请返回上一页，删减后重新提交",
     400: "请求格式不正确",
 }
 
@@ -287,6 +287,8 @@ async def _template_context() -> dict[str, object]:
         "current_user": user,
         "nav": nav,
         "csrf_token": session.csrf if session else "",
+        # What a plain form may send (static/js/app.js checks it before sending).
+        "form_limit": http.FORM_LIMIT,
         "tour": tour.state(user, request.cookies),
         "tour_cookie": tour.COOKIE,
     }

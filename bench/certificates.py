@@ -45,7 +45,8 @@ from app.accounts.models import User, UserRole, index_of  # noqa: E402
 from app.certificates import issuing  # noqa: E402
 from app.certificates.models import Certificate, CertificateState  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.exams.models import Attempt, AttemptStatus, EndedBy  # noqa: E402
+from app.exams.models import Attempt  # noqa: E402
+from app.exams.statuses import AttemptStatus, EndedBy  # noqa: E402
 from app.learning.models import Batch, Enrolment  # noqa: E402
 from app.services import build_services  # noqa: E402
 from bench.system import require  # noqa: E402

@@ -289,7 +289,8 @@ async def seed_certificates(config, count: int) -> list[int]:
     from app.accounts.models import User
     from app.clock import utcnow
     from app.db import Database
-    from app.exams.models import Attempt, AttemptStatus, EndedBy
+    from app.exams.models import Attempt
+    from app.exams.statuses import AttemptStatus, EndedBy
     from app.learning.models import Batch
     from bench.certificates import photo
 

@@ -41,7 +41,8 @@ from sqlalchemy import insert, select, update  # noqa: E402
 from app.accounts.models import User, UserRole, index_of  # noqa: E402
 from app.certificates.models import Certificate, CertificateState  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.exams.models import Attempt, AttemptStatus, EndedBy  # noqa: E402
+from app.exams.models import Attempt  # noqa: E402
+from app.exams.statuses import AttemptStatus, EndedBy  # noqa: E402
 from app.learning.models import (  # noqa: E402
     Batch,
     Course,

@@ -32,7 +32,7 @@ import socketio
 
 from app.clock import epoch_ms
 from app.errors import AppError
-from app.exams import attempts, grading, joining, live, schemas
+from app.exams import attempts, grading, joining, live, schemas, statuses
 from app.exams import paper as papers
 from app.exams.answers import Save
 from app.exams.autosave import AnswerWriter
@@ -124,7 +124,7 @@ class ExamNamespace(SessionNamespace):
         await self.presence.start()
         forwarded = [environ.get("HTTP_X_FORWARDED_FOR", "")]
         ip = net.client_ip(environ.get("REMOTE_ADDR"), forwarded, self.svc.config.trust_proxy)
-        await self.admit(sid, environ, agent=agent[:120], ip=ip)
+        await self.admit(sid, environ, agent=agent[:250], ip=ip)
 
     def _touched(self, session: dict) -> None:
         """The invigilators of the attempt's session see its row change (marked in Redis
@@ -168,7 +168,7 @@ class ExamNamespace(SessionNamespace):
         holder = await live.holder(self.svc.redis, request.attempt_id)
         owner_sid = holder.sid if holder else ""
         other_connected = bool(holder and holder.connected and holder.tab != request.tab)
-        detail = f"{session['ip']} {session['agent']}"
+        detail = statuses.device_detail(session["ip"], session["agent"])
         async with self.svc.db.write() as db:
             outcome = await joining.join(
                 session=db,

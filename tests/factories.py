@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from app.accounts import idcard, service
 from app.accounts.models import User
-from app.exams.models import Attempt, AttemptStatus, EndedBy
+from app.exams.models import Attempt
+from app.exams.statuses import AttemptStatus, EndedBy
 from app.learning.models import Batch, Course, CourseKind, Enrolment, Video
 from app.services import Services
 from devtools.demo.photo import id_photo  # noqa: F401 - tests take the demo photo from here

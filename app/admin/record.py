@@ -119,7 +119,6 @@ def render_pdf(record: LearnerRecord, *, photo: Path | None, centre_name: str, n
         r=record,
         centre_name=centre_name,
         printed_at=now,
-        event_labels=records.EVENT_LABELS,
         has_photo="record:photo" in images,
     )
     return pdf.html_to_pdf(

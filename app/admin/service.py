@@ -266,9 +266,6 @@ async def set_roles(
     )
 
 
-audit.ACTION_LABELS.update({"learner.create": "新建学员", "learner.unlock": "解锁账号"})
-
-
 async def create_learner(
     *, session: AsyncSession, config: Config, now: dt.datetime, actor: Actor, fields: dict
 ) -> User:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,18 +16,18 @@ from app.audit.models import AuditEntry
 from app.clock import shanghai_text
 from app.lib.paging import Page
 
-# Action code -> Chinese label. Other areas add their own codes with ACTION_LABELS.update().
-ACTION_LABELS: dict[str, str] = {
-    "learner.import": "导入学员",
-    "learner.import_row": "导入报名",
-    "learner.photo_reset": "重置照片",
-    "learner.phone_set": "更改手机号",
-    "learner.phone_clear": "清除手机号",
-    "learner.password_reissue": "重发初始密码",
-    "learner.activate": "启用账号",
-    "learner.deactivate": "停用账号",
-    "learner.roles": "修改角色",
-}
+# Action code -> Chinese label. Each area declares its own in its ``audit_actions`` module,
+# which ``app.load_areas`` (run by every process: web, worker, CLI) hands to ``declare``.
+ACTION_LABELS: dict[str, str] = {}
+
+
+def declare(actions: Mapping[str, str]) -> None:
+    """Make an area's actions known with their labels; a code is declared once, whatever
+    how often a process loads its areas."""
+    for code, text in actions.items():
+        if ACTION_LABELS.get(code, text) != text:
+            raise ValueError(f"audit action {code!r} declared twice with different labels")
+        ACTION_LABELS[code] = text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Actor:
 
 
 def label(action: str) -> str:
-    """The Chinese label of an action code (the code itself when unknown)."""
+    """The Chinese label of an action code (the code itself for one no longer declared)."""
     return ACTION_LABELS.get(action, action)
 
 
@@ -55,7 +56,10 @@ async def record(
 ) -> AuditEntry:
     """Add an entry to the audit log; it commits or rolls back with the caller's action.
 
-    ``changes`` maps a field's Chinese label to its (before, after) values."""
+    ``changes`` maps a field's Chinese label to its (before, after) values. An action no
+    area declared is a programming error, refused before anything is written."""
+    if action not in ACTION_LABELS:
+        raise ValueError(f"undeclared audit action {action!r}: add it to an audit_actions module")
     entry = AuditEntry(
         at=now,
         actor_id=actor_id,

@@ -33,8 +33,6 @@ from app.lib.paging import Page
 
 PER_PAGE = 30
 
-audit.ACTION_LABELS.update({"certificate.retry": "重新生成证书", "certificate.revoke": "撤销证书"})
-
 
 @dataclasses.dataclass
 class LearnerRow:
@@ -277,17 +275,28 @@ async def retry(
     return certificate
 
 
-async def retry_failed(*, session: AsyncSession, now: dt.datetime) -> list[int]:
-    """Every failed certificate back in the queue (the retry-certificates command); returns
-    their attempt ids."""
+async def retry_failed(
+    *, session: AsyncSession, now: dt.datetime, actor_id: int | None = None, ip: str = ""
+) -> list[int]:
+    """Every failed certificate back in the queue (证书管理's 全部重试, or the
+    retry-certificates command); returns their attempt ids."""
     rows = list(
         await session.scalars(
             select(Certificate).where(Certificate.state == CertificateState.FAILED)
         )
     )
     for certificate in rows:
-        await retry(session=session, certificate_id=certificate.id, now=now, actor_id=None)
+        await retry(
+            session=session, certificate_id=certificate.id, now=now, actor_id=actor_id, ip=ip
+        )
     return [c.attempt_id for c in rows]
+
+
+async def failed_count(*, session: AsyncSession) -> int:
+    """How many certificates failed (what 全部重试 would queue again)."""
+    return await session.scalar(
+        select(func.count(Certificate.id)).where(Certificate.state == CertificateState.FAILED)
+    )
 
 
 async def revoke(

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import AppError, NotFound
 from app.exams.attempts import ATTEMPT_NOT_FOUND
-from app.exams.models import Answer, Attempt, AttemptStatus
+from app.exams.models import Answer, Attempt
+from app.exams.statuses import AttemptStatus
 
 
 @dataclasses.dataclass(frozen=True)

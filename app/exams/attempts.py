@@ -30,9 +30,9 @@ from app.exams.models import (
     Answer,
     Attempt,
     AttemptEvent,
-    AttemptStatus,
     Question,
 )
+from app.exams.statuses import AttemptStatus, EventKind
 from app.learning.models import Batch
 from app.lib import http
 
@@ -70,9 +70,11 @@ def forget_pool(*, session: AsyncSession, bank_id: int) -> None:
 
 
 async def record_event(
-    *, session: AsyncSession, attempt_id: int, kind: str, now: dt.datetime, detail: str = ""
+    *, session: AsyncSession, attempt_id: int, kind: EventKind, now: dt.datetime, detail: str = ""
 ) -> None:
-    """Add one entry to an attempt's history (what invigilators see)."""
+    """Add one entry to an attempt's history (what invigilators see); a kind outside the
+    vocabulary is a programming error, refused before anything is written."""
+    kind = EventKind(kind)
     session.add(AttemptEvent(attempt_id=attempt_id, at=now, kind=kind, detail=detail[:300]))
 
 
@@ -320,7 +322,7 @@ async def extend_deadline(
     attempt.deadline = new_deadline
     detail = extension.message + (f"；原因：{why}" if why else "")
     await record_event(
-        session=session, attempt_id=attempt_id, kind="extended", now=now, detail=detail
+        session=session, attempt_id=attempt_id, kind=EventKind.EXTENDED, now=now, detail=detail
     )
     await session.flush()
     events.record(

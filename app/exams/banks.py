@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections import Counter
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,6 @@ from app.exams import paper as papers
 from app.exams.models import (
     TYPE_LABELS,
     Attempt,
-    AttemptStatus,
     ExamPolicy,
     Question,
     QuestionBank,
@@ -32,16 +30,6 @@ from app.exams.models import (
 from app.learning.models import Batch
 from app.lib.paging import Page
 
-audit.ACTION_LABELS.update(
-    {
-        "bank.create": "新建题库",
-        "bank.import": "导入试题",
-        "question.update": "修改试题",
-        "question.activate": "启用试题",
-        "question.deactivate": "停用试题",
-        "question.delete": "删除试题",
-    }
-)
 QUESTION_LABELS = {
     "type": "题型",
     "stem": "题干",
@@ -316,54 +304,3 @@ async def delete_question(*, session: AsyncSession, now: dt.datetime, actor, que
         detail=f"删除试题 {question.id}：{question.stem[:40]}",
         ip=actor.ip,
     )
-
-
-# ---------------------------------------------------------------------------- statistics
-
-
-@dataclasses.dataclass
-class Stat:
-    used: int = 0  # graded papers that contained the question
-    correct: int = 0  # of which answered exactly right
-
-    @property
-    def share(self) -> float | None:
-        return self.correct / self.used if self.used else None
-
-
-async def question_stats(
-    *, session: AsyncSession, question_ids: set[int] | None = None, batch_id: int | None = None
-) -> dict[int, Stat]:
-    """Times used and share answered exactly right, from graded (closed) attempts."""
-    conditions = [Attempt.status == AttemptStatus.CLOSED, Attempt.graded_answers.is_not(None)]
-    if batch_id is not None:
-        conditions.append(Attempt.batch_id == batch_id)
-    stats: dict[int, Stat] = {}
-    # (question, original letters chosen) -> how many papers answered that way.
-    chosen: Counter[tuple[int, str]] = Counter()
-    result = await session.stream(
-        select(Attempt.paper, Attempt.graded_answers)
-        .where(*conditions)
-        .execution_options(yield_per=1000)
-    )
-    async for paper_json, graded_json in result:
-        answers = json.loads(graded_json)
-        for qid_text, (qtype, order) in json.loads(paper_json).items():
-            qid = int(qid_text)
-            if question_ids is not None and qid not in question_ids:
-                continue
-            stats.setdefault(qid, Stat()).used += 1
-            value = (answers.get(qid_text) or [""])[0]
-            if value:
-                chosen[qid, papers.to_original(value, papers.PaperItem(qid, qtype, order))] += 1
-    wanted = list({qid for qid, _ in chosen})
-    keys: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        rows = await session.execute(
-            select(Question.id, Question.answer).where(Question.id.in_(wanted[start : start + 500]))
-        )
-        keys.update(dict(rows.all()))
-    for (qid, letters), n in chosen.items():
-        if keys.get(qid) == letters:
-            stats[qid].correct += n
-    return stats

@@ -21,16 +21,8 @@ from app.errors import AppError, NotFound
 from app.exams import paper as papers
 from app.exams.attempts import expired_attempt_ids, get_attempt
 from app.exams.events import AttemptClosed
-from app.exams.models import (
-    ENDED_LABELS,
-    NEVER_PASSES,
-    Answer,
-    Attempt,
-    AttemptEvent,
-    AttemptStatus,
-    EndedBy,
-    Question,
-)
+from app.exams.models import Answer, Attempt, AttemptEvent, Question
+from app.exams.statuses import NEVER_PASSES, AttemptStatus, EndedBy, ended_label
 
 # How many expired attempts one sweeper transaction closes: small enough that the SQLite
 # write lock is never held for long, large enough that 3,000 papers close within a second.
@@ -63,12 +55,12 @@ class Result:
                 head += "本次考试不计入考试次数。"
         elif self.passed:
             prefix = {
-                EndedBy.INVIGILATOR: "监考强制交卷。",
+                EndedBy.INVIGILATOR: self._forced(),
                 EndedBy.FOCUS_LOST: "您离开考试页面的次数已达上限，系统已自动交卷。",
             }.get(self.ended_by, "恭喜您！")
             return f"{prefix}您的考试成绩为 {score} 分，考试合格！请到“考试记录”中查看成绩，合格证书生成后可下载打印。"
         elif self.ended_by == EndedBy.INVIGILATOR:
-            head = f"监考强制交卷。很遗憾！您的考试成绩为 {score} 分，考试未通过！"
+            head = f"{self._forced()}很遗憾！您的考试成绩为 {score} 分，考试未通过！"
         elif self.ended_by == EndedBy.FOCUS_LOST:
             head = f"您离开考试页面的次数已达上限，系统已自动交卷。很遗憾！您的考试成绩为 {score} 分，考试未通过！"
         else:
@@ -77,6 +69,11 @@ class Result:
             return head + f"您还有 {self.attempts_left} 次考试的机会，继续努力吧！"
         return head + "您的考试机会已用完，需在下一批继续教育报名时重新报名、学习、考试。"
 
+    def _forced(self) -> str:
+        """The invigilator handed the paper in: with their reason, as a void gives its own."""
+        reason = f"（原因：{self.void_reason}）" if self.void_reason else ""
+        return f"监考强制交卷{reason}。"
+
     def to_dict(self) -> dict[str, object]:
         return {
             "attempt_id": self.attempt_id,
@@ -84,7 +81,7 @@ class Result:
             "score_text": papers.fmt_points(self.score),
             "passed": self.passed,
             "ended_by": self.ended_by,
-            "ended_label": ENDED_LABELS.get(self.ended_by, ""),
+            "ended_label": ended_label(self.ended_by),
             "attempts_left": self.attempts_left,
             "message": self.message,
         }
@@ -361,12 +358,20 @@ async def force_submit(
         raise NotFound("考试不存在")
     results = []
     if attempt.is_open:
+        # Kept with the attempt (as a void's reason is), so the learner's dialog and
+        # 考试记录 give the invigilator's reason, then and later.
+        await session.execute(
+            update(Attempt)
+            .where(Attempt.id == attempt_id, Attempt.status == AttemptStatus.OPEN)
+            .values(void_reason=why[:200] or None)
+            .execution_options(synchronize_session=False)
+        )
         results = await close_attempts(
             session=session, now=now, ids=[attempt_id], ended_by=EndedBy.INVIGILATOR, note=why
         )
     if not results:
         await session.refresh(attempt)
-        label = ENDED_LABELS.get(attempt.ended_by, "已交卷")
+        label = ended_label(attempt.ended_by) or "已交卷"
         raise AppError("attempt_closed", ALREADY_ENDED.format(label=label), 409)
     return results[0]
 

@@ -23,7 +23,7 @@ from app.errors import AppError
 from app.exams import attempts
 from app.exams.models import Question, QuestionBank, QuestionType
 from app.exams.paper import LETTERS
-from app.lib import spreadsheet
+from app.lib import spreadsheet, workbook
 
 LIMITS = spreadsheet.Limits()
 MAX_ROWS = LIMITS.max_rows
@@ -220,3 +220,64 @@ async def import_questions(
     await session.flush()
     attempts.forget_pool(session=session, bank_id=bank.id)
     return report
+
+
+TEMPLATE_HEADER = ["题型", "题干", "选项A", "选项B", "选项C", "选项D", "答案", "解析", "章节"]
+TEMPLATE_EXAMPLES = (
+    [
+        "单选题",
+        "生产经营单位的主要负责人对本单位的安全生产工作负有什么责任？",
+        "全面负责",
+        "部分负责",
+        "监督责任",
+        "不负责任",
+        "A",
+        "《安全生产法》第五条：主要负责人是本单位安全生产第一责任人。",
+        "安全生产法律法规",
+    ],
+    [
+        "多选题",
+        "下列属于从业人员安全生产权利的有：",
+        "知情权",
+        "建议权",
+        "拒绝违章指挥权",
+        "免于培训权",
+        "ABC",
+        "从业人员有接受安全生产教育和培训的义务。",
+        "安全生产法律法规",
+    ],
+    ["判断题", "特种作业人员必须持证上岗。", "", "", "", "", "对", "", "安全生产管理"],
+)
+TEMPLATE_RULES = (
+    ("列", "填写要求"),
+    ("示例", "第2至4行是每种题型的示例，导入前请删除或改写，否则会作为试题导入。"),
+    ("题型", "必填：单选题、多选题或判断题（也认“单选”“多选”“判断”）。"),
+    ("题干", "必填，不超过 1000 字；与本题库已有试题题干相同的行会跳过。"),
+    (
+        "选项A…选项H",
+        f"选择题至少填两个选项，最多 {MAX_OPTIONS} 个，须从选项A起连续填写；每个选项不超过 500 字；"
+        "判断题不填。需要更多选项时在表头加“选项E”“选项F”……",
+    ),
+    (
+        "答案",
+        "必填。单选题填一个字母（如 A）；多选题填两个及以上字母（如 ABD），须都在已填的选项中；"
+        "判断题填“对”或“错”（也认“正确/错误”“√/×”）。",
+    ),
+    ("解析", "选填：考试结束后才会显示给学员。"),
+    ("章节", "选填，不超过 100 字，用于按章节统计。"),
+    ("表头", "第一行为表头（前几行中同时有“题型”“题干”“答案”的一行即可），列的顺序不限。"),
+    ("文件", f"Excel（.xlsx）或 CSV（UTF-8 或 GBK），一次最多 {MAX_ROWS} 道试题。"),
+    ("错误", "有错误的行不导入，其余照常导入；页面列出每个错误行的行号和原因，改正后可再次导入。"),
+)
+
+
+def template_workbook() -> bytes:
+    """试题导入模板: the columns with one example of each question type, and the rules."""
+    questions = workbook.Sheet(
+        "试题",
+        header=TEMPLATE_HEADER,
+        rows=[list(row) for row in TEMPLATE_EXAMPLES],
+        widths=(10, 50, 16, 16, 16, 16, 8, 40, 16),
+    )
+    rules = workbook.Sheet("填写说明", rows=[list(row) for row in TEMPLATE_RULES], widths=(14, 100))
+    return workbook.xlsx_bytes([questions, rules])

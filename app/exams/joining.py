@@ -12,7 +12,8 @@ from app.errors import AppError
 from app.exams import paper as papers
 from app.exams.attempts import get_attempt, record_event, tell_changed
 from app.exams.grading import Result, close_attempts
-from app.exams.models import Attempt, EndedBy
+from app.exams.models import Attempt
+from app.exams.statuses import EndedBy, EventKind
 
 SECOND_DEVICE_ERROR = AppError(
     "second_device",
@@ -34,7 +35,12 @@ class JoinKind(enum.StrEnum):
 
 
 # What each kind writes into the attempt's history (what invigilators see).
-_HISTORY = {JoinKind.FIRST: "join", JoinKind.TAKEOVER: "second_device"}
+_HISTORY = {
+    JoinKind.FIRST: EventKind.JOIN,
+    JoinKind.RECONNECT: EventKind.RECONNECT,
+    JoinKind.RESUME: EventKind.RESUME,
+    JoinKind.TAKEOVER: EventKind.SECOND_DEVICE,
+}
 
 
 @dataclasses.dataclass
@@ -81,7 +87,7 @@ async def join(
             await record_event(
                 session=session,
                 attempt_id=attempt.id,
-                kind="second_device_refused",
+                kind=EventKind.SECOND_DEVICE_REFUSED,
                 now=now,
                 detail=detail,
             )
@@ -98,14 +104,14 @@ async def join(
         attempt.second_devices += 1
     elif kind in (JoinKind.RECONNECT, JoinKind.RESUME):
         attempt.reconnects += 1
-    history = _HISTORY.get(kind, str(kind))
+    history = _HISTORY[kind]
     await record_event(session=session, attempt_id=attempt.id, kind=history, now=now, detail=detail)
     if ip and attempt.last_ip and ip != attempt.last_ip:
         attempt.ip_changes += 1
         await record_event(
             session=session,
             attempt_id=attempt.id,
-            kind="ip_changed",
+            kind=EventKind.IP_CHANGED,
             now=now,
             detail=f"{attempt.last_ip} → {ip}",
         )
@@ -150,7 +156,7 @@ async def record_focus_loss(
     attempt.focus_losses += 1
     count = attempt.focus_losses
     await record_event(
-        session=session, attempt_id=attempt_id, kind="focus_lost", now=now, detail=detail
+        session=session, attempt_id=attempt_id, kind=EventKind.FOCUS_LOST, now=now, detail=detail
     )
     tell_changed(session, attempt)
     rules = papers.rules_from_json(attempt.rules)
@@ -163,7 +169,11 @@ async def record_focus_loss(
     if rules.focus_warn_at and count >= rules.focus_warn_at:
         warning = focus_warning(count, rules)
         await record_event(
-            session=session, attempt_id=attempt_id, kind="focus_warned", now=now, detail=warning
+            session=session,
+            attempt_id=attempt_id,
+            kind=EventKind.FOCUS_WARNED,
+            now=now,
+            detail=warning,
         )
         return FocusOutcome(count, warning=warning)
     return FocusOutcome(count)
@@ -176,6 +186,6 @@ async def record_disconnect(
     attempt = await get_attempt(session=session, attempt_id=attempt_id, user_id=user_id)
     if not attempt.is_open:
         return False
-    await record_event(session=session, attempt_id=attempt_id, kind="disconnected", now=now)
+    await record_event(session=session, attempt_id=attempt_id, kind=EventKind.DISCONNECTED, now=now)
     tell_changed(session, attempt)
     return True

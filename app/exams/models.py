@@ -18,6 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime
+from app.exams import statuses
+from app.exams.statuses import AttemptStatus
 
 
 class QuestionType(enum.StrEnum):
@@ -40,35 +42,7 @@ TYPE_SHORT = {
 }
 
 
-class AttemptStatus(enum.StrEnum):
-    """An attempt is open (being answered) until it is closed, once, by whoever wins."""
-
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class EndedBy(enum.StrEnum):
-    """How a closed attempt ended. VOIDED may also replace an earlier way: an invigilator
-    voids (作废) an attempt in progress or one already handed in."""
-
-    SUBMITTED = "submitted"
-    TIME_UP = "time_up"
-    FORFEITED = "forfeited"
-    INVIGILATOR = "invigilator"
-    FOCUS_LOST = "focus_limit"  # left the page as often as the batch allows: submitted
-    VOIDED = "voided"
-
-
-ENDED_LABELS = {
-    EndedBy.SUBMITTED: "交卷",
-    EndedBy.TIME_UP: "时间到自动交卷",
-    EndedBy.FORFEITED: "中途离开作废",
-    EndedBy.INVIGILATOR: "监考强制交卷",
-    EndedBy.FOCUS_LOST: "多次离开页面自动交卷",
-    EndedBy.VOIDED: "已作废",
-}
-# Endings that never pass, whatever the score: the paper is not a valid sitting.
-NEVER_PASSES = (EndedBy.FORFEITED, EndedBy.VOIDED)
+# Attempt states, endings and history kinds live in app/exams/statuses.py (the vocabulary).
 
 
 class QuestionBank(Base):
@@ -205,8 +179,9 @@ class Attempt(Base):
     # The address of the last join, and how often a join came from a different one.
     last_ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
     ip_changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Set when an invigilator voids the attempt; whether it still used up one of the
-    # learner's attempts follows the batch's rule at that moment.
+    # The invigilator's reason when they void the attempt or hand it in (监考强制交卷);
+    # whether a voided attempt still used up one of the learner's attempts follows the
+    # batch's rule at that moment.
     void_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     uses_attempt: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
@@ -222,8 +197,8 @@ class Attempt(Base):
 
     @property
     def is_voided(self) -> bool:
-        """Voided by an invigilator: never passed, shown as 已作废."""
-        return self.ended_by == EndedBy.VOIDED
+        """Voided by an invigilator: never passed, counted nowhere, shown as 已作废."""
+        return statuses.is_voided(self.ended_by)
 
     def is_running(self, now: dt.datetime) -> bool:
         """Open and inside its time: answers may still be saved."""

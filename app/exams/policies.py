@@ -12,14 +12,12 @@ from app.errors import AppError, Invalid
 from app.exams import paper as papers
 from app.exams.models import (
     Attempt,
-    AttemptStatus,
     ExamPolicy,
     Question,
     QuestionBank,
     QuestionType,
 )
-
-audit.ACTION_LABELS.update({"policy.update": "设置考试规则"})
+from app.exams.statuses import AttemptStatus
 
 
 async def get_or_create_bank(*, session: AsyncSession, name: str, now: dt.datetime) -> QuestionBank:

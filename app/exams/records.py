@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.exams import paper as papers
-from app.exams.models import ENDED_LABELS, Attempt, AttemptEvent
+from app.exams import statuses
+from app.exams.models import Attempt, AttemptEvent
 from app.learning.models import Batch
 
 
@@ -20,16 +22,13 @@ class RecordRow:
     @property
     def ended_label(self) -> str:
         if self.attempt.is_open:
-            return "进行中"
-        return ENDED_LABELS.get(self.attempt.ended_by, "")
+            return statuses.OPEN_LABEL
+        return statuses.ended_label(self.attempt.ended_by)
 
     @property
     def result_label(self) -> str:
-        if self.attempt.is_open:
-            return "—"
-        if self.attempt.is_voided:
-            return "已作废"
-        return "合格" if self.attempt.passed else "不合格"
+        a = self.attempt
+        return statuses.result_label(status=a.status, ended_by=a.ended_by, passed=a.passed)
 
     @property
     def score_text(self) -> str:
@@ -39,7 +38,10 @@ class RecordRow:
 
     @property
     def void_note(self) -> str:
-        """Why it was voided, and whether it used up a chance."""
+        """Why it was voided (and whether it used up a chance), or why it was handed in by
+        the invigilator."""
+        if self.attempt.ended_by == statuses.EndedBy.INVIGILATOR and self.attempt.void_reason:
+            return f"强制交卷原因：{self.attempt.void_reason}"
         if not self.attempt.is_voided:
             return ""
         counted = "计入考试次数" if self.attempt.uses_attempt else "不计入考试次数"
@@ -57,26 +59,26 @@ async def records(*, session: AsyncSession, user_id: int) -> list[RecordRow]:
     return [RecordRow(attempt, name) for attempt, name in rows]
 
 
-EVENT_LABELS = {
-    "join": "进入考试",
-    "reconnect": "断线后重新连接",
-    "resume": "重新进入考试",
-    "second_device": "其他窗口或设备接管试卷",
-    "second_device_refused": "拒绝其他窗口或设备进入",
-    "focus_lost": "离开考试页面",
-    "extended": "延长考试时间",
-    "submitted": "交卷",
-    "time_up": "时间到自动交卷",
-    "forfeited": "作废",
-    "invigilator": "监考员强制交卷",
-}
+@dataclasses.dataclass(frozen=True)
+class EventView:
+    """One entry of an attempt's history as people read it (labels and user agents)."""
+
+    at: dt.datetime
+    kind: str
+    detail_raw: str
+
+    @property
+    def label(self) -> str:
+        return statuses.event_label(self.kind)
+
+    @property
+    def detail(self) -> str:
+        return statuses.event_detail(self.kind, self.detail_raw)
 
 
-async def events_of(
-    *, session: AsyncSession, attempt_ids: list[int]
-) -> dict[int, list[AttemptEvent]]:
+async def events_of(*, session: AsyncSession, attempt_ids: list[int]) -> dict[int, list[EventView]]:
     """The history of each attempt (joins, reconnects, focus, devices), oldest first."""
-    found: dict[int, list[AttemptEvent]] = {i: [] for i in attempt_ids}
+    found: dict[int, list[EventView]] = {i: [] for i in attempt_ids}
     if attempt_ids:
         rows = await session.scalars(
             select(AttemptEvent)
@@ -84,7 +86,7 @@ async def events_of(
             .order_by(AttemptEvent.at, AttemptEvent.id)
         )
         for event in rows:
-            found[event.attempt_id].append(event)
+            found[event.attempt_id].append(EventView(event.at, event.kind, event.detail))
     return found
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts import idcard
 from app.accounts.models import User
 from app.clock import shanghai_text
-from app.errors import AppError, NotFound
+from app.errors import AppError, Invalid, NotFound
 from app.exams.models import Attempt, ExamSession, ExamSessionLearner
 from app.learning.models import Batch, Enrolment
 
@@ -46,7 +46,8 @@ def _check_times(batch: Batch, starts_at: dt.datetime, ends_at: dt.datetime) -> 
         )
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
+    """A session's name, trimmed, or a Chinese refusal."""
     name = (name or "").strip()
     if not name:
         raise AppError("bad_session_name", "请填写考场名称")
@@ -91,13 +92,28 @@ async def create_session(
     id_numbers: Sequence[str] = (),
     now: dt.datetime,
 ) -> ExamSession:
-    """A new session of a batch; without ID numbers it takes every enrolled learner."""
+    """A new session of a batch; without ID numbers it takes every enrolled learner. Every
+    problem is told at once (Invalid, one message per form field)."""
     batch = await session.get(Batch, batch_id)
+    problems: dict[str, str] = {}
+    listed: list[int] = []
     if batch is None:
-        raise AppError("bad_batch", "请选择批次")
-    name = _check_name(name)
-    _check_times(batch, starts_at, ends_at)
-    listed = await _listed_users(session, batch_id, id_numbers)
+        problems["batch_id"] = "请选择批次"
+    try:
+        name = check_name(name)
+    except AppError as error:
+        problems["name"] = error.message
+    if batch is not None:
+        try:
+            _check_times(batch, starts_at, ends_at)
+        except AppError as error:
+            problems["starts_at"] = error.message
+        try:
+            listed = await _listed_users(session, batch_id, id_numbers)
+        except AppError as error:
+            problems["learners"] = error.message
+    if problems:
+        raise Invalid(problems)
     row = ExamSession(
         batch_id=batch_id,
         name=name,

@@ -19,8 +19,9 @@ from app.errors import AppError, NotFound
 from app.exams.attempts import record_event
 from app.exams.events import AttemptVoided
 from app.exams.grading import Result, close_attempts, result_of
-from app.exams.models import Attempt, AttemptStatus, EndedBy
+from app.exams.models import Attempt
 from app.exams.policies import get_policy
+from app.exams.statuses import AttemptStatus, EndedBy, EventKind
 
 REASON_MAX = 200
 
@@ -74,7 +75,11 @@ async def void_attempt(
         attempt.void_reason = reason
         attempt.uses_attempt = uses
         await record_event(
-            session=session, attempt_id=attempt.id, kind="voided", now=now, detail=f"原因：{reason}"
+            session=session,
+            attempt_id=attempt.id,
+            kind=EventKind.VOIDED,
+            now=now,
+            detail=f"原因：{reason}",
         )
         await session.flush()
     await session.refresh(attempt)

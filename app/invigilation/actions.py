@@ -18,19 +18,11 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.errors import AppError, NotFound
 from app.exams import attempts, grading, voiding
-from app.exams.models import Attempt, AttemptStatus, ExamSession
+from app.exams.models import Attempt, ExamSession
+from app.exams.statuses import AttemptStatus
 from app.invigilation import messages
 from app.invigilation.models import Message
 from app.lib import http
-
-audit.ACTION_LABELS.update(
-    {
-        "invigilation.message": "监考消息",
-        "invigilation.extend": "监考延长时间",
-        "invigilation.force_submit": "监考强制交卷",
-        "invigilation.void": "监考作废",
-    }
-)
 
 
 @dataclasses.dataclass(frozen=True)

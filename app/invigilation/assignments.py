@@ -19,15 +19,6 @@ from app.invigilation.models import Assignment
 
 NOT_YOURS = "您不是该考场的监考员，无权查看或操作"
 
-audit.ACTION_LABELS.update(
-    {
-        "exam_session.create": "新建考场",
-        "exam_session.delete": "删除考场",
-        "exam_session.assign": "指派监考员",
-        "exam_session.unassign": "取消监考员",
-    }
-)
-
 
 async def get_user(*, session: AsyncSession, user_id: int) -> User | None:
     """The account (with its roles) behind a user id."""

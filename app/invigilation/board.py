@@ -20,36 +20,20 @@ from app.clock import epoch_ms
 from app.errors import NotFound
 from app.exams import live as exam_live
 from app.exams import paper as papers
-from app.exams import sessions
-from app.exams.models import ENDED_LABELS, Answer, Attempt, AttemptEvent, EndedBy, ExamSession
+from app.exams import sessions, statuses
+from app.exams.models import Answer, Attempt, AttemptEvent, ExamSession
+from app.exams.statuses import AttemptStatus, EndedBy
 from app.invigilation import live, messages
 from app.profile import service as profile
 
+# A row's state on the dashboard; the endings are named as the attempt vocabulary names them.
 STATES = {
     "waiting": "未开始",
     "online": "作答中·在线",
     "offline": "离线",
     "submitted": "已交卷",
-    "forced": "监考强制交卷",
-    "voided": "已作废",
-}
-
-# What the timeline calls each entry of an attempt's history.
-KIND_LABELS = {
-    "join": "进入考试",
-    "reconnect": "重新连接",
-    "resume": "在新窗口继续作答",
-    "second_device": "在其他窗口或设备上打开（已接管）",
-    "second_device_refused": "在其他窗口或设备上打开（已拒绝）",
-    "ip_changed": "IP 地址变化",
-    "focus_lost": "离开考试页面",
-    "focus_warned": "离开页面提醒",
-    "disconnected": "断开连接",
-    "extended": "延长考试时间",
-    "voided": "作废",
-    "message_sent": "收到监考消息",
-    "message_read": "已读监考消息",
-    **{str(kind): label for kind, label in ENDED_LABELS.items()},
+    "forced": statuses.ended_label(EndedBy.INVIGILATOR),
+    "voided": statuses.VOIDED_LABEL,
 }
 
 _COLUMNS = (
@@ -77,22 +61,28 @@ def _ms(value: dt.datetime | None) -> int | None:
     return epoch_ms(value) if value is not None else None
 
 
-async def _latest_attempts(
+async def _attempts_of(
     session: AsyncSession, session_id: int, user_ids: list[int] | None
-) -> dict[int, object]:
-    """Each learner's latest attempt in the session. For a few learners the lookup goes by
-    user (an index hit each) rather than by session (which would read every attempt row,
-    papers and all, of a 3,000-learner session)."""
+) -> tuple[dict[int, object], dict[int, dict[str, int]]]:
+    """Each learner's latest attempt in the session (the row shows it), and how every
+    closed attempt of theirs in the session ended (the counts: a forced paper followed by
+    a re-sit stays counted). For a few learners the lookup goes by user (an index hit each)
+    rather than by session (which would read every attempt row of a 3,000-learner session)."""
     query = select(Attempt.session_id, *_COLUMNS)
     if user_ids is not None:
         query = query.where(Attempt.user_id.in_(user_ids))
     else:
         query = query.where(Attempt.session_id == session_id)
     latest: dict[int, object] = {}
+    ends: dict[int, dict[str, int]] = {}
     for row in await session.execute(query.order_by(Attempt.number)):
         if row.session_id == session_id:
             latest[row.user_id] = row
-    return latest
+            if row.status == AttemptStatus.CLOSED:
+                state, _ = _state(row, None)
+                tally = ends.setdefault(row.user_id, {})
+                tally[state] = tally.get(state, 0) + 1
+    return latest, ends
 
 
 async def _activity(
@@ -158,7 +148,7 @@ async def rows(
     """The dashboard rows of a session (or of these learners in it), by name."""
     people = await sessions.members(session=session, exam_session=exam_session, user_ids=user_ids)
     ids = [p.id for p in people] if user_ids is not None else None
-    attempts = await _latest_attempts(session, exam_session.id, ids)
+    attempts, ends = await _attempts_of(session, exam_session.id, ids)
     answered, last = await _activity(session, [a.id for a in attempts.values()])
     open_ids = [a.id for a in attempts.values() if a.status == "open"]
     presence = await exam_live.presence(redis, open_ids)
@@ -175,13 +165,15 @@ async def rows(
             "state": state,
             "since": since,
             "reads": reads.get(person.id, {}),
+            # Closed papers of this session by how they ended, for the counts.
+            "ends": ends.get(person.id, {}),
         }
         if a is not None:
             ended_by = a.ended_by or ""
             row.update(
                 aid=a.id,
                 n=a.number,
-                ended=ENDED_LABELS.get(ended_by, "") if ended_by else "",
+                ended=statuses.ended_label(ended_by),
                 score=None if a.score is None else papers.fmt_points(a.score),
                 passed=a.passed,
                 reason=a.void_reason or "",
@@ -254,8 +246,8 @@ async def timeline(
         {
             "at": epoch_ms(at),
             "kind": kind,
-            "label": KIND_LABELS.get(kind, kind),
-            "detail": detail,
+            "label": statuses.event_label(kind),
+            "detail": statuses.event_detail(kind, detail),
             "attempt": number,
         }
         for at, kind, detail, number in entries

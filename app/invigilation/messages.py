@@ -16,7 +16,8 @@ from app.accounts.models import User
 from app.clock import epoch_ms
 from app.errors import AppError, NotFound
 from app.exams import sessions
-from app.exams.models import Attempt, AttemptStatus, ExamSession
+from app.exams.models import Attempt, ExamSession
+from app.exams.statuses import AttemptStatus, EventKind
 from app.invigilation.events import MessageRead as MessageReadEvent
 from app.invigilation.events import MessageSent
 from app.invigilation.models import Message, MessageRead
@@ -184,7 +185,7 @@ async def history_of(
     found = []
     for message, read_at in rows:
         scope = "（全场）" if message.user_id is None else ""
-        found.append((message.sent_at, "message_sent", f"{scope}{message.text}"))
+        found.append((message.sent_at, EventKind.MESSAGE_SENT, f"{scope}{message.text}"))
         if read_at is not None:
-            found.append((read_at, "message_read", message.text))
+            found.append((read_at, EventKind.MESSAGE_READ, message.text))
     return found

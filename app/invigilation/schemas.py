@@ -7,7 +7,8 @@ import datetime as dt
 import re
 
 from app.clock import SHANGHAI
-from app.errors import AppError
+from app.errors import AppError, Invalid
+from app.exams import sessions
 from app.exams.attempts import MAX_EXTRA_MINUTES
 
 MAX_MINUTES = MAX_EXTRA_MINUTES
@@ -44,14 +45,31 @@ class SessionForm:
 
     @classmethod
     def parse(cls, form) -> SessionForm:
+        """Every field checked, every problem told at once (Invalid, one message a field)."""
+        problems: dict[str, str] = {}
         try:
             batch_id = int(form.get("batch_id", ""))
         except ValueError:
-            raise AppError("bad_batch", "请选择批次") from None
+            batch_id = 0
+            problems["batch_id"] = "请选择批次"
+        times = {}
+        for field, label in (("starts_at", "开始时间"), ("ends_at", "结束时间")):
+            try:
+                times[field] = parse_local_time(form.get(field), label)
+            except AppError as error:
+                problems[field] = error.message
+        if problems:
+            # The rest is checked by the service once the form reads; told here too, so
+            # that every problem shows at once.
+            try:
+                sessions.check_name(form.get("name", ""))
+            except AppError as error:
+                problems["name"] = error.message
+            raise Invalid(problems)
         return cls(
             batch_id=batch_id,
             name=form.get("name", ""),
-            starts_at=parse_local_time(form.get("starts_at"), "开始时间"),
-            ends_at=parse_local_time(form.get("ends_at"), "结束时间"),
+            starts_at=times["starts_at"],
+            ends_at=times["ends_at"],
             id_numbers=[n for n in ID_SPLIT.split(form.get("learners", "")) if n],
         )

@@ -19,16 +19,6 @@ from app.clock import local_date
 from app.errors import AppError, Invalid, NotFound
 from app.learning.models import Batch, Course, Enrolment
 
-audit.ACTION_LABELS.update(
-    {
-        "batch.create": "新建批次",
-        "batch.update": "修改批次",
-        "batch.close": "结束批次",
-        "batch.reopen": "重新开放批次",
-        "enrolment.add": "报名批次",
-        "enrolment.move": "转批次",
-    }
-)
 # The 学时 tiers: 1 学时 = 40 minutes; half of the hours are 公共课 by custom.
 TIERS = {16: (640, 320), 32: (1280, 640), 48: (1920, 960)}
 # The exam must open within this many days of the study deadline: hours studied longer ago

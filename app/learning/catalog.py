@@ -28,24 +28,6 @@ from app.learning.models import (
 )
 from app.learning.service import minutes_of
 
-audit.ACTION_LABELS.update(
-    {
-        "course.create": "新建课程",
-        "course.update": "修改课程",
-        "course.withdraw": "下架课程",
-        "course.relist": "重新上架课程",
-        "course.delete": "删除课程",
-        "course.copy": "复用课程到其他批次",
-        "course.move": "调整课程顺序",
-        "video.add": "上传视频",
-        "video.replace": "替换视频",
-        "video.update": "修改视频",
-        "video.delete": "删除视频",
-        "material.add": "上传导学资料",
-        "material.replace": "替换导学资料",
-        "material.delete": "删除导学资料",
-    }
-)
 LABELS = {
     "name": "课程名称",
     "lecturer": "主讲人",

@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from app.accounts.models import User
 
 REASON_MAX = 200
-audit.ACTION_LABELS.update(
-    {"learner.attention_exempt": "免除防挂机验证", "learner.attention_restore": "恢复防挂机验证"}
-)
 
 
 @dataclasses.dataclass(frozen=True)

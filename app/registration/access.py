@@ -28,13 +28,6 @@ from app.lib import crypto
 from app.registration import qualifications
 from app.registration.models import Person
 
-audit.ACTION_LABELS.update(
-    {
-        "account.password_setup": "设置密码（资格验证）",
-        "account.password_reset": "重置密码（邮件链接）",
-    }
-)
-
 SETUP_TTL = 15 * 60
 RESET_TTL = 30 * 60
 FORGOT_PER_HOUR = 3  # links per account per hour

@@ -29,8 +29,6 @@ from app.registration.models import (
     Submission,
 )
 
-audit.ACTION_LABELS.update({"registration.withdraw": "撤销注册申请"})
-
 STEPS = {
     Kind.INITIAL: ("channel", "personal", "employer", "experience", "preview"),
     Kind.CHANGE: ("personal", "channel", "employer", "experience", "preview"),

@@ -16,15 +16,6 @@ from app.errors import AppError, NotFound
 from app.registration.channels import CHANNELS
 from app.registration.models import Authority, AuthorityReviewer
 
-audit.ACTION_LABELS.update(
-    {
-        "registration.authority_add": "新增注册机构",
-        "registration.authority_active": "启用/停用注册机构",
-        "registration.reviewer_add": "指派注册初审人员",
-        "registration.reviewer_remove": "取消注册初审人员",
-    }
-)
-
 
 @dataclasses.dataclass
 class AuthorityRow:

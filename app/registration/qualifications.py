@@ -16,8 +16,6 @@ from app.lib import spreadsheet, workbook
 from app.lib.paging import Page
 from app.registration.models import Qualification
 
-audit.ACTION_LABELS.update({"registration.qualifications_import": "导入资格信息"})
-
 CATEGORIES = (
     "煤矿安全",
     "金属非金属矿山安全",
@@ -211,8 +209,31 @@ async def import_rows(
     return report
 
 
+def template_rules() -> list[list[str]]:
+    """The second sheet of the template: what each column takes."""
+    return [
+        ["列", "填写要求"],
+        ["示例", "第2行是示例（虚构的人），导入前请删除或改写。"],
+        ["姓名", "必填，不超过 50 个字符。"],
+        ["证件类型", f"{'、'.join(documents.LABELS.values())}之一，留空按居民身份证。"],
+        [
+            "证件号码",
+            "必填，须符合证件类型的格式（身份证 18 位并通过校验）；请保持该列为“文本”格式。",
+        ],
+        ["资格证书编号", "必填，6 至 40 位数字、字母或“-”，不可重复；请保持该列为“文本”格式。"],
+        ["级别", f"{'、'.join(LEVELS)}之一。"],
+        ["专业类别", "以下七类之一：" + "、".join(CATEGORIES) + "。"],
+        ["取得资格日期", "如 2024-05-10，不能晚于今天。"],
+        [
+            "文件",
+            f"Excel（.xlsx），不超过 {MAX_BYTES // 1024 // 1024} MB、{MAX_ROWS} 行；只读第一个工作表。",
+        ],
+        ["错误", "有错误的行不导入，其余照常导入；证书编号已在库中且信息相同的行计为“未变化”。"],
+    ]
+
+
 def template_workbook() -> bytes:
-    """An empty qualification list with the expected header (and one example row)."""
+    """The qualification list's header with one example row, and the rules sheet."""
     example = (
         "张安全",
         "居民身份证",
@@ -230,7 +251,8 @@ def template_workbook() -> bytes:
                 rows=[example],
                 widths=(12, 22, 24, 18, 8, 26, 14),
                 text_columns=(2, 3),
-            )
+            ),
+            workbook.Sheet(title="填写说明", rows=template_rules(), widths=(14, 100)),
         ]
     )
 

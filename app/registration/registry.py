@@ -19,8 +19,6 @@ from app.lib.paging import Page
 from app.registration import numbers, rules
 from app.registration.models import Application, Authority, Kind, Registration, RuleSet
 
-audit.ACTION_LABELS.update({"registration.cancel": "注销注册"})
-
 STATE_LABELS = {"valid": "有效", "expired": "已过期", "cancelled": "已注销"}
 
 

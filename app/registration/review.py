@@ -27,15 +27,6 @@ from app.registration.models import (
     Submission,
 )
 
-audit.ACTION_LABELS.update(
-    {
-        "registration.first_approve": "注册初审通过",
-        "registration.first_return": "注册初审退回",
-        "registration.final_approve": "注册终审通过",
-        "registration.final_reject": "注册终审不予注册",
-    }
-)
-
 # Sections a first reviewer may give a reason for, when returning an application.
 RETURN_SECTIONS = {
     "channel": "注册渠道及专业类别",

@@ -14,10 +14,6 @@ from app.audit import service as audit
 from app.errors import AppError, NotFound
 from app.registration.models import RuleSet
 
-audit.ACTION_LABELS.update(
-    {"registration.rules_version": "新增注册规则版本", "registration.rules_select": "启用注册规则"}
-)
-
 # field -> (label, lowest, highest)
 FIELDS = {
     "initial_window_months": ("初始注册期限（取得资格后，月）", 1, 240),

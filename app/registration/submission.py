@@ -33,8 +33,6 @@ from app.registration.models import (
     Submission,
 )
 
-audit.ACTION_LABELS.update({"registration.submit": "上报注册申请"})
-
 
 def photo_dir(config: Config) -> Path:
     """Photos as they were on submitted forms (a later reset of the profile photo must not

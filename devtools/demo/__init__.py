@@ -14,6 +14,7 @@ from app.learning.models import Batch, Course, Enrolment, Video, VideoProgress
 from app.profile import service as profile
 from app.services import Services
 from devtools.demo import exams as exams_demo
+from devtools.demo import invigilation as invigilation_demo
 from devtools.demo import learning as learning_demo
 from devtools.demo import photo as demo_photo
 from devtools.demo import registration as registration_demo
@@ -41,7 +42,13 @@ ACCOUNTS = (
         "已学完全部课程、已上传照片，可直接考试",
         studied=True,
     ),
-    DemoAccount("监考员", idcard.make("12010319850615002"), "李监考", "Jiankao#2026"),
+    DemoAccount(
+        "监考员",
+        idcard.make("12010319850615002"),
+        "李监考",
+        "Jiankao#2026",
+        "已指派到正在进行的“演示考场（第一考场）”",
+    ),
     DemoAccount("管理员", idcard.make("12010419800512003"), "王管理", "Guanli#2026"),
     DemoAccount(
         "注册申请人",
@@ -111,6 +118,9 @@ async def seed(svc: Services) -> list[DemoAccount]:
                 if account.studied:
                     await _study_everything(db, user_id=user.id, batch_id=batch.id, now=now)
                     await _upload_photo(db, svc, user=user, now=now)
+        await invigilation_demo.seed(
+            session=db, batch=batch, invigilator=users["李监考"], admin=users["王管理"], now=now
+        )
         today = now.date()
         await registration_demo.seed(
             session=db,

@@ -9,6 +9,7 @@
     if (button) button.closest("details").open = false;
   });
   document.addEventListener("submit", (event) => {
+    if (event.defaultPrevented) return;  // e.g. refused as too large (app.js)
     const form = event.target;
     const button = event.submitter;
     // A form's own data-confirm is asked by app.js (every page); here only a button's, so

@@ -113,6 +113,61 @@
     if (steps.length) { tour.hidden = false; show(); }
   }
 
+  /* Fields with a length limit show it as they are typed in; a paste longer than the
+     limit says what was kept (the browser would cut it silently). */
+  const LIMITED = "input[maxlength]:not([type=hidden]):not([type=password]):not([type=search]), textarea[maxlength]";
+  const counted = (field) => field.matches && field.matches(LIMITED) && field.maxLength >= 20;
+  function count(field, note) {
+    let out = field.nextElementSibling;
+    if (!out || !out.classList.contains("char-count")) {
+      out = document.createElement("span");
+      out.className = "char-count";
+      out.setAttribute("aria-live", "polite");
+      field.insertAdjacentElement("afterend", out);
+    }
+    out.textContent = note || field.value.length + " / " + field.maxLength + " 字";
+    out.classList.toggle("warn", Boolean(note));
+  }
+  document.querySelectorAll(LIMITED).forEach((field) => { if (counted(field)) count(field); });
+  document.addEventListener("input", (event) => { if (counted(event.target)) count(event.target); });
+  document.addEventListener("paste", (event) => {
+    const field = event.target;
+    if (!counted(field)) return;
+    const pasted = (event.clipboardData && event.clipboardData.getData("text")) || "";
+    const room = field.maxLength - field.value.length + (field.selectionEnd - field.selectionStart);
+    if (pasted.length <= room) return;
+    const kept = Math.max(0, room);
+    setTimeout(() => count(field, "粘贴的内容有 " + pasted.length + " 字，本栏最多 " +
+      field.maxLength + " 字，只保留了前 " + kept + " 字，请检查"), 0);
+  });
+
+  /* A plain form larger than the server takes is not sent: the page says so and keeps
+     everything typed (the server would refuse it with 413 before reading it). */
+  const formLimit = Number(document.querySelector('meta[name="form-limit"]').content) || 0;
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !formLimit || (form.method || "").toLowerCase() !== "post" ||
+        form.enctype === "multipart/form-data") return;
+    const size = new Blob([new URLSearchParams(new FormData(form)).toString()]).size;
+    if (size <= formLimit) return;
+    event.preventDefault();
+    let note = form.querySelector(".form-too-large");
+    if (!note) {
+      note = document.createElement("div");
+      note.className = "alert error form-too-large";
+      note.setAttribute("role", "alert");
+      form.prepend(note);
+    }
+    note.textContent = "内容过长（约 " + Math.ceil(size / 1024) + " KB，上限 " +
+      Math.floor(formLimit / 1024) + " KB），没有提交。请删减后再提交，您填写的内容都还在。";
+    note.scrollIntoView({ block: "center" });
+  });
+  document.querySelectorAll("[data-back]").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      if (history.length > 1) { event.preventDefault(); history.back(); }
+    });
+  });
+
   /* Forms that ask before they are sent: data-confirm="问题" (no inline handlers: CSP). */
   document.addEventListener("submit", (event) => {
     const question = event.target.dataset && event.target.dataset.confirm;

@@ -116,8 +116,15 @@
     cell(tr, 10).textContent = clock(row.last);
   }
 
+  // Closed papers are counted one by one (a forced paper stays counted after a re-sit):
+  // the row shows the learner's current attempt, its ends say how each earlier one ended.
+  const ENDED = ["submitted", "forced", "voided"];
+  function ended(row, state) {
+    return (row.ends && row.ends[state]) || 0;
+  }
+
   function matches(row) {
-    if (filter && row.state !== filter) return false;
+    if (filter && row.state !== filter && !ended(row, filter)) return false;
     if (!query) return true;
     return row.name.includes(query) || row.idm.toUpperCase().includes(query.toUpperCase());
   }
@@ -137,7 +144,10 @@
     view = shown.map((r) => r.uid);
     counts = { all: rows.size };
     Object.keys(STATES).forEach((k) => { counts[k] = 0; });
-    rows.forEach((row) => { counts[row.state] = (counts[row.state] || 0) + 1; });
+    rows.forEach((row) => {
+      if (!ENDED.includes(row.state)) counts[row.state] = (counts[row.state] || 0) + 1;
+      ENDED.forEach((k) => { counts[k] += ended(row, k); });
+    });
     $("count-all").textContent = counts.all;
     Object.keys(STATES).forEach((k) => { $("count-" + k).textContent = counts[k]; });
     $("shown").textContent = "显示 " + view.length + " / " + rows.size + " 人";
@@ -198,7 +208,8 @@
     list.forEach((row) => {
       const old = rows.get(row.uid);
       rows.set(row.uid, row);
-      if (!old || old.state !== row.state || old[sortKey] !== row[sortKey] || old.deadline !== row.deadline) reorder = true;
+      if (!old || old.state !== row.state || old[sortKey] !== row[sortKey] || old.deadline !== row.deadline ||
+          JSON.stringify(old.ends) !== JSON.stringify(row.ends)) reorder = true;
       const tr = rendered.get(row.uid);
       if (tr) {
         fill(tr, row);

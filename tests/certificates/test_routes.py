@@ -213,6 +213,39 @@ async def test_admin__failed_job_shows_its_error_and_retry_queues_it(app, svc, c
     assert entry.actor_id == admin.id and certificate.number in entry.detail
 
 
+async def test_admin__retry_all_failed_queues_each_and_audits_each(app, svc, certs, factory):
+    failed = []
+    for _ in range(2):
+        user, attempt = await certs.passed()
+        (svc.config.photo_dir / user.photo_file).write_bytes(b"broken")
+        assert await issue_certificate({"svc": svc, "job_try": 5}, attempt.id) == "failed"
+        failed.append(attempt)
+    admin = await factory.user(roles=("admin",), name="管理员")
+    client = app.test_client()
+    await login(client, svc, admin.id_number, PASSWORD)
+    page = await (await client.get("/admin/certificates")).get_data(as_text=True)
+    assert "全部重试（2 张生成失败）" in page and "python -m app" not in page
+    response = await client.post(
+        "/admin/certificates/retry-failed", form={"csrf_token": await csrf_of(client)}
+    )
+    assert response.status_code == 302
+    page = await (await client.get(response.headers["Location"])).get_data(as_text=True)
+    assert "已全部重新加入生成队列" in page and 'id="retry-failed"' not in page
+    for attempt in failed:
+        assert (await certs.certificate(attempt.id)).state == CertificateState.QUEUED
+        assert await svc.redis.keys(f"arq:job:certificate:{attempt.id}:*")
+    async with svc.db.read() as db:
+        entries = list(
+            await db.scalars(select(AuditEntry).where(AuditEntry.action == "certificate.retry"))
+        )
+    assert len(entries) == 2 and all(e.actor_id == admin.id for e in entries)
+    again = await client.post(
+        "/admin/certificates/retry-failed", form={"csrf_token": await csrf_of(client)}
+    )
+    page = await (await client.get(again.headers["Location"])).get_data(as_text=True)
+    assert "没有生成失败的证书" in page
+
+
 async def test_admin__revoke_needs_a_reason_then_verification_says_revoked(
     app, svc, certs, factory
 ):

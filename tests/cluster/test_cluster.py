@@ -27,7 +27,8 @@ from sqlalchemy import func, select, update
 
 from app.accounts import sessions
 from app.certificates.models import Certificate, CertificateState
-from app.exams.models import Answer, Attempt, AttemptStatus, EndedBy
+from app.exams.models import Answer, Attempt
+from app.exams.statuses import AttemptStatus, EndedBy
 from app.learning.models import StudyDay, VideoProgress
 from devtools.pgcluster import server_bin
 from tests.certificates.conftest import Certs

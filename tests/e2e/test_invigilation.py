@@ -244,7 +244,9 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await staff.fill("#act-reason", "考试过程中有违纪行为")
         await staff.click("#act-confirm")
         await exam.wait_for_selector("#result-dialog[open]")
-        assert (await exam.locator("#result-text").inner_text()).startswith("监考强制交卷。")
+        assert (await exam.locator("#result-text").inner_text()).startswith(
+            "监考强制交卷（原因：考试过程中有违纪行为）。"
+        )
         await view(exam, "invigilate-08-learner-forced")
         await _row(staff, learner.id, state="forced")
         await staff.wait_for_function(
@@ -285,7 +287,8 @@ async def test_admin__creates_a_session_and_assigns_an_invigilator(pages, page, 
     await page.fill("#ends_at", "2026-03-02T08:30")
     pages.expect(400, "/admin/exam-sessions")
     await page.click("#create-session")
-    assert await page.locator("#admin-error").inner_text() == "结束时间应晚于开始时间"
+    assert "请修改以下 1 处" in await page.locator("#admin-error").inner_text()
+    assert await page.locator("#err-starts_at").inner_text() == "结束时间应晚于开始时间"
     await page.fill("#ends_at", "2026-03-02T12:00")
     await page.click("#create-session")
     await page.wait_for_selector("#admin-msg")

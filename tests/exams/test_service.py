@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 
 from app.errors import AppError, NotFound
 from app.exams import answers, attempts, eligibility, grading, joining, policies, records
-from app.exams.models import Answer, Attempt, AttemptEvent, EndedBy
+from app.exams.models import Answer, Attempt, AttemptEvent
+from app.exams.statuses import EndedBy
 from app.services import build_services
 from tests.exams.conftest import SMALL, graded, paper_of
 

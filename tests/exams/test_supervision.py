@@ -7,7 +7,7 @@ import pytest
 
 from app.errors import AppError
 from app.exams import eligibility, grading, joining, policies, records, voiding
-from app.exams.models import EndedBy
+from app.exams.statuses import EndedBy
 from tests.exams.conftest import SMALL
 
 

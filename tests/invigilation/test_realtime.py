@@ -10,7 +10,7 @@ import pytest
 import socketio
 from sqlalchemy import delete
 
-from app.exams.models import EndedBy
+from app.exams.statuses import EndedBy
 from app.invigilation import actions, assignments
 from app.invigilation import live as proctor_live
 from app.invigilation.models import Assignment
@@ -323,7 +323,7 @@ async def test_force_submit__the_page_says_so_and_the_row_too(room, live_svc):
     submitted = await page.wait_event("submitted")
     assert submitted["ended_by"] == EndedBy.INVIGILATOR
     assert submitted["ended_label"] == "监考强制交卷"
-    assert submitted["message"].startswith("监考强制交卷。")
+    assert submitted["message"].startswith("监考强制交卷（原因：违纪）。")
     row = await dashboard.wait_row(attempt.user_id, lambda r: r["state"] == "forced")
     assert row["ended"] == "监考强制交卷"
 

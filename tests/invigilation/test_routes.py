@@ -51,6 +51,7 @@ async def test_login__an_invigilator_lands_on_my_sessions(svc, client, proctorin
     assert response.headers["Location"] == "/invigilate"
     page = await _text(await client.get("/invigilate"))
     assert "我的监考" in page and "您还没有被指派监考任何考场" in page
+    assert "管理员在“管理 - 考场管理”中新建，并在那里指派监考员" in page
     assert "监考" in page and "我的课程" not in page
 
 
@@ -300,6 +301,33 @@ async def test_admin__creates_a_session_and_assigns_an_invigilator(
     )
     assert response.status_code == 302
     assert "已取消该监考员" in await _text(await admin_client.get(response.headers["Location"]))
+
+
+async def test_admin__every_problem_of_the_session_form_is_shown_at_once(
+    svc, admin_client, proctoring, clock
+):
+    batch = await proctoring.batch()
+    form = {
+        "batch_id": str(batch.batch.id),
+        "name": "   ",
+        "starts_at": _local(clock.now()),
+        "ends_at": _local(clock.now() - dt.timedelta(hours=1)),
+        "learners": "110105198503120012",
+    }
+    response = await _form(admin_client, "/admin/exam-sessions", form)
+    assert response.status_code == 400
+    page = await _text(response)
+    assert "请修改以下 3 处" in page
+    assert 'id="err-name"' in page and "请填写考场名称" in page
+    assert 'id="err-starts_at"' in page and "结束时间应晚于开始时间" in page
+    assert 'id="err-learners"' in page and "不是本批次报名的学员" in page
+    # What was typed is kept.
+    assert 'value="' + form["starts_at"] + '"' in page and "110105198503120012" in page
+    response = await _form(
+        admin_client, "/admin/exam-sessions", {**form, "batch_id": "x", "starts_at": ""}
+    )
+    page = await _text(response)
+    assert 'id="err-batch_id"' in page and 'id="err-starts_at"' in page and 'id="err-name"' in page
 
 
 @pytest.mark.parametrize(

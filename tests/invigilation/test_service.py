@@ -12,7 +12,8 @@ from app.certificates import issuing
 from app.certificates.models import Certificate, CertificateState
 from app.errors import AppError, Forbidden, NotFound
 from app.exams import grading, joining, live
-from app.exams.models import EndedBy, ExamSession
+from app.exams.models import ExamSession
+from app.exams.statuses import EndedBy
 from app.invigilation import actions, assignments, board, messages
 from app.invigilation import live as proctor_live
 from tests.exams.conftest import SMALL, paper_of
@@ -313,7 +314,7 @@ async def test_force_submit__grades_acknowledged_answers_and_refuses_an_ended_on
         reason="考试过程中有违纪行为",
     )
     assert result.ended_by == EndedBy.INVIGILATOR and result.score == 100 and result.passed
-    assert result.message.startswith("监考强制交卷。")
+    assert result.message.startswith("监考强制交卷（原因：考试过程中有违纪行为）。")
     closed = await proctoring.attempt(attempt.id)
     with pytest.raises(AppError, match="已结束（监考强制交卷），不能强制交卷"):
         await _act(
@@ -556,7 +557,7 @@ async def test_timeline__joins_focus_messages_reads_reconnects_devices_extension
         "离开考试页面",
         "收到监考消息",
         "已读监考消息",
-        "重新连接",
+        "断线后重新连接",
         "在其他窗口或设备上打开（已接管）",
         "延长考试时间",
         "监考强制交卷",

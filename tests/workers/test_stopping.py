@@ -14,7 +14,7 @@ import threading
 
 from app.certificates import issuing
 from app.certificates.models import CertificateState
-from app.exams.models import AttemptStatus
+from app.exams.statuses import AttemptStatus
 from tests.certificates.conftest import Certs
 from tests.exams.conftest import Exams
 from workers import base

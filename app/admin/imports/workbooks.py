@@ -16,6 +16,7 @@ TEMPLATE_NOTES = (
     "4. 批次须与系统中的批次名称完全一致。",
     "5. 新学员的初始密码为身份证号后六位，首次登录须修改；已有账号的学员只增加报名，密码不变。",
     "6. 同一身份证号在一个文件中只能出现一次；已报名该批次的行会跳过并计为“已报名”。",
+    "7. 第2行是示例（虚构的人），导入前请删除或改写为真实学员。",
 )
 
 
@@ -36,11 +37,25 @@ def error_workbook(report: ImportReport) -> bytes:
     return xlsx_bytes([sheet])
 
 
+# One example row (a made-up ID number with a valid check digit; the 17th digit is odd: 男).
+TEMPLATE_EXAMPLE = {
+    "id_number": "110105198503120012",
+    "name": "张安全",
+    "gender": "男",
+    "work_unit": "天津某化工有限公司",
+    "batch": "注册安全工程师继续教育 2026年第一期",
+}
+
+
 def template_workbook() -> bytes:
-    """An empty learner list with the expected header, and a sheet of instructions."""
+    """The learner list's header with one example row, and a sheet of instructions."""
     # The ID column is formatted as text: Excel would turn 18 digits into a rounded number.
     learners = Sheet(
-        "学员名单", header=list(HEADERS.values()), widths=(24, 14, 8, 34, 40), text_columns={0}
+        "学员名单",
+        header=list(HEADERS.values()),
+        rows=[[TEMPLATE_EXAMPLE[f] for f in FIELDS]],
+        widths=(24, 14, 8, 34, 40),
+        text_columns={0},
     )
     notes = Sheet("填写说明", rows=[[line] for line in TEMPLATE_NOTES], widths=(100,))
     return xlsx_bytes([learners, notes])

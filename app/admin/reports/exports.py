@@ -21,6 +21,7 @@ from app.audit import service as audit
 from app.certificates.render import hours_text
 from app.clock import shanghai_text
 from app.errors import AppError, NotFound
+from app.exams.paper import LETTERS
 from app.learning.models import Batch
 from app.lib.workbook import Sheet, write_xlsx
 
@@ -35,8 +36,6 @@ KINDS = {
     "audit": "操作日志",
 }
 INTERRUPTED = "导出被中断（例如服务器重启），请重新导出"
-
-audit.ACTION_LABELS.update({"report.export": "导出报表"})
 
 
 def export_dir(data_dir: Path) -> Path:
@@ -159,30 +158,9 @@ async def build(svc, kind: str, params: dict) -> Workbook:
             sheet = Sheet("学习进度", header, data, (10, 22, 30, 12, 10, 12, 10, 9, 10, 30, 40))
             return Workbook(f"{batch.name}-学习进度{suffix}.xlsx", [sheet], len(data))
         if kind == "results":
-            data = [
-                list(r)
-                for r in await results.learner_results(session=db, batch=batch, work_unit=unit)
-            ]
-            header = ["姓名", "身份证号", "工作单位", "考试次数", "最高成绩", "是否合格"]
-            sheet = Sheet("考试成绩", header, data, (10, 22, 30, 10, 10, 10))
-            return Workbook(f"{batch.name}-考试成绩{suffix}.xlsx", [sheet], len(data))
+            return await _results_book(db, batch, unit, suffix)
         if kind == "difficulty":
-            found = await results.difficulty(session=db, batch=batch)
-            data = [
-                [
-                    d.question_id,
-                    d.type_label,
-                    d.stem,
-                    d.chapter,
-                    d.used,
-                    d.correct,
-                    round(d.share * 100, 1),
-                ]
-                for d in found
-            ]
-            header = ["试题编号", "题型", "题干", "章节", "使用次数", "答对次数", "答对率（%）"]
-            sheet = Sheet("试题难度", header, data, (10, 8, 70, 16, 10, 10, 12))
-            return Workbook(f"{batch.name}-试题难度.xlsx", [sheet], len(data))
+            return await _difficulty_book(db, batch)
         data = []
         async for part in results.roster(session=db, batch=batch):
             data.extend(
@@ -210,6 +188,90 @@ async def build(svc, kind: str, params: dict) -> Workbook:
         ]
         sheet = Sheet("合格人员名册", header, data, (10, 22, 6, 34, 8, 10, 18, 12))
         return Workbook(f"{batch.name}-合格人员名册.xlsx", [sheet], len(data))
+
+
+async def _results_book(db, batch: Batch, unit: str, suffix: str) -> Workbook:
+    """考试成绩: one row per learner (best counted score), then every paper (考试明细), each
+    voided paper shown as 已作废 and counted in no score. Numbers are number cells."""
+    per_learner = await results.learner_results(session=db, batch=batch, work_unit=unit)
+    papers = await results.attempt_rows(session=db, batch=batch, work_unit=unit)
+    header = ["姓名", "身份证号", "工作单位", "考试次数", "作废次数", "最高成绩", "是否合格"]
+    details = [
+        "姓名",
+        "身份证号",
+        "工作单位",
+        "第几次",
+        "考场",
+        "开始时间",
+        "结束时间",
+        "结束方式",
+        "成绩",
+        "结果",
+        "作废或强制交卷原因",
+    ]
+    return Workbook(
+        f"{batch.name}-考试成绩{suffix}.xlsx",
+        [
+            Sheet("考试成绩", header, per_learner, (10, 22, 30, 10, 10, 10, 10), text_columns=(1,)),
+            Sheet(
+                "考试明细",
+                details,
+                papers,
+                (10, 22, 30, 8, 20, 20, 20, 20, 8, 8, 30),
+                text_columns=(1,),
+            ),
+        ],
+        len(per_learner) + len(papers),
+    )
+
+
+async def _difficulty_book(db, batch: Batch) -> Workbook:
+    """试题难度: per question its statistics and how many papers chose each option."""
+    found = await results.difficulty(session=db, batch=batch)
+    letters = max((d.option_count for d in found if d.type != "judge"), default=4)
+    choice_columns = [f"选{letter}" for letter in LETTERS[:letters]]
+    header = [
+        "试题编号",
+        "题型",
+        "题干",
+        "章节",
+        "使用次数",
+        "答对次数",
+        "难度系数（答对率 %）",
+        "区分度",
+        "需复查",
+        "正确答案",
+        *choice_columns,
+        "选对",
+        "选错",
+        "未作答",
+    ]
+    data = []
+    for d in found:
+        counts = {label: n for label, n, _ in d.options}
+        choices = [counts.get(letter) for letter in LETTERS[:letters]]
+        judged = [counts.get("对"), counts.get("错")]
+        discrimination = d.discrimination
+        data.append(
+            [
+                d.question_id,
+                d.type_label,
+                d.stem,
+                d.chapter,
+                d.used,
+                d.correct,
+                round(d.facility * 100, 1),
+                round(discrimination, 2) if discrimination is not None else None,
+                "是" if d.needs_review else "",
+                d.answer_text,
+                *choices,
+                *judged,
+                d.stat.unanswered,
+            ]
+        )
+    widths = (10, 8, 70, 16, 10, 10, 12, 8, 8, 10, *([6] * (letters + 3)))
+    sheet = Sheet("试题难度", header, data, widths)
+    return Workbook(f"{batch.name}-试题难度.xlsx", [sheet], len(data))
 
 
 async def _audit_book(db, params) -> Workbook:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import PurePath
 
 from quart import redirect, request, url_for
 
-from app.admin.routes.common import actor, admin_page, bp, int_arg, render, with_form_errors
+from app.admin.routes.common import (
+    actor,
+    admin_page,
+    bp,
+    download,
+    int_arg,
+    render,
+    with_form_errors,
+)
 from app.errors import AppError
-from app.exams import banks, importer
+from app.exams import banks, importer, statistics
 from app.exams import paper as papers
 from app.lib.http import body_limit
 from app.services import services
@@ -73,7 +82,7 @@ async def _bank_page(bank_id: int, *, report=None, import_error=None):
         page = await banks.browse(
             session=db, bank_id=bank_id, filters=filters, page=int_arg("page", 1)
         )
-        stats = await banks.question_stats(session=db, question_ids={q.id for q in page.items})
+        stats = await statistics.question_stats(session=db, question_ids={q.id for q in page.items})
     shown = {k: v for k, v in vars(filters).items() if v}
     return await render(
         "admin/bank.html",
@@ -91,6 +100,14 @@ async def _bank_page(bank_id: int, *, report=None, import_error=None):
         done=DONE.get(request.args.get("done", "")),
         page_url=lambda n: url_for("admin.bank", bank_id=bank_id, **shown, page=n),
     )
+
+
+@bp.get("/banks/import-template.xlsx")
+@admin_page
+async def bank_template():
+    """试题导入模板: the columns, an example of each question type and the rules."""
+    data = await asyncio.to_thread(importer.template_workbook)
+    return download(data, "试题导入模板.xlsx", "question-import-template.xlsx")
 
 
 @bp.get("/banks/<int:bank_id>")
@@ -132,8 +149,8 @@ async def _question_page(question_id: int, errors=None, form=None):
         question = await banks.get_question(session=db, question_id=question_id)
         bank = await banks.get(session=db, bank_id=question.bank_id)
         used = await banks.times_used(session=db, question_id=question_id)
-        stat = (await banks.question_stats(session=db, question_ids={question_id})).get(
-            question_id, banks.Stat()
+        stat = (await statistics.question_stats(session=db, question_ids={question_id})).get(
+            question_id, statistics.QuestionStat()
         )
     options = json.loads(question.options)
     return await render(

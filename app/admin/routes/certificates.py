@@ -12,6 +12,8 @@ from app.services import services
 
 NOTICES = {
     "retried": "已重新加入生成队列。",
+    "retried_all": "生成失败的证书已全部重新加入生成队列，稍后刷新查看。",
+    "none_failed": "没有生成失败的证书。",
     "revoked": "证书已撤销，核验页面将显示“已撤销”。",
 }
 
@@ -28,6 +30,7 @@ async def _admin_page(*, error: str | None = None, status: int = 200):
     async with svc.db.read() as db:
         page = await service.admin_list(session=db, state=state, query=query, page=number)
         counts = await service.admin_counts(session=db)
+        failed = await service.failed_count(session=db)
     shown = {k: v for k, v in {"state": state, "q": query}.items() if v}
     body = await render(
         "admin/certificates.html",
@@ -39,6 +42,7 @@ async def _admin_page(*, error: str | None = None, status: int = 200):
         page_url=lambda n: url_for("admin.certificates", **shown, page=n),
         state_labels=STATE_LABELS,
         max_tries=issuing.MAX_TRIES,
+        failed=failed,
         notice=NOTICES.get(request.args.get("done", "")),
         error=error,
     )
@@ -78,6 +82,17 @@ async def certificate_retry(certificate_id: int):
     except AppError as error:
         return await _admin_page(error=error.message, status=error.status)
     return _back("retried")
+
+
+@bp.post("/certificates/retry-failed")
+@admin_page
+async def certificate_retry_failed():
+    """全部重试: every failed certificate back in the queue (each retry audited)."""
+    svc = services()
+    who = actor()
+    async with svc.db.write() as db:
+        queued = await service.retry_failed(session=db, now=svc.now(), actor_id=who.id, ip=who.ip)
+    return _back("retried_all" if queued else "none_failed")
 
 
 @bp.post("/certificates/<int:certificate_id>/revoke")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import redirect, request, url_for
 
 from app.admin.routes.common import actor, admin_page, bp, render
-from app.errors import AppError, NotFound
+from app.errors import AppError, Invalid, NotFound
 from app.exams import sessions
 from app.invigilation import assignments, schemas
 from app.services import services
@@ -18,7 +18,9 @@ DONE = {
 }
 
 
-async def _admin_page(*, error: str | None = None, status: int = 200, form=None):
+async def _admin_page(
+    *, error: str | None = None, status: int = 200, form=None, errors: dict | None = None
+):
     async with services().db.read() as db:
         rows = await sessions.list_sessions(session=db)
         staff = await assignments.invigilators_of(
@@ -34,6 +36,7 @@ async def _admin_page(*, error: str | None = None, status: int = 200, form=None)
         choices=choices,
         form=form or {},
         error=error,
+        errors=errors or {},
         notice=DONE.get(request.args.get("done", "")),
     )
     return page, status
@@ -71,6 +74,9 @@ async def exam_session_create():
                 actor_id=who.id,
                 ip=who.ip,
             )
+    except Invalid as error:
+        problems = f"新建考场未成功，请修改以下 {len(error.fields)} 处后重新提交。"
+        return await _admin_page(error=problems, status=400, form=form, errors=error.fields)
     except AppError as error:
         return await _admin_page(error=error.message, status=error.status, form=form)
     return _back("created")

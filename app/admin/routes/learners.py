@@ -122,7 +122,6 @@ async def _detail_page(
         user=user,
         enrolments=enrolments,
         record=learner_record,
-        event_labels=exam_records.EVENT_LABELS,
         open_batches=[r.batch for r in open_batches],
         initial_expired=initial_expired,
         is_self=user.id == auth.current_user().id,

@@ -13,6 +13,7 @@ from app.admin.routes.common import XLSX, actor, admin_page, bp, int_arg, render
 from app.audit import service as audit
 from app.clock import SHANGHAI
 from app.errors import AppError, NotFound
+from app.exams import statistics
 from app.learning import batches
 from app.learning.files import stream_file
 from app.lib.paging import Page
@@ -119,7 +120,8 @@ async def reports_page():
                         [
                             ("合格", found.passed),
                             ("未合格", found.sat - found.passed),
-                            ("未参加", max(0, found.enrolled - found.sat)),
+                            *([("试卷均已作废", found.voided_only)] if found.voided_only else []),
+                            ("未参加", max(0, found.enrolled - found.sat - found.voided_only)),
                         ],
                     ),
                     _chart("bar", "最高成绩分布（占总分比例）", found.scores),
@@ -132,12 +134,14 @@ async def reports_page():
             context = dict(
                 questions=found[:200],
                 total_questions=len(found),
+                review_count=sum(d.needs_review for d in found),
+                review_below=statistics.REVIEW_BELOW,
                 charts=[
                     _chart(
                         "hbar",
-                        "答对率最低的试题（%）",
+                        "难度系数最低的试题（%）",
                         [
-                            (f"第{d.question_id}题", round(d.share * 100, 1))
+                            (f"第{d.question_id}题", round(d.facility * 100, 1))
                             for d in reversed(hardest)
                         ],
                         max=100,
