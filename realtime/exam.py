@@ -23,6 +23,7 @@ any event the page sends.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import secrets
@@ -79,6 +80,32 @@ class ExamNamespace(SessionNamespace):
         self._sync = svc.redis.register_script(live.SYNC)
         self.presence = Presence(svc.redis)
         self.marks = proctor_live.Marks(svc.redis)
+        # sid -> the answers of that socket being handled (see trigger_event).
+        self.answering: dict[str, set[asyncio.Future]] = {}
+
+    async def trigger_event(self, event: str, *args):
+        # A socket's events arrive in order, but each runs in a task of its own whose session
+        # check is a Redis round trip, and round trips on different pooled connections may
+        # come back in any order: a submit could overtake the answers sent just before it.
+        # So a submit first waits for the answers of its socket that arrived before it.
+        if event not in ("answer", "submit") or not args:
+            return await super().trigger_event(event, *args)
+        sid = args[0]
+        if event == "submit":
+            earlier = self.answering.get(sid)
+            if earlier:
+                await asyncio.wait(list(earlier))
+            return await super().trigger_event(event, *args)
+        answering = self.answering.setdefault(sid, set())
+        done = asyncio.get_running_loop().create_future()
+        answering.add(done)
+        try:
+            return await super().trigger_event(event, *args)
+        finally:
+            done.set_result(None)
+            answering.discard(done)
+            if not answering:
+                self.answering.pop(sid, None)
 
     def _owner(self, sid: str, session: dict) -> str:
         return live.owner_value(session["tab"], sid, self.presence.process)
