@@ -341,8 +341,16 @@ async def submit(
         )
         if results:
             return results[0]
-        await session.refresh(attempt)
+        await _settled(session, attempt)
     return await result_of(session=session, attempt=attempt)
+
+
+async def _settled(session: AsyncSession, attempt: Attempt) -> None:
+    """Read an attempt that another transaction has just claimed. On PostgreSQL the claim
+    skips locked rows, so the winner (the deadline sweeper, say) may not have committed yet:
+    wait for its lock, then read what it wrote (SQLite's writers already take turns)."""
+    await session.execute(select(Attempt.id).where(Attempt.id == attempt.id).with_for_update())
+    await session.refresh(attempt)
 
 
 ALREADY_ENDED = "该考生的本次考试已结束（{label}），不能强制交卷"
@@ -370,7 +378,7 @@ async def force_submit(
             session=session, now=now, ids=[attempt_id], ended_by=EndedBy.INVIGILATOR, note=why
         )
     if not results:
-        await session.refresh(attempt)
+        await _settled(session, attempt)
         label = ended_label(attempt.ended_by) or "已交卷"
         raise AppError("attempt_closed", ALREADY_ENDED.format(label=label), 409)
     return results[0]
