@@ -16,7 +16,7 @@ import datetime as dt
 from app.certificates import issuing
 from app.registration import rules
 from tests.e2e.conftest import browser_login, look
-from tests.e2e.test_journey_registration import STAFF_PASSWORD, review, steps_to_preview, submit
+from tests.e2e.registration_steps import STAFF_PASSWORD, review, steps_to_preview, submit
 from tests.factories import Factory
 from tests.registration.conftest import Reg
 from workers.registration import send_registration_reminders
