@@ -182,15 +182,23 @@ def after_commit(session: AsyncSession, work: Callable[[], Awaitable[object]]) -
     session.info.setdefault(AFTER_COMMIT, []).append(work)
 
 
+# Every SQLite connection of the app (the autosave's own included, app/exams/autosave.py).
+# wal_autocheckpoint=0: the Database's checkpointer does it, in a thread
+# (app/lib/sqlite_checkpoints.py).
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    "foreign_keys=ON",
+    "wal_autocheckpoint=0",
+)
+
+
 def _sqlite_connect(dbapi_connection, _record) -> None:
     # Let SQLAlchemy, not the driver, decide when transactions begin (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # The Database's checkpointer does it, in a thread (app/lib/sqlite_checkpoints.py).
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 

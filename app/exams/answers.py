@@ -43,12 +43,12 @@ def _sqlite_upsert() -> object:
 
 
 # Built once: the statement's cache key is then computed once, not on every autosave.
-_SQLITE_UPSERT = _sqlite_upsert()
-_ATTEMPTS = select(Attempt.id, Attempt.user_id, Attempt.status, Attempt.deadline, Attempt.tab)
+SQLITE_UPSERT = _sqlite_upsert()
+ATTEMPTS = select(Attempt.id, Attempt.user_id, Attempt.status, Attempt.deadline, Attempt.tab)
 # PostgreSQL: the same two statements whatever the batch's size, so that each is prepared
 # once per connection (a list of ids, or rows of VALUES, would make a new statement text,
 # and a new prepare, for every size of batch): the ids as one array, the rows as arrays.
-_PG_ATTEMPTS = _ATTEMPTS.where(
+_PG_ATTEMPTS = ATTEMPTS.where(
     Attempt.id == any_(bindparam("ids", type_=ARRAY(Integer)))
 ).with_for_update(read=True)
 _PG_UPSERT = text(
@@ -115,7 +115,7 @@ async def save_answers(
     if postgresql:
         rows = await session.execute(_PG_ATTEMPTS, {"ids": ids})
     else:
-        rows = await session.execute(_ATTEMPTS.where(Attempt.id.in_(ids)))
+        rows = await session.execute(ATTEMPTS.where(Attempt.id.in_(ids)))
     outcomes, latest = judge_saves(saves, {row.id: tuple(row)[1:] for row in rows}, now)
     if not latest:
         return outcomes
@@ -134,7 +134,7 @@ async def save_answers(
         )
     else:
         await session.execute(
-            _SQLITE_UPSERT,
+            SQLITE_UPSERT,
             [
                 {
                     "attempt_id": s.attempt_id,

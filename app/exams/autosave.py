@@ -25,12 +25,15 @@ import sqlite3
 from collections.abc import Callable
 
 import sqlalchemy.exc
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 
-from app.db import Database
+from app.db import SQLITE_PRAGMAS, Database
 from app.errors import AppError
 from app.exams import answers
 from app.exams.answers import Save
+from app.exams.models import Answer, Attempt
 from app.lib import profiling, sqlite_writes
 
 log = logging.getLogger("safece.exams.autosave")
@@ -172,19 +175,19 @@ class _Window:
             self.__init__()
 
 
-# The same statements as answers.save_answers, for the sqlite3 module.
-_ATTEMPTS = "SELECT id, user_id, status, deadline, tab FROM exam_attempts WHERE id IN ({})"
-_UPSERT = (
-    "INSERT INTO exam_answers (attempt_id, question_id, value, seq, saved_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (attempt_id, question_id) DO UPDATE SET "
-    "value = excluded.value, seq = excluded.seq, saved_at = excluded.saved_at "
-    "WHERE exam_answers.seq < excluded.seq"
+# answers.save_answers's own statements and column types, compiled once for the sqlite3
+# module: one definition of the SQL, of how instants are stored, and of the pragmas.
+_SQLITE = sqlite_dialect.dialect(paramstyle="qmark")
+_ATTEMPTS = str(
+    answers.ATTEMPTS.where(Attempt.id.in_(bindparam("ids", expanding=True))).compile(
+        dialect=_SQLITE
+    )
 )
-
-
-def _stored(when: dt.datetime) -> str:
-    # How app.db.UTCDateTime stores instants on SQLite (naive UTC, microseconds).
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+_IDS = "__[POSTCOMPILE_ids]"  # the expanding list, one ? per id at run time
+_UPSERT_COLUMNS = ("attempt_id", "question_id", "value", "seq", "saved_at")
+_UPSERT = str(answers.SQLITE_UPSERT.compile(dialect=_SQLITE, column_keys=_UPSERT_COLUMNS))
+_stored = Answer.__table__.c.saved_at.type.dialect_impl(_SQLITE).bind_processor(_SQLITE)
+_deadline = Attempt.__table__.c.deadline.type.dialect_impl(_SQLITE).result_processor(_SQLITE, None)
 
 
 class SqliteBatch:
@@ -222,9 +225,7 @@ class SqliteBatch:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=0, check_same_thread=False
             )
-            # The pragmas of app.db, so this connection behaves like every other one.
-            pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
-            for pragma in (*pragmas, "wal_autocheckpoint=0"):
+            for pragma in SQLITE_PRAGMAS:  # so it behaves like every other connection
                 conn.execute(f"PRAGMA {pragma}")
             conn.execute("PRAGMA busy_timeout=0")
             self._conn = conn
@@ -237,15 +238,10 @@ class SqliteBatch:
         ids = sorted({s.attempt_id for s in saves})
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rows = conn.execute(_ATTEMPTS.format(",".join("?" * len(ids))), ids).fetchall()
+            rows = conn.execute(_ATTEMPTS.replace(_IDS, ",".join("?" * len(ids))), ids)
             attempts = {
-                aid: (
-                    user_id,
-                    status,
-                    dt.datetime.fromisoformat(deadline).replace(tzinfo=dt.UTC),
-                    tab,
-                )
-                for aid, user_id, status, deadline, tab in rows
+                aid: (user_id, status, _deadline(deadline), tab)
+                for aid, user_id, status, deadline, tab in rows.fetchall()
             }
             outcomes, latest = answers.judge_saves(saves, attempts, now)
             stamp = _stored(now)
