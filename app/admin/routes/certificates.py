@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from quart import redirect, request, url_for
 
-from app.admin.routes.common import actor, admin_page, bp, render
+from app.admin.routes.common import actor, admin_page, bp, refused_on, render
 from app.certificates import issuing, service
 from app.certificates.states import STATE_LABELS
-from app.errors import AppError, NotFound
 from app.services import services
 
 NOTICES = {
@@ -64,23 +63,19 @@ async def certificates():
 
 @bp.post("/certificates/<int:certificate_id>/retry")
 @admin_page
+@refused_on(_admin_page)
 async def certificate_retry(certificate_id: int):
     """重试: put a failed or stuck certificate back in the queue now."""
     svc = services()
     who = actor()
-    try:
-        async with svc.db.write() as db:
-            await service.retry(
-                session=db,
-                certificate_id=certificate_id,
-                now=svc.now(),
-                actor_id=who.id,
-                ip=who.ip,
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
+    async with svc.db.write() as db:
+        await service.retry(
+            session=db,
+            certificate_id=certificate_id,
+            now=svc.now(),
+            actor_id=who.id,
+            ip=who.ip,
+        )
     return _back("retried")
 
 
@@ -97,23 +92,19 @@ async def certificate_retry_failed():
 
 @bp.post("/certificates/<int:certificate_id>/revoke")
 @admin_page
+@refused_on(_admin_page)
 async def certificate_revoke(certificate_id: int):
     """撤销: revoke an issued certificate with a reason."""
     svc = services()
     form = await request.form
     who = actor()
-    try:
-        async with svc.db.write() as db:
-            await service.revoke(
-                session=db,
-                certificate_id=certificate_id,
-                reason=form.get("reason", ""),
-                now=svc.now(),
-                actor_id=who.id,
-                ip=who.ip,
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
+    async with svc.db.write() as db:
+        await service.revoke(
+            session=db,
+            certificate_id=certificate_id,
+            reason=form.get("reason", ""),
+            now=svc.now(),
+            actor_id=who.id,
+            ip=who.ip,
+        )
     return _back("revoked")

@@ -12,7 +12,7 @@ from quart import Blueprint, Response, render_template, request, url_for
 from app.accounts import auth
 from app.accounts.roles import ROLE_LABELS
 from app.audit import service as audit
-from app.errors import Invalid
+from app.errors import AppError, Invalid, NotFound
 from app.lib import admin_menu, http
 from app.lib.forms import local_input
 from app.services import services
@@ -65,6 +65,25 @@ def download(body, filename: str, fallback: str, mimetype: str = XLSX) -> Respon
 def admin_page(view: Callable) -> Callable:
     """Admins only."""
     return auth.require_role("admin")(view)
+
+
+def refused_on(page: Callable) -> Callable:
+    """Show a refused action's message on `page` (with the refusal's status) instead of an
+    error page; a missing object stays a 404."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        async def wrapper(*args, **kwargs):
+            try:
+                return await view(*args, **kwargs)
+            except NotFound:
+                raise
+            except AppError as error:
+                return await page(error=error.message, status=error.status)
+
+        return wrapper
+
+    return decorator
 
 
 def with_form_errors(page: Callable) -> Callable:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from quart import redirect, request, url_for
 
-from app.admin.routes.common import actor, admin_page, bp, render
-from app.errors import AppError, Invalid, NotFound
+from app.admin.routes.common import actor, admin_page, bp, refused_on, render
+from app.errors import AppError, Invalid
 from app.exams import sessions
 from app.invigilation import assignments, schemas
 from app.services import services
@@ -84,25 +84,21 @@ async def exam_session_create():
 
 @bp.post("/exam-sessions/<int:session_id>/invigilators")
 @admin_page
+@refused_on(_admin_page)
 async def exam_session_assign(session_id: int):
     """Assign an invigilator (chosen from the list, or by ID number)."""
     svc = services()
     who = actor()
     form = await request.form
-    try:
-        async with svc.db.write() as db:
-            await assignments.assign(
-                session=db,
-                session_id=session_id,
-                id_number=form.get("id_number", ""),
-                now=svc.now(),
-                actor_id=who.id,
-                ip=who.ip,
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
+    async with svc.db.write() as db:
+        await assignments.assign(
+            session=db,
+            session_id=session_id,
+            id_number=form.get("id_number", ""),
+            now=svc.now(),
+            actor_id=who.id,
+            ip=who.ip,
+        )
     return _back("assigned")
 
 
@@ -126,21 +122,17 @@ async def exam_session_unassign(session_id: int, user_id: int):
 
 @bp.post("/exam-sessions/<int:session_id>/delete")
 @admin_page
+@refused_on(_admin_page)
 async def exam_session_delete(session_id: int):
     """Delete a session nobody has sat in."""
     svc = services()
     who = actor()
-    try:
-        async with svc.db.write() as db:
-            await assignments.delete_session(
-                session=db,
-                session_id=session_id,
-                now=svc.now(),
-                actor_id=who.id,
-                ip=who.ip,
-            )
-    except NotFound:
-        raise
-    except AppError as error:
-        return await _admin_page(error=error.message, status=error.status)
+    async with svc.db.write() as db:
+        await assignments.delete_session(
+            session=db,
+            session_id=session_id,
+            now=svc.now(),
+            actor_id=who.id,
+            ip=who.ip,
+        )
     return _back("deleted")
