@@ -31,6 +31,7 @@ from app.registration.models import (
 
 STEPS = {
     Kind.INITIAL: ("channel", "personal", "employer", "experience", "preview"),
+    Kind.LATE_INITIAL: ("channel", "personal", "employer", "education", "experience", "preview"),
     Kind.CHANGE: ("personal", "channel", "employer", "experience", "preview"),
     Kind.RENEWAL: ("personal", "employer", "education", "experience", "preview"),
     Kind.REREGISTRATION: ("channel", "employer", "experience", "preview"),
@@ -57,7 +58,8 @@ class Option:
 
     kind: str
     ok: bool
-    reason: str = ""
+    reason: str = ""  # why it cannot be started now
+    note: str = ""  # what the applicant should know before starting it (why it is 逾期)
 
     @property
     def label(self) -> str:
@@ -81,18 +83,16 @@ async def options(*, session: AsyncSession, user: User, now: dt.datetime) -> lis
     if latest is None:
         if not records:
             return [Option(Kind.INITIAL, False, "请先完成注册资格信息验证")]
-        deadline = max(rules.initial_deadline(rule_set, r.qualified_on) for r in records)
-        if today > deadline:
-            window = rules.months_text(rule_set.initial_window_months)
-            return [
-                Option(
-                    Kind.INITIAL,
-                    False,
-                    f"取得资格证书已超过{window}（初始注册截至{_date(deadline)}），"
-                    "不能申请初始注册，请联系注册机构",
-                )
-            ]
-        return [Option(Kind.INITIAL, not bar, bar)]
+        late = [r for r in records if today > rules.initial_deadline(rule_set, r.qualified_on)]
+        found = []
+        if len(late) < len(records):
+            found.append(Option(Kind.INITIAL, not bar, bar))
+        if late:
+            newest = max(late, key=lambda r: r.qualified_on)
+            found.append(
+                Option(Kind.LATE_INITIAL, not bar, bar, late_note(rule_set, newest.qualified_on))
+            )
+        return found
     state = registry.state(latest, today)
     if state != "valid":
         why = "注册已注销" if state == "cancelled" else "注册已期满"
@@ -107,6 +107,17 @@ async def options(*, session: AsyncSession, user: User, now: dt.datetime) -> lis
             f"（{_date(window.opens)}至{_date(window.closes)}）",
         )
     return [Option(Kind.CHANGE, True), renewal]
+
+
+def late_note(rule_set, qualified_on: dt.date) -> str:
+    """Why the initial registration is 逾期 and what it asks in addition."""
+    text = rules.late_reason(rule_set, qualified_on)
+    if rule_set.late_initial_ce_hours:
+        text += (
+            f"：须提供申请前{rules.months_text(rule_set.validity_months)}内取得的本平台继续教育"
+            f"合格证书，合计不少于{rule_set.late_initial_ce_hours}学时"
+        )
+    return text + "。"
 
 
 async def current(*, session: AsyncSession, user_id: int) -> Application | None:

@@ -15,6 +15,7 @@ from app.registration.channels import CHANNELS
 
 class Kind(enum.StrEnum):
     INITIAL = "initial"  # 初始注册
+    LATE_INITIAL = "late_initial"  # 逾期初始注册: after the rule set's initial window
     CHANGE = "change"  # 变更注册
     RENEWAL = "renewal"  # 延续注册
     REREGISTRATION = "reregistration"  # 重新注册
@@ -22,6 +23,7 @@ class Kind(enum.StrEnum):
 
 KIND_LABELS = {
     Kind.INITIAL: "初始注册",
+    Kind.LATE_INITIAL: "逾期初始注册",
     Kind.CHANGE: "变更注册",
     Kind.RENEWAL: "延续注册",
     Kind.REREGISTRATION: "重新注册",
@@ -49,6 +51,9 @@ STATUS_LABELS = {
     Status.WITHDRAWN: "已撤销",
 }
 
+# The kinds whose final approval issues a new registration number.
+ISSUING = (Kind.INITIAL, Kind.LATE_INITIAL, Kind.REREGISTRATION)
+
 
 class RuleSet(Base):
     """A version of the registration rules; applications record the one they ran under."""
@@ -65,6 +70,9 @@ class RuleSet(Base):
     validity_months: Mapped[int] = mapped_column(Integer)
     renewal_window_months: Mapped[int] = mapped_column(Integer)
     ce_hours_per_cycle: Mapped[int] = mapped_column(Integer)
+    # What a 逾期初始注册 (initial registration after the window) must show in addition:
+    # this many 学时 of continuing education earned in the last validity period.
+    late_initial_ce_hours: Mapped[int] = mapped_column(Integer, default=0)
     age_limit: Mapped[int] = mapped_column(Integer)
     fraud_bar_years: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")

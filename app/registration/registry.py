@@ -16,8 +16,8 @@ from app.clock import SHANGHAI, local_date
 from app.errors import AppError, NotFound
 from app.lib.masking import mask_name
 from app.lib.paging import Page
-from app.registration import numbers, rules
-from app.registration.models import Application, Authority, Kind, Registration, RuleSet
+from app.registration import notices, numbers, rules
+from app.registration.models import ISSUING, Application, Authority, Kind, Registration, RuleSet
 
 STATE_LABELS = {"valid": "有效", "expired": "已过期", "cancelled": "已注销"}
 
@@ -74,7 +74,7 @@ async def apply_approved(
     rule_set = await session.get(RuleSet, application.rule_set_id)
     today = local_date(now)
     employer = form["employer"]
-    if application.kind in (Kind.INITIAL, Kind.REREGISTRATION):
+    if application.kind in ISSUING:
         valid_from, valid_until = rules.validity(rule_set, today)
         for _ in range(5):
             try:
@@ -232,5 +232,25 @@ async def cancel(
         detail=f"注册编号 {registration.number}；原因：{reason}"
         + ("（以欺骗等不正当手段取得）" if fraud else ""),
         ip=ip,
+    )
+    if fraud:
+        barred = await fraud_barred_until(
+            session=session,
+            user_id=registration.user_id,
+            rule_set=await rules.current(session=session),
+        )
+        after = (
+            f"因以欺骗等不正当手段取得注册，{rules.day_text(barred)}前不予注册。" if barred else ""
+        )
+    else:
+        after = "如符合注册条件，可申请重新注册。"
+    await notices.post(
+        session=session,
+        now=now,
+        user_id=registration.user_id,
+        kind="cancelled",
+        title="注册已注销",
+        body=f"您的注册（编号 {registration.number}）已于{rules.day_text(local_date(now))}被注销。"
+        f"注销原因：{reason}。{after}",
     )
     return registration
