@@ -1,0 +1,210 @@
+"""The registration guide's entry points and steps as an applicant meets them, with the
+site's Content-Security-Policy enforced: the 注册申请登陆 tab and its 温馨提示 → 初始注册 →
+注册资格信息验证 → 设置密码 → 注册管理; the photo uploaded on the 变更注册 step (guide §3(1))
+and then 上报; the 注销 notice with its reason on 公告信息; a 终审 of another authority
+refused the first stage."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.accounts.models import User, UserRole
+from app.profile import service as profile
+from app.registration.models import Qualification
+from tests.e2e.conftest import browser_login, loaded_image_size, shot, view
+from tests.e2e.test_csp import _watched
+from tests.e2e.test_photo import portrait
+from tests.factories import Factory, captcha_answer, new_id_number
+from tests.registration.conftest import Reg
+
+PASSWORD = "Str0ng-Pass!"
+
+
+async def _captcha(page, redis) -> None:
+    await page.fill("#captcha", await captcha_answer(redis, await page.input_value("#captcha-id")))
+
+
+async def test_entry__applicants_tab_tip_leads_to_qualification_check_then_initial(
+    strict_page, live_svc
+):
+    page = strict_page
+    violations = await _watched(page)
+    reg = Reg(live_svc, Factory(live_svc))
+    number = new_id_number("19880415")
+    async with live_svc.db.write() as db:
+        db.add(
+            Qualification(
+                name="钱初注",
+                id_type="id_card",
+                id_number=number,
+                certificate_no="ZA20250001",
+                level="中级",
+                category="化工安全",
+                qualified_on=live_svc.now().date().replace(year=2025),
+                imported_at=live_svc.now(),
+            )
+        )
+    await reg.authority()
+
+    await page.goto("/")
+    assert page.url.endswith("/login")
+    await page.click("#tab-registration")
+    await page.locator("#reg-tips").wait_for()
+    assert await page.get_attribute("#tab-registration", "aria-current") == "page"
+    assert "温馨提示" in await page.inner_text("#reg-tips")
+    await view(page, "guide-01-login-applicants-tab")
+    await page.click("#link-initial")
+    assert await page.inner_text("#verify-title") == "注册资格信息验证"
+    await page.fill("#id-number", number)
+    await page.fill("#s-name", "钱初注")
+    await page.fill("#s-number", "ZA20250001")
+    await _captcha(page, live_svc.redis)
+    await view(page, "guide-02-qualification-check")
+    await page.click("#s-submit")
+    await page.wait_for_url("**/setup-password/*")
+    await page.fill("#s-password", PASSWORD)
+    await page.fill("#s-confirm", PASSWORD)
+    await page.click("#s-save")
+    await page.wait_for_url("**/password-done*")
+    await page.click("#go-login")
+    assert await page.get_attribute("#tab-registration", "aria-current") == "page"
+    await page.fill("#username", number)
+    await page.fill("#password", PASSWORD)
+    await _captcha(page, live_svc.redis)
+    await page.click("#login-submit")
+    await page.wait_for_url("**/registration")
+    assert await page.locator("#start-initial").is_visible()
+    await view(page, "guide-03-registration-home")
+    await violations.collect(page)
+    assert violations.seen == []
+
+
+async def test_entry__phone_shows_the_applicants_tab_without_sideways_scroll(strict_page):
+    page = strict_page
+    await page.set_viewport_size({"width": 375, "height": 812})
+    await page.goto("/login?tab=registration")
+    width = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375
+    await shot(page, "guide-01-login-applicants-tab-phone")
+
+
+async def _registered_without_photo(live_svc):
+    """A registered engineer whose photo an admin has reset: 变更注册 asks for one."""
+    reg = Reg(live_svc, Factory(live_svc))
+    authority = await reg.authority()
+    first = await reg.reviewer(authority)
+    final = await reg.final_reviewer()
+    user = await reg.applicant(name="吴变更")
+    registration = await reg.registered(user, authority, first, final)
+    async with live_svc.db.write() as db:
+        await profile.reset_photo(
+            session=db, config=live_svc.config, user=await db.get(User, user.id)
+        )
+    return reg, authority, user, registration
+
+
+async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_submitted(
+    strict_page, live_svc, tmp_path
+):
+    page = strict_page
+    violations = await _watched(page)
+    reg, _, user, _ = await _registered_without_photo(live_svc)
+    await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
+    await page.goto("/registration")
+    await page.click("#start-change")
+    await page.locator("#photo-needed").wait_for()
+    await page.fill("#p-address", "天津市河西区友谊路20号")  # typed, not yet saved
+    source = tmp_path / "photo.jpg"
+    portrait(source)
+    await page.set_input_files("#photo-file", str(source))
+    await page.locator("#cropper").wait_for(state="visible")
+    await page.click("#photo-upload")
+    assert await loaded_image_size(page, "#my-photo") == [295, 412]
+    # No reload: what the applicant typed is still there.
+    assert await page.input_value("#p-address") == "天津市河西区友谊路20号"
+    await view(page, "guide-04-change-personal-photo")
+    await page.click("#step-next")  # 个人基本信息 saved
+    await page.click("#step-next")  # 变更注册信息: channel and category kept
+    await page.fill("#e-name", "天津新单位有限公司")
+    await page.fill("#e-uscc", "91340600MA2PBM9HXD")
+    await page.click("#step-next")
+    await page.click("#step-next")
+    await page.click("#submit-app")
+    await page.wait_for_url("**/registration?done=submitted")
+    assert "等待初审" in await page.inner_text("#app-status-label")
+    assert (await reg.application(user)).submissions == 1
+    await violations.collect(page)
+    assert violations.seen == []
+
+
+async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(strict_page, live_svc):
+    page = strict_page
+    violations = await _watched(page)
+    reg = Reg(live_svc, Factory(live_svc))
+    authority = await reg.authority()
+    first = await reg.reviewer(authority)
+    final = await reg.final_reviewer()
+    user = await reg.applicant(name="郑注销")
+    registration = await reg.registered(user, authority, first, final)
+    admin = await Factory(live_svc).user(roles=("admin",), name="王管理")
+    await browser_login(page, live_svc.redis, admin.id_number, PASSWORD)
+    await page.goto(f"/admin/registration/registrations?q={registration.number}")
+    await page.locator("summary", has_text="注销").click()
+    await page.fill("input[name=reason]", "聘用单位已依法注销，本人未申请变更注册")
+    await page.locator("button", has_text="确认注销").click()
+    await page.wait_for_url("**done=cancel*")
+    await page.context.clear_cookies()
+
+    await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
+    await page.goto("/registration")
+    assert await page.inner_text("#reg-state") == "已注销"
+    board = await page.inner_text("#notice-board")
+    assert "注册已注销" in board
+    assert "注销原因：聘用单位已依法注销，本人未申请变更注册。" in board
+    await view(page, "guide-05-notices-after-cancel")
+    await violations.collect(page)
+    assert violations.seen == []
+
+
+async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(strict_page, live_svc):
+    page = strict_page
+    reg = Reg(live_svc, Factory(live_svc))
+    authority = await reg.authority()
+    user = await reg.applicant(name="冯申请")
+    await reg.start(user)
+    await reg.fill(user, authority)
+    await reg.submit(user)
+    application = await reg.application(user)
+    other = await reg.authority("北京市应急管理局")
+    probe = await reg.reviewer(other, name="褚双岗")
+    async with live_svc.db.write() as db:
+        db.add(UserRole(user_id=probe.id, role="final_reviewer"))
+    await browser_login(page, live_svc.redis, probe.id_number, PASSWORD)
+    await page.goto(f"/review/{application.id}")
+    assert await page.locator("#first-form").count() == 0
+    assert "不能作出初审决定" in await page.inner_text("#first-not-yours")
+    # The probe: the first-stage form posted by hand, as a black-box attacker would.
+    await page.evaluate(
+        """(id) => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = "/review/" + id + "/first";
+            for (const [name, value] of [["csrf_token", document.querySelector(
+                    'meta[name="csrf-token"]').content], ["outcome", "approve"]]) {
+                const input = document.createElement("input");
+                input.type = "hidden"; input.name = name; input.value = value;
+                form.append(input);
+            }
+            document.body.append(form);
+            form.submit();
+        }""",
+        application.id,
+    )
+    await page.wait_for_url(f"**/review/{application.id}/first")
+    assert "初审只能由该申请所属注册机构的初审人员作出" in await page.inner_text("#form-error")
+    await view(page, "guide-06-first-stage-refused")
+    async with live_svc.db.read() as db:
+        status = await db.scalar(
+            select(type(application).status).where(type(application).id == application.id)
+        )
+    assert status == "submitted"
