@@ -15,6 +15,7 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.clock import local_date
 from app.errors import AppError, NotFound
+from app.lib.http import MAX_ID
 from app.registration import qualifications, registry, rules, sections
 from app.registration.channels import CHANNELS
 from app.registration.models import (
@@ -144,7 +145,7 @@ def _store(application: Application, data: dict, now: dt.datetime) -> None:
 async def last_form(*, session: AsyncSession, user_id: int) -> dict | None:
     """The most recently submitted form of the person, to prefill a new application."""
     form = await session.scalar(
-        select(Submission.form)
+        select(Submission.form_data)
         .join(Application, Application.id == Submission.application_id)
         .where(Application.user_id == user_id)
         .order_by(Submission.submitted_at.desc(), Submission.id.desc())
@@ -238,11 +239,10 @@ async def save_channel(
     channel = (form.get("channel") or "").strip()
     if channel not in CHANNELS:
         raise AppError("channel_required", "请选择注册渠道（省级、部委或中央企业）")
-    try:
-        authority_id = int(form.get("authority_id") or 0)
-    except ValueError:
-        authority_id = 0
-    authority = await session.get(Authority, authority_id) if authority_id else None
+    raw = str(form.get("authority_id") or "")
+    # Only a plausible id reaches the database (PostgreSQL refuses an INTEGER out of range).
+    authority_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
+    authority = await session.get(Authority, authority_id) if 0 < authority_id <= MAX_ID else None
     if authority is None or not authority.is_active:
         raise AppError("authority_required", "请选择注册机构")
     if authority.channel != channel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, validates
@@ -241,9 +242,27 @@ class Submission(Base):
         ForeignKey("reg_applications.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(Integer)
-    form: Mapped[str] = mapped_column(Text)  # JSON: everything the printed form shows
+    # JSON of everything the printed form shows but the ID number, which is sealed apart
+    # like the account's (``form`` puts it back).
+    form_data: Mapped[str] = mapped_column("form", Text)
+    id_number: Mapped[str] = mapped_column("id_number_enc", SealedIdNumber())
     digest: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    @staticmethod
+    def split(form: dict) -> tuple[str, str]:
+        """A form as stored: (its JSON without the ID number, the number)."""
+        rest = {k: v for k, v in form.items() if k != "id_number"}
+        return json.dumps(rest, ensure_ascii=False, sort_keys=True), form["id_number"]
+
+    @property
+    def form(self) -> str:
+        """The form as it was submitted (JSON), the ID number in it."""
+        return json.dumps(
+            {**json.loads(self.form_data), "id_number": self.id_number},
+            ensure_ascii=False,
+            sort_keys=True,
+        )
 
 
 class Decision(Base):

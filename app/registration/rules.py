@@ -185,13 +185,13 @@ def check_fields(form: dict[str, str]) -> dict[str, int]:
     """The numeric fields of a rule set form, or AppError naming the first wrong one."""
     values: dict[str, int] = {}
     for field, (label, low, high) in FIELDS.items():
-        raw = (form.get(field) or "").strip()
-        if not raw.isdigit():
+        raw = str(form.get(field) or "").strip()
+        if not (raw.isascii() and raw.isdigit()):
             raise AppError("rules_invalid", f"“{label}”须填写整数")
-        value = int(raw)
-        if not low <= value <= high:
-            raise AppError("rules_invalid", f"“{label}”须在 {low} 至 {high} 之间（现为 {value}）")
-        values[field] = value
+        if len(raw) > 6 or not low <= int(raw) <= high:
+            shown = raw if len(raw) <= 12 else f"{raw[:12]}…"
+            raise AppError("rules_invalid", f"“{label}”须在 {low} 至 {high} 之间（现为 {shown}）")
+        values[field] = int(raw)
     if values["renewal_window_months"] >= values["validity_months"]:
         raise AppError("rules_invalid", "延续注册申请期须短于注册有效期")
     return values

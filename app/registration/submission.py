@@ -362,10 +362,12 @@ async def submit(
     application.submissions += 1
     form["seq"] = application.submissions
     form["submitted_at"] = now.isoformat()
+    form_data, id_number = Submission.split(form)
     submission = Submission(
         application_id=application.id,
         seq=application.submissions,
-        form=json.dumps(form, ensure_ascii=False, sort_keys=True),
+        form_data=form_data,
+        id_number=id_number,
         digest=fingerprint,
         submitted_at=now,
     )

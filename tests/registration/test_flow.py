@@ -146,7 +146,7 @@ async def test_return__with_reasons_then_unchanged_resubmission_is_refused(svc, 
     async with svc.db.read() as db:
         forms = list(
             await db.scalars(
-                select(Submission.form).where(Submission.application_id == application.id)
+                select(Submission.form_data).where(Submission.application_id == application.id)
             )
         )
     assert [json.loads(f)["employer"]["uscc"] for f in forms] == [
