@@ -75,7 +75,7 @@ async def education(
     total = sum(c.tenths for c in earned)
     required = required_hours * 10
     missing = max(0, required - total)
-    return {
+    result = {
         "entries": [
             {
                 "number": c.number,
@@ -92,6 +92,8 @@ async def education(
         "missing_hours": hours_text(missing),
         "met": missing == 0,
     }
+    result["summary"] = ce_summary(result)
+    return result
 
 
 def ce_summary(ce: dict) -> str:
@@ -110,10 +112,11 @@ async def build_form(
     session: AsyncSession,
     application: Application,
     user: User,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> dict:
     """Everything the printed application form (申请表) shows, as plain data (``now``: the
-    day a 逾期初始注册's continuing education is counted to; its last save by default)."""
+    day a re-registration's former registration is judged on, and a 逾期初始注册's
+    continuing education counted to)."""
     data = applications.content(application)
     person = await applications.person_of(session=session, user_id=user.id)
     rule_set = await session.get(RuleSet, application.rule_set_id)
@@ -156,9 +159,7 @@ async def build_form(
             for e in sections.sort_experiences(data.get("experiences", []))
         ],
         "rules": {"name": rule_set.name, "version": rule_set.version},
-        "registration": _former(registration, local_date(now or application.updated_at))
-        if registration
-        else None,
+        "registration": _former(registration, local_date(now)) if registration else None,
         "education": None,
         "late": None,
         "photo": user.photo_file or "",
@@ -173,7 +174,7 @@ async def build_form(
             label="本注册周期",
         )
     if application.kind == Kind.LATE_INITIAL:
-        today = local_date(now or application.updated_at)
+        today = local_date(now)
         start, end = late_period(rule_set, today)
         form["education"] = await education(
             session=session,
@@ -346,7 +347,7 @@ async def submit(
     """上报 the open application: checked, frozen as a form, sent to the authority."""
     application = await applications.get_open(session=session, user_id=user.id)
     applications.require_editable(application)
-    form = await build_form(session=session, application=application, user=user)
+    form = await build_form(session=session, application=application, user=user, now=now)
     await check(session=session, application=application, user=user, form=form, now=now)
     fingerprint = digest(form)
     if application.status == Status.RETURNED and fingerprint == application.submitted_digest:

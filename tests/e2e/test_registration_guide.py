@@ -2,16 +2,23 @@
 site's Content-Security-Policy enforced: the 注册申请登陆 tab and its 温馨提示 → 初始注册 →
 注册资格信息验证 → 设置密码 → 注册管理; the photo uploaded on the 变更注册 step (guide §3(1))
 and then 上报; the 注销 notice with its reason on 公告信息; a 终审 of another authority
-refused the first stage."""
+refused the first stage; the renewal window's notice the minute it opens; a 逾期初始注册
+from the reason on the home page to its printed form."""
 
 from __future__ import annotations
 
+import datetime as dt
+import subprocess
+
+import pypdf
 from sqlalchemy import select
 
 from app.accounts.models import User, UserRole
+from app.clock import SHANGHAI
 from app.profile import service as profile
+from app.registration import rules
 from app.registration.models import Qualification
-from tests.e2e.conftest import browser_login, loaded_image_size, shot, view
+from tests.e2e.conftest import SCREENSHOTS, browser_login, loaded_image_size, shot, view
 from tests.e2e.test_csp import _watched
 from tests.e2e.test_photo import portrait
 from tests.factories import Factory, captcha_answer, new_id_number
@@ -208,3 +215,73 @@ async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(str
             select(type(application).status).where(type(application).id == application.id)
         )
     assert status == "submitted"
+
+
+async def test_renewal_window__the_notice_is_on_the_board_the_minute_it_opens(
+    strict_page, live_svc, clock
+):
+    page = strict_page
+    violations = await _watched(page)
+    reg = Reg(live_svc, Factory(live_svc))
+    authority = await reg.authority()
+    first = await reg.reviewer(authority)
+    final = await reg.final_reviewer()
+    user = await reg.applicant(name="卫延续")
+    registration = await reg.registered(user, authority, first, final)
+    async with live_svc.db.read() as db:
+        rule_set = await rules.current(session=db)
+    opens = rules.renewal_window(rule_set, registration.valid_until).opens
+    clock.set(dt.datetime.combine(opens, dt.time(0), tzinfo=SHANGHAI).astimezone(dt.UTC))
+    await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
+    await page.goto("/registration")
+    board = await page.inner_text("#notice-board")
+    assert "延续注册已开始受理" in board
+    assert f"（{rules.day_text(opens)}至{rules.day_text(registration.valid_until)}）" in board
+    assert await page.locator("#start-renewal").is_visible()
+    await page.locator("#notice-board").scroll_into_view_if_needed()
+    await view(page, "guide-07-notices-renewal-window-open", top=False)
+    await violations.collect(page)
+    assert violations.seen == []
+
+
+async def test_late_initial__the_applicant_sees_why_and_the_form_says_it(
+    strict_page, live_svc, tmp_path
+):
+    page = strict_page
+    violations = await _watched(page)
+    reg = Reg(live_svc, Factory(live_svc))
+    authority = await reg.authority()
+    user = await reg.certs.learner(name="孙逾期")
+    await reg.qualification(user, qualified_on=dt.date(2021, 9, 1), number="ZA20210901")
+    await reg.earned(user, 1280)
+    await reg.earned(user, 660)
+    await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
+    await page.goto("/registration")
+    note = await page.inner_text("#note-late_initial")
+    assert "取得资格日期2021年9月1日，已超过初始注册期限3年（截至2024年9月1日）" in note
+    assert await page.locator("#start-initial").count() == 0
+    await view(page, "guide-08-late-initial-home")
+    await page.click("#start-late_initial")
+    await reg.fill(user, authority)
+    await page.goto("/registration/apply/education")
+    summary = await page.inner_text("#ce-summary")
+    assert summary == "合计48.5学时，规定48.0学时，已满足要求。"
+    await view(page, "guide-09-late-initial-education")
+    await page.goto("/registration/apply/preview")
+    assert "按逾期初始注册办理" in await page.inner_text("#form-late")
+    pdf = await page.request.get("/registration/apply/form.pdf")
+    pdf_path = tmp_path / "late.pdf"
+    pdf_path.write_bytes(await pdf.body())
+    text = "".join("".join(p.extract_text().split()) for p in pypdf.PdfReader(pdf_path).pages)
+    assert "注册安全工程师逾期初始注册申请表" in text and "逾期说明" in text
+    assert "合计48.5规定48.0学时" in text
+    SCREENSHOTS.mkdir(exist_ok=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "80", "-png", str(pdf_path), "guide-10-late-initial-form"],
+        cwd=SCREENSHOTS,
+        check=True,
+    )
+    await page.click("#submit-app")
+    await page.wait_for_url("**/registration?done=submitted")
+    await violations.collect(page)
+    assert violations.seen == []

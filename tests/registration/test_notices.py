@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.clock import SHANGHAI
 from app.registration import reminders, rules
 from app.registration.models import Notice
+from tests.factories import login
 from workers.registration import send_registration_reminders
 
 
@@ -185,3 +186,31 @@ def _employer() -> dict:
     from tests.registration.conftest import EMPLOYER
 
     return dict(EMPLOYER)
+
+
+async def test_renewal_window__the_applicant_s_page_shows_it_the_minute_it_opens(
+    client, svc, reg, world, clock
+):
+    authority, first, final, user = world
+    registration = await reg.registered(user, authority, first, final)
+    async with svc.db.read() as db:
+        rule_set = await rules.current(session=db)
+    opens = rules.renewal_window(rule_set, registration.valid_until).opens
+    clock.set(_local(opens))
+    await login(client, svc, user.id_number, "Str0ng-Pass!")
+    page = await (await client.get("/registration")).get_data(as_text=True)
+    assert "延续注册已开始受理" in page and 'id="start-renewal"' in page
+    # Read again, or by the worker meanwhile: still one notice.
+    await client.get("/registration/history")
+    assert await _run_job(svc) == 0
+    kinds = [n.kind for n in await _board(svc, user)]
+    assert kinds.count("renewal_open") == 1
+
+
+async def test_due_notices__none_on_the_page_before_they_fall_due(client, svc, reg, world, clock):
+    authority, first, final, user = world
+    registration = await reg.registered(user, authority, first, final)
+    clock.set(_local(registration.valid_until - dt.timedelta(days=200)))
+    await login(client, svc, user.id_number, "Str0ng-Pass!")
+    await client.get("/registration")
+    assert [n for n in await _board(svc, user) if n.key] == []

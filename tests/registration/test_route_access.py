@@ -92,9 +92,7 @@ async def test_applicant_pages__applicants_and_learners_reach_them(client, svc, 
     assert "您当前没有办理中的注册申请" in await response.get_data(as_text=True)
 
 
-async def test_applicant_pages__a_reviewer_who_is_an_engineer_applies_too(
-    client, svc, factory
-):
+async def test_applicant_pages__a_reviewer_who_is_an_engineer_applies_too(client, svc, factory):
     await _as(client, svc, factory, "reviewer", "registrant")
     assert (await client.get("/registration")).status_code == 200
     assert (await client.get("/review")).status_code == 200
@@ -134,6 +132,7 @@ async def test_ownership__another_applicant_s_forms_and_photos_are_not_found(
         response = await client.get(path)
         assert response.status_code == 404, path
         assert user.name not in await response.get_data(as_text=True)
+    client.cookie_jar.clear()
     await login(client, svc, user.id_number, PASSWORD)
     assert (await client.get(f"/registration/history/{sub.id}")).status_code == 200
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.registration import rules
 from app.registration.models import RuleSet
+from tests.factories import CSRF, login
 
 
 def _preset(code: str) -> RuleSet:
@@ -83,3 +84,30 @@ def test_rules__the_late_initial_setting_is_checked_like_the_others(value, words
     with pytest.raises(rules.AppError) as info:
         rules.check_fields(form)
     assert "逾期初始注册须提供的继续教育学时" in info.value.message and words in info.value.message
+
+
+async def test_admin_rules_page__names_each_preset_value_s_source(client, svc, factory):
+    admin = await factory.user(roles=("admin",))
+    await login(client, svc, admin.id_number, "Str0ng-Pass!")
+    page = await (await client.get("/admin/registration/rules")).get_data(as_text=True)
+    for preset in rules.PRESETS.values():
+        for source in preset.sources.values():
+            assert f"出处：{source}" in page
+    assert 'name="late_initial_ce_hours" value="48"' in page
+    token = CSRF.search(page).group(1)
+    async with svc.db.read() as db:
+        seed = await db.scalar(select(RuleSet).where(RuleSet.code == "seed"))
+    form = {field: str(v) for field, v in rules.PRESETS["seed"].values.items()}
+    response = await client.post(
+        f"/admin/registration/rules/{seed.id}/version",
+        form={"csrf_token": token, **form, "late_initial_ce_hours": "0", "name": "改"},
+    )
+    assert response.status_code == 302
+    async with svc.db.read() as db:
+        version = await db.scalar(
+            select(RuleSet).where(RuleSet.code == "seed", RuleSet.version == 2)
+        )
+    assert version.late_initial_ce_hours == 0 and not version.is_current
+    page = await (await client.get("/admin/registration/rules")).get_data(as_text=True)
+    # An edited value no longer carries the preset's source.
+    assert page.count(f"出处：{rules.PRESETS['seed'].sources['late_initial_ce_hours']}") == 1

@@ -13,8 +13,6 @@ from app.services import services
 bp = Blueprint("registration_access", __name__, url_prefix="/registration")
 
 
-
-
 async def _render(template: str, status: int = 200, **context):
     await auth.ensure_session()
     page = await render_template(
