@@ -95,14 +95,19 @@ async def test_entry__phone_shows_the_applicants_tab_without_sideways_scroll(str
     await shot(page, "guide-01-login-applicants-tab-phone")
 
 
-async def _registered_without_photo(live_svc):
-    """A registered engineer whose photo an admin has reset: 变更注册 asks for one."""
+async def _registered(live_svc, name: str):
+    """An engineer registered through both reviews (by the services)."""
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
     first = await reg.reviewer(authority)
     final = await reg.final_reviewer()
-    user = await reg.applicant(name="吴变更")
-    registration = await reg.registered(user, authority, first, final)
+    user = await reg.applicant(name=name)
+    return reg, authority, user, await reg.registered(user, authority, first, final)
+
+
+async def _registered_without_photo(live_svc):
+    """A registered engineer whose photo an admin has reset: 变更注册 asks for one."""
+    reg, authority, user, registration = await _registered(live_svc, "吴变更")
     async with live_svc.db.write() as db:
         await profile.reset_photo(
             session=db, config=live_svc.config, user=await db.get(User, user.id)
@@ -147,12 +152,7 @@ async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_sub
 async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(strict_page, live_svc):
     page = strict_page
     violations = await _watched(page)
-    reg = Reg(live_svc, Factory(live_svc))
-    authority = await reg.authority()
-    first = await reg.reviewer(authority)
-    final = await reg.final_reviewer()
-    user = await reg.applicant(name="郑注销")
-    registration = await reg.registered(user, authority, first, final)
+    _, _, user, registration = await _registered(live_svc, "郑注销")
     admin = await Factory(live_svc).user(roles=("admin",), name="王管理")
     await browser_login(page, live_svc.redis, admin.id_number, PASSWORD)
     await page.goto(f"/admin/registration/registrations?q={registration.number}")
@@ -178,10 +178,7 @@ async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(str
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
     user = await reg.applicant(name="冯申请")
-    await reg.start(user)
-    await reg.fill(user, authority)
-    await reg.submit(user)
-    application = await reg.application(user)
+    application = await reg.submitted(user, authority)
     other = await reg.authority("北京市应急管理局")
     probe = await reg.reviewer(other, name="褚双岗")
     async with live_svc.db.write() as db:
@@ -222,12 +219,7 @@ async def test_renewal_window__the_notice_is_on_the_board_the_minute_it_opens(
 ):
     page = strict_page
     violations = await _watched(page)
-    reg = Reg(live_svc, Factory(live_svc))
-    authority = await reg.authority()
-    first = await reg.reviewer(authority)
-    final = await reg.final_reviewer()
-    user = await reg.applicant(name="卫延续")
-    registration = await reg.registered(user, authority, first, final)
+    _, _, user, registration = await _registered(live_svc, "卫延续")
     async with live_svc.db.read() as db:
         rule_set = await rules.current(session=db)
     opens = rules.renewal_window(rule_set, registration.valid_until).opens

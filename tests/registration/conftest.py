@@ -184,14 +184,18 @@ class Reg:
                 now=self.svc.now(),
             )
 
-    async def registered(self, user, authority, first, final) -> Registration:
-        """A full initial registration through both reviews."""
-        await self.start(user)
+    async def submitted(self, user, authority, kind: str = "initial") -> Application:
+        """An application of the kind, filled in and submitted (waiting for 初审)."""
+        await self.start(user, kind)
         await self.fill(user, authority)
         await self.submit(user)
-        application_id = (await self.latest_application(user)).id
-        await self.first(first, application_id)
-        return await self.final(final, application_id)
+        return await self.latest_application(user)
+
+    async def registered(self, user, authority, first, final) -> Registration:
+        """A full initial registration through both reviews."""
+        application = await self.submitted(user, authority)
+        await self.first(first, application.id)
+        return await self.final(final, application.id)
 
     async def earned(self, user: User, minutes: int, *, issued_at=None) -> Certificate:
         """An issued continuing-education certificate of so many minutes (a passed attempt

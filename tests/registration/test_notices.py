@@ -30,10 +30,7 @@ def _local(day: dt.date, hour: int = 0, minute: int = 0) -> dt.datetime:
 
 async def test_every_state_change__posts_with_the_reasons_given(svc, reg, world):
     authority, first, final, user = world
-    await reg.start(user)
-    await reg.fill(user, authority)
-    await reg.submit(user)
-    application = await reg.application(user)
+    application = await reg.submitted(user, authority)
     await reg.first(first, application.id, "return", {"employer": "聘用单位联系电话无法接通"})
     await reg.fill(user, authority, employer={**_employer(), "phone": "022-87654321"})
     await reg.submit(user)
@@ -67,10 +64,7 @@ async def test_every_state_change__posts_with_the_reasons_given(svc, reg, world)
 
 async def test_final_reject__posts_the_reason(svc, reg, world):
     authority, first, final, user = world
-    await reg.start(user)
-    await reg.fill(user, authority)
-    await reg.submit(user)
-    application = await reg.application(user)
+    application = await reg.submitted(user, authority)
     await reg.first(first, application.id)
     await reg.final(final, application.id, "reject", "工作经历与聘用单位证明不符")
     last = (await _board(svc, user))[-1]
@@ -149,9 +143,7 @@ async def test_reminders__none_while_a_renewal_is_under_review(svc, reg, world, 
     registration = await reg.registered(user, authority, first, final)
     clock.set(_local(registration.valid_until - dt.timedelta(days=40), 10))
     await reg.earned(user, 1920)
-    await reg.start(user, "renewal")
-    await reg.fill(user, authority)
-    await reg.submit(user)
+    await reg.submitted(user, authority, "renewal")
     clock.set(_local(registration.valid_until - dt.timedelta(days=30), 10))
     assert await _run_job(svc) == 0
     async with svc.db.read() as db:
@@ -165,10 +157,7 @@ async def test_reminders__only_a_person_s_latest_registration_and_not_cancelled_
     old = await reg.registered(user, authority, first, final)
     await reg.cancel(old)
     clock.advance(days=200)
-    await reg.start(user, "reregistration")
-    await reg.fill(user, authority)
-    await reg.submit(user)
-    application = await reg.application(user)
+    application = await reg.submitted(user, authority, "reregistration")
     await reg.first(first, application.id)
     new = await reg.final(final, application.id)
     assert new.valid_until - old.valid_until == dt.timedelta(days=200)

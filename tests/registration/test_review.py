@@ -17,10 +17,7 @@ PASSWORD = "Str0ng-Pass!"
 
 async def _submitted(reg, authority, name="张安全"):
     user = await reg.applicant(name=name)
-    await reg.start(user)
-    await reg.fill(user, authority)
-    await reg.submit(user)
-    return user, await reg.application(user)
+    return user, await reg.submitted(user, authority)
 
 
 async def _decisions(svc) -> int:

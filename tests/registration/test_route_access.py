@@ -141,10 +141,7 @@ async def test_ownership__a_reviewer_of_another_authority_sees_nothing_of_it(
     client, svc, reg, world
 ):
     authority, _, _, user = world
-    await reg.start(user)
-    await reg.fill(user, authority)
-    await reg.submit(user)
-    application = await reg.application(user)
+    application = await reg.submitted(user, authority)
     stranger = await reg.reviewer(await reg.authority("北京市应急管理局"), name="郑外省")
     await login(client, svc, stranger.id_number, PASSWORD)
     for path in (f"/review/{application.id}", f"/review/{application.id}/photo",
