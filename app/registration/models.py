@@ -170,6 +170,9 @@ class Registration(Base):
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_until: Mapped[dt.date] = mapped_column(Date, index=True)
     rule_set_id: Mapped[int] = mapped_column(ForeignKey("reg_rule_sets.id"))
+    # The day its next dated notice (公告信息) falls due; NULL once there are none
+    # (app/registration/reminders.py): the worker's minute reads only the rows due.
+    next_notice_on: Mapped[dt.date | None] = mapped_column(Date, index=True, default=None)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")

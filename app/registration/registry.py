@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,6 +99,14 @@ async def apply_approved(
             except IntegrityError:  # the same random number issued at the same moment
                 continue
         application.registration_id = registration.id
+        _schedule_notices(registration, rule_set, today)
+        # Only a person's latest registration is reminded about.
+        await session.execute(
+            update(Registration)
+            .where(Registration.user_id == registration.user_id, Registration.id != registration.id)
+            .values(next_notice_on=None)
+            .execution_options(synchronize_session=False)
+        )
         return registration
     registration = await session.get(Registration, application.registration_id)
     if registration is None:
@@ -111,9 +119,17 @@ async def apply_approved(
         start = registration.valid_until + dt.timedelta(days=1)
         registration.valid_until = rules.validity(rule_set, start)[1]
         registration.rule_set_id = rule_set.id
+        _schedule_notices(registration, rule_set, today)
     registration.updated_at = now
     await session.flush()
     return registration
+
+
+def _schedule_notices(registration: Registration, rule_set: RuleSet, today: dt.date) -> None:
+    """The day the dated notices of a new or extended validity start falling due."""
+    registration.next_notice_on = rules.next_notice_day(
+        rule_set, registration.valid_until, today - dt.timedelta(days=1)
+    )
 
 
 @dataclasses.dataclass
@@ -219,6 +235,7 @@ async def cancel(
     if registration.cancelled:
         raise AppError("already_cancelled", "该注册已注销", 409)
     registration.cancelled = True
+    registration.next_notice_on = None
     registration.cancelled_at = now
     registration.cancel_reason = reason
     registration.fraud = fraud

@@ -129,6 +129,26 @@ def renewal_window(rules: RuleSet, valid_until: dt.date) -> RenewalWindow:
     return RenewalWindow(opens=opens, closes=valid_until)
 
 
+# The dated notices of a registration (公告信息), by days before its expiry.
+EXPIRY_NOTICE_DAYS = (90, 30)
+
+
+def notice_days(rules: RuleSet, valid_until: dt.date) -> list[tuple[dt.date, str]]:
+    """Each dated notice of a registration and the day it falls due, in order: 90 and 30
+    days before expiry, the renewal window opening, and the day after the last valid one."""
+    days = [(valid_until - dt.timedelta(days=d), f"expiry_{d}") for d in EXPIRY_NOTICE_DAYS]
+    days.append((renewal_window(rules, valid_until).opens, "renewal_open"))
+    days.append((valid_until + dt.timedelta(days=1), "expired"))
+    # On one day, the window opening says more than "90 days left".
+    order = {"renewal_open": 1, "expired": 2}
+    return sorted(days, key=lambda item: (item[0], order.get(item[1], 0)))
+
+
+def next_notice_day(rules: RuleSet, valid_until: dt.date, after: dt.date) -> dt.date | None:
+    """The first day after ``after`` on which a dated notice falls due (None: no more)."""
+    return next((day for day, _ in notice_days(rules, valid_until) if day > after), None)
+
+
 def validity(rules: RuleSet, start: dt.date) -> tuple[dt.date, dt.date]:
     """The first and last day of a registration issued (or extended) from ``start``."""
     return start, add_months(start, rules.validity_months) - dt.timedelta(days=1)

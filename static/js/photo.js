@@ -72,9 +72,9 @@
     const caption = document.createElement("figcaption");
     caption.textContent = "照片上传成功。如需更换请联系管理员。";
     figure.append(img, caption);
+    // The hints that asked for a photo go with the tool.
+    tool.parentElement.querySelectorAll("[data-photo-hint]").forEach((el) => el.remove());
     tool.replaceWith(figure);
-    const notice = figure.previousElementSibling;
-    if (notice && notice.classList.contains("notice")) notice.remove();
   }
   document.getElementById("photo-upload").addEventListener("click", async () => {
     if (!image) { say(msg, "请先选择照片", "error"); return; }

@@ -18,8 +18,7 @@ from app.clock import SHANGHAI
 from app.profile import service as profile
 from app.registration import rules
 from app.registration.models import Qualification
-from tests.e2e.conftest import SCREENSHOTS, browser_login, loaded_image_size, shot, view
-from tests.e2e.test_csp import _watched
+from tests.e2e.conftest import SCREENSHOTS, browser_login, loaded_image_size, look
 from tests.e2e.test_photo import portrait
 from tests.factories import Factory, captcha_answer, new_id_number
 from tests.registration.conftest import Reg
@@ -31,11 +30,8 @@ async def _captcha(page, redis) -> None:
     await page.fill("#captcha", await captcha_answer(redis, await page.input_value("#captcha-id")))
 
 
-async def test_entry__applicants_tab_tip_leads_to_qualification_check_then_initial(
-    strict_page, live_svc
-):
-    page = strict_page
-    violations = await _watched(page)
+async def test_entry__applicants_tab_tip_leads_to_qualification_check_then_initial(pages, live_svc):
+    page = await pages.new(axe=True)
     reg = Reg(live_svc, Factory(live_svc))
     number = new_id_number("19880415")
     async with live_svc.db.write() as db:
@@ -59,14 +55,14 @@ async def test_entry__applicants_tab_tip_leads_to_qualification_check_then_initi
     await page.locator("#reg-tips").wait_for()
     assert await page.get_attribute("#tab-registration", "aria-current") == "page"
     assert "温馨提示" in await page.inner_text("#reg-tips")
-    await view(page, "guide-01-login-applicants-tab")
+    await look(page, "guide-01-login-applicants-tab", phone=True)
     await page.click("#link-initial")
     assert await page.inner_text("#verify-title") == "注册资格信息验证"
     await page.fill("#id-number", number)
     await page.fill("#s-name", "钱初注")
     await page.fill("#s-number", "ZA20250001")
     await _captcha(page, live_svc.redis)
-    await view(page, "guide-02-qualification-check")
+    await look(page, "guide-02-qualification-check", phone=True)
     await page.click("#s-submit")
     await page.wait_for_url("**/setup-password/*")
     await page.fill("#s-password", PASSWORD)
@@ -81,18 +77,7 @@ async def test_entry__applicants_tab_tip_leads_to_qualification_check_then_initi
     await page.click("#login-submit")
     await page.wait_for_url("**/registration")
     assert await page.locator("#start-initial").is_visible()
-    await view(page, "guide-03-registration-home")
-    await violations.collect(page)
-    assert violations.seen == []
-
-
-async def test_entry__phone_shows_the_applicants_tab_without_sideways_scroll(strict_page):
-    page = strict_page
-    await page.set_viewport_size({"width": 375, "height": 812})
-    await page.goto("/login?tab=registration")
-    width = await page.evaluate("() => document.documentElement.scrollWidth")
-    assert width <= 375
-    await shot(page, "guide-01-login-applicants-tab-phone")
+    await look(page, "guide-03-registration-home", phone=True)
 
 
 async def _registered(live_svc, name: str):
@@ -116,10 +101,9 @@ async def _registered_without_photo(live_svc):
 
 
 async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_submitted(
-    strict_page, live_svc, tmp_path
+    pages, live_svc, tmp_path
 ):
-    page = strict_page
-    violations = await _watched(page)
+    page = await pages.new(axe=True)
     reg, _, user, _ = await _registered_without_photo(live_svc)
     await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
     await page.goto("/registration")
@@ -132,9 +116,10 @@ async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_sub
     await page.locator("#cropper").wait_for(state="visible")
     await page.click("#photo-upload")
     assert await loaded_image_size(page, "#my-photo") == [295, 412]
+    assert await page.locator("#photo-needed [data-photo-hint]").count() == 0
     # No reload: what the applicant typed is still there.
     assert await page.input_value("#p-address") == "天津市河西区友谊路20号"
-    await view(page, "guide-04-change-personal-photo")
+    await look(page, "guide-04-change-personal-photo", phone=True)
     await page.click("#step-next")  # 个人基本信息 saved
     await page.click("#step-next")  # 变更注册信息: channel and category kept
     await page.fill("#e-name", "天津新单位有限公司")
@@ -145,13 +130,10 @@ async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_sub
     await page.wait_for_url("**/registration?done=submitted")
     assert "等待初审" in await page.inner_text("#app-status-label")
     assert (await reg.application(user)).submissions == 1
-    await violations.collect(page)
-    assert violations.seen == []
 
 
-async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(strict_page, live_svc):
-    page = strict_page
-    violations = await _watched(page)
+async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(pages, live_svc):
+    page = await pages.new(axe=True)
     _, _, user, registration = await _registered(live_svc, "郑注销")
     admin = await Factory(live_svc).user(roles=("admin",), name="王管理")
     await browser_login(page, live_svc.redis, admin.id_number, PASSWORD)
@@ -168,13 +150,12 @@ async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(strict
     board = await page.inner_text("#notice-board")
     assert "注册已注销" in board
     assert "注销原因：聘用单位已依法注销，本人未申请变更注册。" in board
-    await view(page, "guide-05-notices-after-cancel")
-    await violations.collect(page)
-    assert violations.seen == []
+    await look(page, "guide-05-notices-after-cancel", phone=True)
 
 
-async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(strict_page, live_svc):
-    page = strict_page
+async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(pages, live_svc):
+    page = await pages.new(axe=True)
+    pages.expect(403, "/review/*/first")
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
     user = await reg.applicant(name="冯申请")
@@ -206,7 +187,7 @@ async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(str
     )
     await page.wait_for_url(f"**/review/{application.id}/first")
     assert "初审只能由该申请所属注册机构的初审人员作出" in await page.inner_text("#form-error")
-    await view(page, "guide-06-first-stage-refused")
+    await look(page, "guide-06-first-stage-refused")
     async with live_svc.db.read() as db:
         status = await db.scalar(
             select(type(application).status).where(type(application).id == application.id)
@@ -215,10 +196,9 @@ async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(str
 
 
 async def test_renewal_window__the_notice_is_on_the_board_the_minute_it_opens(
-    strict_page, live_svc, clock
+    pages, live_svc, clock
 ):
-    page = strict_page
-    violations = await _watched(page)
+    page = await pages.new(axe=True)
     _, _, user, registration = await _registered(live_svc, "卫延续")
     async with live_svc.db.read() as db:
         rule_set = await rules.current(session=db)
@@ -230,17 +210,11 @@ async def test_renewal_window__the_notice_is_on_the_board_the_minute_it_opens(
     assert "延续注册已开始受理" in board
     assert f"（{rules.day_text(opens)}至{rules.day_text(registration.valid_until)}）" in board
     assert await page.locator("#start-renewal").is_visible()
-    await page.locator("#notice-board").scroll_into_view_if_needed()
-    await view(page, "guide-07-notices-renewal-window-open", top=False)
-    await violations.collect(page)
-    assert violations.seen == []
+    await look(page, "guide-07-notices-renewal-window-open", phone=True)
 
 
-async def test_late_initial__the_applicant_sees_why_and_the_form_says_it(
-    strict_page, live_svc, tmp_path
-):
-    page = strict_page
-    violations = await _watched(page)
+async def test_late_initial__the_applicant_sees_why_and_the_form_says_it(pages, live_svc, tmp_path):
+    page = await pages.new(axe=True)
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
     user = await reg.certs.learner(name="孙逾期")
@@ -252,13 +226,13 @@ async def test_late_initial__the_applicant_sees_why_and_the_form_says_it(
     note = await page.inner_text("#note-late_initial")
     assert "取得资格日期2021年9月1日，已超过初始注册期限3年（截至2024年9月1日）" in note
     assert await page.locator("#start-initial").count() == 0
-    await view(page, "guide-08-late-initial-home")
+    await look(page, "guide-08-late-initial-home", phone=True)
     await page.click("#start-late_initial")
     await reg.fill(user, authority)
     await page.goto("/registration/apply/education")
     summary = await page.inner_text("#ce-summary")
     assert summary == "合计48.5学时，规定48.0学时，已满足要求。"
-    await view(page, "guide-09-late-initial-education")
+    await look(page, "guide-09-late-initial-education", phone=True)
     await page.goto("/registration/apply/preview")
     assert "按逾期初始注册办理" in await page.inner_text("#form-late")
     pdf = await page.request.get("/registration/apply/form.pdf")
@@ -275,5 +249,3 @@ async def test_late_initial__the_applicant_sees_why_and_the_form_says_it(
     )
     await page.click("#submit-app")
     await page.wait_for_url("**/registration?done=submitted")
-    await violations.collect(page)
-    assert violations.seen == []

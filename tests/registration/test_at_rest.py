@@ -55,13 +55,13 @@ async def test_rotate_key__reseals_qualifications_too(svc, reg):
     assert found.items[0].id_number == person.id_number
 
 
-def test_migration_0013__moves_each_stored_number_out_of_the_form_json(tmp_path, monkeypatch):
+def test_migration_0014__moves_each_stored_number_out_of_the_form_json(tmp_path, monkeypatch):
     keys = crypto.Keys(secrets.token_bytes(32), [("kmig", secrets.token_bytes(32))], None)
     monkeypatch.setenv("SAFECE_DATA_KEY", keys.text().replace("\n", ";"))
     path = tmp_path / "migrated.db"
     url = f"sqlite+aiosqlite:///{path}"
     number = "120101199003070099"
-    migrate.upgrade(url, "0012")
+    migrate.upgrade(url, "0013")
     with sqlite3.connect(path) as conn:
         conn.execute(
             "INSERT INTO reg_submissions (id, application_id, seq, form, digest, submitted_at) "

@@ -203,3 +203,24 @@ async def test_due_notices__none_on_the_page_before_they_fall_due(client, svc, r
     await login(client, svc, user.id_number, "Str0ng-Pass!")
     await client.get("/registration")
     assert [n for n in await _board(svc, user) if n.key] == []
+
+
+async def test_next_notice_day__set_at_issue_moved_on_by_each_notice_cleared_by_cancel(
+    svc, reg, world, clock
+):
+    authority, first, final, user = world
+    registration = await reg.registered(user, authority, first, final)
+    until = registration.valid_until
+    async with svc.db.read() as db:
+        rule_set = await rules.current(session=db)
+    days = [day for day, _ in rules.notice_days(rule_set, until)]
+    assert registration.next_notice_on == days[0] == until - dt.timedelta(days=90)
+    clock.set(_local(days[0], 0, 5))
+    assert await _run_job(svc) == 1
+    assert (await reg.registration(user)).next_notice_on == days[1]
+    # A minute later the worker finds no row whose day has come.
+    clock.advance(minutes=1)
+    async with svc.db.read() as db:
+        assert await reminders.due_all(session=db, now=svc.now()) == []
+    await reg.cancel(await reg.registration(user))
+    assert (await reg.registration(user)).next_notice_on is None

@@ -1,20 +1,25 @@
-"""registration: what a 逾期初始注册 asks in addition is a rule-set setting
+"""registration: what a 逾期初始注册 asks in addition is a rule-set setting; the day each
+registration's next dated notice falls due
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04 09:00:00
 
 ``reg_rule_sets.late_initial_ce_hours``: the continuing-education hours a 逾期初始注册 must
 show (48 for both shipped families, app/registration/rules.py PRESETS).
+``reg_registrations.next_notice_on``: the day the next dated notice (公告信息) falls due. A
+registration in force, or lapsed within the last 30 days, is looked at by the worker's next
+run (today), which sets the true day; older lapsed ones are not reminded of any more.
 """
 
+import datetime as dt
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -46,8 +51,23 @@ def upgrade() -> None:
         {"after": NOTE_2019_AFTER, "before": NOTE_2019_BEFORE, "c": "2019-intermediate"},
     )
 
+    with op.batch_alter_table("reg_registrations") as batch_op:
+        batch_op.add_column(sa.Column("next_notice_on", sa.Date(), nullable=True))
+        batch_op.create_index("ix_reg_registrations_next_notice_on", ["next_notice_on"])
+    today = dt.date.today()
+    conn.execute(
+        sa.text(
+            "UPDATE reg_registrations SET next_notice_on = :today "
+            "WHERE cancelled = :no AND valid_until >= :since"
+        ),
+        {"today": today, "no": False, "since": today - dt.timedelta(days=30)},
+    )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("reg_registrations") as batch_op:
+        batch_op.drop_index("ix_reg_registrations_next_notice_on")
+        batch_op.drop_column("next_notice_on")
     conn = op.get_bind()
     conn.execute(
         sa.text("UPDATE reg_rule_sets SET note = :before WHERE code = :c AND note = :after"),

@@ -1,7 +1,7 @@
 """submitted registration forms keep the ID number encrypted at rest, like the accounts'
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-04 10:00:00
 
 The ID number of each submitted form moves out of the form's JSON (``reg_submissions.form``)
@@ -19,8 +19,8 @@ from alembic import op
 from app.config import Config
 from app.lib import crypto
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
