@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import defaultdict
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,6 +138,7 @@ async def post(*, session: AsyncSession, now: dt.datetime, dues: list[Due]) -> i
     """Post these notices (each once, whoever else posts it meanwhile) and move each
     registration's next notice day on; how many notices were new."""
     posted = 0
+    moved: dict[dt.date | None, list[int]] = defaultdict(list)
     for due in dues:
         if due.kind and await notices.post(
             session=session,
@@ -148,10 +150,14 @@ async def post(*, session: AsyncSession, now: dt.datetime, dues: list[Due]) -> i
             key=due.key,
         ):
             posted += 1
-        await session.execute(
-            update(Registration)
-            .where(Registration.id == due.registration_id)
-            .values(next_notice_on=due.next_on)
-            .execution_options(synchronize_session=False)
-        )
+        moved[due.next_on].append(due.registration_id)
+    # One statement per next day (a run after an outage moves thousands on at once).
+    for next_on, ids in moved.items():
+        for start in range(0, len(ids), 500):
+            await session.execute(
+                update(Registration)
+                .where(Registration.id.in_(ids[start : start + 500]))
+                .values(next_notice_on=next_on)
+                .execution_options(synchronize_session=False)
+            )
     return posted
