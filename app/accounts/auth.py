@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from quart import current_app, g, redirect, request, url_for
 
-from app.accounts import sessions
+from app.accounts import captcha, sessions
 from app.accounts.models import User
 from app.errors import AppError, Forbidden
 from app.lib import net
@@ -92,6 +92,16 @@ def require_role(*roles: str) -> Callable:
         return wrapper
 
     return decorator
+
+
+async def new_captcha() -> dict[str, str]:
+    """A captcha for this visitor, unless their address asks for too many: every form that
+    shows one (login, 设置密码, 忘了密码, the refresh-on-click) takes it from here."""
+    svc = services()
+    now = svc.now().timestamp()
+    ip = client_ip(svc.config.trust_proxy)
+    await captcha.allow(svc.redis, ip, now=now, per_minute=svc.config.captcha_per_ip_minute)
+    return await captcha.issue(svc.redis, now=now, ttl=svc.config.captcha_ttl_seconds)
 
 
 async def ensure_session() -> sessions.Session:

@@ -15,7 +15,8 @@ from quart import (
     url_for,
 )
 
-from app.accounts import auth, captcha, documents, service, sessions
+from app.accounts import auth, documents, service, sessions
+from app.accounts.models import User
 from app.errors import AppError
 from app.lib import logs, metrics
 from app.lib.http import local_path
@@ -43,30 +44,52 @@ async def _landing_context() -> dict[str, object]:
     return {"landing_path": auth.landing_url(user) if user is not None else None}
 
 
-async def _new_captcha() -> dict[str, str]:
-    """A captcha for this visitor, unless their address asks for too many."""
-    svc = services()
-    now = svc.now().timestamp()
-    ip = auth.client_ip(svc.config.trust_proxy)
-    await captcha.allow(svc.redis, ip, now=now, per_minute=svc.config.captcha_per_ip_minute)
-    return await captcha.issue(svc.redis, now=now, ttl=svc.config.captcha_ttl_seconds)
+# The login page's tabs (guide of the registration system, §1(2)): the same form, with
+# each system's hints; the applicants' tab has the 温馨提示 with 初始注册.
+TABS = {"learning": "学习考核登录", "registration": "注册申请登陆"}
+# The 温馨提示 links of the applicants' tab: (label, endpoint, element id).
+REGISTRATION_LINKS = (
+    ("初始注册", "registration_access.initial", "link-initial"),
+    ("设置密码", "registration_access.setup_password", "tip-setup-password"),
+    ("忘了密码？", "registration_access.forgot_password", "tip-forgot-password"),
+    ("注册查询", "registration.verify_form", "tip-verify"),
+)
+
+
+def _tab(value: str | None) -> str:
+    return value if value in TABS else "learning"
+
+
+async def _login_page(
+    *, tab: str, next_path: str, username: str = "", id_type: str = "", error: str | None = None
+) -> str:
+    await auth.ensure_session()
+    endpoints = current_app.view_functions
+    return await render_template(
+        "accounts/login.html",
+        captcha=await auth.new_captcha(),
+        username=username,
+        id_type=id_type if id_type in documents.LABELS else documents.ID_CARD,
+        id_types=documents.LABELS,
+        account_links=_account_links(),
+        tabs=TABS,
+        tab=tab,
+        tab_urls={key: url_for("accounts.login", tab=key, next=next_path or None) for key in TABS},
+        tips=[
+            (label, url_for(ep), id_) for label, ep, id_ in REGISTRATION_LINKS if ep in endpoints
+        ],
+        error=error,
+        next=next_path,
+    )
 
 
 @bp.get("/login")
 async def login():
-    """The login form: document type, number, password, image captcha."""
+    """The login form: document type, number, password, image captcha; two tabs."""
     if auth.current_user() is not None:
         return redirect(auth.landing_url(auth.current_user()))
-    await auth.ensure_session()
-    return await render_template(
-        "accounts/login.html",
-        captcha=await _new_captcha(),
-        username="",
-        id_type=documents.ID_CARD,
-        id_types=documents.LABELS,
-        account_links=_account_links(),
-        error=None,
-        next=local_path(request.args.get("next")) or "",
+    return await _login_page(
+        tab=_tab(request.args.get("tab")), next_path=local_path(request.args.get("next")) or ""
     )
 
 
@@ -77,6 +100,7 @@ async def login_post():
     form = await request.form
     username = form.get("username", "")
     id_type = form.get("id_type", "")
+    tab = _tab(form.get("tab"))
     try:
         async with svc.db.write() as db:
             user = await service.login(
@@ -94,16 +118,12 @@ async def login_post():
     except AppError as error:
         metrics.LOGINS.labels(error.code).inc()
         log.info("login refused: %s", error.code)
-        await auth.ensure_session()
-        page = await render_template(
-            "accounts/login.html",
-            captcha=await _new_captcha(),
+        page = await _login_page(
+            tab=tab,
+            next_path=local_path(form.get("next")) or "",
             username=username.strip(),
-            id_type=id_type if id_type in documents.LABELS else documents.ID_CARD,
-            id_types=documents.LABELS,
-            account_links=_account_links(),
+            id_type=id_type,
             error=error.message,
-            next=local_path(form.get("next")) or "",
         )
         return page, error.status
     metrics.LOGINS.labels("ok").inc()
@@ -112,13 +132,25 @@ async def login_post():
     await auth.start_session(user)
     if user.must_change_password:
         return redirect(url_for("accounts.change_password"))
-    return redirect(local_path(form.get("next")) or auth.landing_url(user))
+    return redirect(local_path(form.get("next")) or _after_login(user, tab))
+
+
+def _after_login(user: User, tab: str) -> str:
+    """An applicant who logged in on the applicants' tab goes to 注册管理 (if they may)."""
+    registration = "registration.home"
+    if (
+        tab == "registration"
+        and registration in current_app.view_functions
+        and user.has_role("registrant", "learner")
+    ):
+        return url_for(registration)
+    return auth.landing_url(user)
 
 
 @bp.get("/captcha", endpoint="captcha")
 async def captcha_image():
     """A fresh captcha for the refresh-on-click of the login form."""
-    return jsonify(await _new_captcha())
+    return jsonify(await auth.new_captcha())
 
 
 @bp.post("/logout")

@@ -55,9 +55,15 @@ class CertificateContent:
     verify_url: str
 
 
+def credit_tenths(minutes: int) -> int:
+    """Tenths of a 学时 credited for so many minutes: the one rounding rule (down to a tenth)
+    for what a certificate prints and what registration adds up."""
+    return minutes * 10 // MINUTES_PER_HOUR
+
+
 def hours_text(minutes: int) -> str:
     """学时 from minutes: 1920 -> "48", 1940 -> "48.5" (rounded down to a tenth)."""
-    tenths = minutes * 10 // MINUTES_PER_HOUR
+    tenths = credit_tenths(minutes)
     return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
 
 

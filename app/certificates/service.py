@@ -358,6 +358,11 @@ class EarnedCertificate:
     def hours(self) -> str:
         return render.hours_text(self.minutes)
 
+    @property
+    def tenths(self) -> int:
+        """The 学时 it credits, in tenths, as printed on it."""
+        return render.credit_tenths(self.minutes)
+
 
 MINUTES_PER_HOUR = render.MINUTES_PER_HOUR
 

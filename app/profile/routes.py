@@ -14,6 +14,20 @@ from app.services import services
 bp = Blueprint("profile", __name__)
 
 
+@bp.app_context_processor
+def _photo_spec() -> dict[str, object]:
+    """The ID photo's size and limit, for the photo tool wherever a page shows it
+    (templates/profile/_photo.html: 我的资料 and a registration application's 个人基本信息)."""
+    config = services().config
+    return {
+        "photo_spec": {
+            "width": config.photo_width,
+            "height": config.photo_height,
+            "limit_kb": config.photo_max_bytes // 1024,
+        }
+    }
+
+
 @bp.get("/profile")
 @auth.login_required
 async def index():
@@ -25,9 +39,6 @@ async def index():
         user=user,
         id_display=user.id_number,
         id_masked=idcard.mask(user.id_number),
-        photo_width=config.photo_width,
-        photo_height=config.photo_height,
-        photo_limit_kb=config.photo_max_bytes // 1024,
         resend_seconds=config.sms_resend_seconds,
     )
 

@@ -15,6 +15,7 @@ from app.accounts.models import User
 from app.audit import service as audit
 from app.clock import local_date
 from app.errors import AppError, NotFound
+from app.lib.http import MAX_ID
 from app.registration import qualifications, registry, rules, sections
 from app.registration.channels import CHANNELS
 from app.registration.models import (
@@ -31,6 +32,7 @@ from app.registration.models import (
 
 STEPS = {
     Kind.INITIAL: ("channel", "personal", "employer", "experience", "preview"),
+    Kind.LATE_INITIAL: ("channel", "personal", "employer", "education", "experience", "preview"),
     Kind.CHANGE: ("personal", "channel", "employer", "experience", "preview"),
     Kind.RENEWAL: ("personal", "employer", "education", "experience", "preview"),
     Kind.REREGISTRATION: ("channel", "employer", "experience", "preview"),
@@ -57,7 +59,8 @@ class Option:
 
     kind: str
     ok: bool
-    reason: str = ""
+    reason: str = ""  # why it cannot be started now
+    note: str = ""  # what the applicant should know before starting it (why it is 逾期)
 
     @property
     def label(self) -> str:
@@ -81,18 +84,16 @@ async def options(*, session: AsyncSession, user: User, now: dt.datetime) -> lis
     if latest is None:
         if not records:
             return [Option(Kind.INITIAL, False, "请先完成注册资格信息验证")]
-        deadline = max(rules.initial_deadline(rule_set, r.qualified_on) for r in records)
-        if today > deadline:
-            window = rules.months_text(rule_set.initial_window_months)
-            return [
-                Option(
-                    Kind.INITIAL,
-                    False,
-                    f"取得资格证书已超过{window}（初始注册截至{_date(deadline)}），"
-                    "不能申请初始注册，请联系注册机构",
-                )
-            ]
-        return [Option(Kind.INITIAL, not bar, bar)]
+        late = [r for r in records if today > rules.initial_deadline(rule_set, r.qualified_on)]
+        found = []
+        if len(late) < len(records):
+            found.append(Option(Kind.INITIAL, not bar, bar))
+        if late:
+            newest = max(late, key=lambda r: r.qualified_on)
+            found.append(
+                Option(Kind.LATE_INITIAL, not bar, bar, late_note(rule_set, newest.qualified_on))
+            )
+        return found
     state = registry.state(latest, today)
     if state != "valid":
         why = "注册已注销" if state == "cancelled" else "注册已期满"
@@ -107,6 +108,17 @@ async def options(*, session: AsyncSession, user: User, now: dt.datetime) -> lis
             f"（{_date(window.opens)}至{_date(window.closes)}）",
         )
     return [Option(Kind.CHANGE, True), renewal]
+
+
+def late_note(rule_set, qualified_on: dt.date) -> str:
+    """Why the initial registration is 逾期 and what it asks in addition."""
+    text = rules.late_reason(rule_set, qualified_on)
+    if rule_set.late_initial_ce_hours:
+        text += (
+            f"：须提供申请前{rules.months_text(rule_set.validity_months)}内取得的本平台继续教育"
+            f"合格证书，合计不少于{rule_set.late_initial_ce_hours}学时"
+        )
+    return text + "。"
 
 
 async def current(*, session: AsyncSession, user_id: int) -> Application | None:
@@ -133,7 +145,7 @@ def _store(application: Application, data: dict, now: dt.datetime) -> None:
 async def last_form(*, session: AsyncSession, user_id: int) -> dict | None:
     """The most recently submitted form of the person, to prefill a new application."""
     form = await session.scalar(
-        select(Submission.form)
+        select(Submission.form_data)
         .join(Application, Application.id == Submission.application_id)
         .where(Application.user_id == user_id)
         .order_by(Submission.submitted_at.desc(), Submission.id.desc())
@@ -227,11 +239,10 @@ async def save_channel(
     channel = (form.get("channel") or "").strip()
     if channel not in CHANNELS:
         raise AppError("channel_required", "请选择注册渠道（省级、部委或中央企业）")
-    try:
-        authority_id = int(form.get("authority_id") or 0)
-    except ValueError:
-        authority_id = 0
-    authority = await session.get(Authority, authority_id) if authority_id else None
+    raw = str(form.get("authority_id") or "")
+    # Only a plausible id reaches the database (PostgreSQL refuses an INTEGER out of range).
+    authority_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
+    authority = await session.get(Authority, authority_id) if 0 < authority_id <= MAX_ID else None
     if authority is None or not authority.is_active:
         raise AppError("authority_required", "请选择注册机构")
     if authority.channel != channel:

@@ -148,15 +148,29 @@ def build(target: Path = TARGET) -> Path:
                 ("*申请注册类别", 1),
                 ("{{ f.category }}", 1),
             ],
+            # Only a change, renewal or re-registration has a former registration: an
+            # initial form carries no empty rows for it.
+            [("{%tr if registration %}", 4)],
             [
                 ("*原注册编号", 1),
-                ("{% if registration %}{{ registration.number }}{% else %}—{% endif %}", 1),
-                ("*原注册有效期", 1),
                 (
-                    "{% if registration %}{{ registration.valid_from }} 至 {{ registration.valid_until }}{% else %}—{% endif %}",
+                    "{{ registration.number }}{% if registration.state != 'valid' %}"
+                    "（{{ registration.state_label }}）{% endif %}",
                     1,
                 ),
+                ("*原注册有效期", 1),
+                ("{{ registration.valid_from }} 至 {{ registration.valid_until }}", 1),
             ],
+            [
+                ("*原注册类别", 1),
+                ("{{ registration.category }}", 1),
+                ("*原聘用单位", 1),
+                ("{{ registration.employer }}", 1),
+            ],
+            [("{%tr endif %}", 4)],
+            [("{%tr if f.late %}", 4)],
+            [("*逾期说明", 1), ("{{ f.late }}", 3)],
+            [("{%tr endif %}", 4)],
         ],
         [32, 58, 30, 58],
     )
@@ -228,7 +242,7 @@ def build(target: Path = TARGET) -> Path:
 
     _heading(
         document,
-        "{% if education %}五、继续教育信息（本注册周期 {{ education.period }}）{% endif %}",
+        "{% if education %}五、继续教育信息（{{ education.label or '本注册周期' }} {{ education.period }}）{% endif %}",
     )
     _grid(
         document,
@@ -246,7 +260,11 @@ def build(target: Path = TARGET) -> Path:
             [
                 ("*合计", 1),
                 ("{{ education.total_hours }}", 1),
-                ("规定 {{ education.required_hours }} 学时（由本平台合格证书自动汇总）", 2),
+                (
+                    "规定 {{ education.required_hours }} 学时{% if not education.met %}，"
+                    "还差 {{ education.missing_hours }} 学时{% endif %}（由本平台合格证书自动汇总）",
+                    2,
+                ),
             ],
             [("{%tr endif %}", 4)],
         ],

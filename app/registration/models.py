@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, validates
@@ -15,6 +16,7 @@ from app.registration.channels import CHANNELS
 
 class Kind(enum.StrEnum):
     INITIAL = "initial"  # 初始注册
+    LATE_INITIAL = "late_initial"  # 逾期初始注册: after the rule set's initial window
     CHANGE = "change"  # 变更注册
     RENEWAL = "renewal"  # 延续注册
     REREGISTRATION = "reregistration"  # 重新注册
@@ -22,6 +24,7 @@ class Kind(enum.StrEnum):
 
 KIND_LABELS = {
     Kind.INITIAL: "初始注册",
+    Kind.LATE_INITIAL: "逾期初始注册",
     Kind.CHANGE: "变更注册",
     Kind.RENEWAL: "延续注册",
     Kind.REREGISTRATION: "重新注册",
@@ -49,6 +52,9 @@ STATUS_LABELS = {
     Status.WITHDRAWN: "已撤销",
 }
 
+# The kinds whose final approval issues a new registration number.
+ISSUING = (Kind.INITIAL, Kind.LATE_INITIAL, Kind.REREGISTRATION)
+
 
 class RuleSet(Base):
     """A version of the registration rules; applications record the one they ran under."""
@@ -65,6 +71,9 @@ class RuleSet(Base):
     validity_months: Mapped[int] = mapped_column(Integer)
     renewal_window_months: Mapped[int] = mapped_column(Integer)
     ce_hours_per_cycle: Mapped[int] = mapped_column(Integer)
+    # What a 逾期初始注册 (initial registration after the window) must show in addition:
+    # this many 学时 of continuing education earned in the last validity period.
+    late_initial_ce_hours: Mapped[int] = mapped_column(Integer, default=0)
     age_limit: Mapped[int] = mapped_column(Integer)
     fraud_bar_years: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")
@@ -161,6 +170,9 @@ class Registration(Base):
     valid_from: Mapped[dt.date] = mapped_column(Date)
     valid_until: Mapped[dt.date] = mapped_column(Date, index=True)
     rule_set_id: Mapped[int] = mapped_column(ForeignKey("reg_rule_sets.id"))
+    # The day its next dated notice (公告信息) falls due; NULL once there are none
+    # (app/registration/reminders.py): the worker's minute reads only the rows due.
+    next_notice_on: Mapped[dt.date | None] = mapped_column(Date, index=True, default=None)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")
@@ -233,9 +245,27 @@ class Submission(Base):
         ForeignKey("reg_applications.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column(Integer)
-    form: Mapped[str] = mapped_column(Text)  # JSON: everything the printed form shows
+    # JSON of everything the printed form shows but the ID number, which is sealed apart
+    # like the account's (``form`` puts it back).
+    form_data: Mapped[str] = mapped_column("form", Text)
+    id_number: Mapped[str] = mapped_column("id_number_enc", SealedIdNumber())
     digest: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    @staticmethod
+    def split(form: dict) -> tuple[str, str]:
+        """A form as stored: (its JSON without the ID number, the number)."""
+        rest = {k: v for k, v in form.items() if k != "id_number"}
+        return json.dumps(rest, ensure_ascii=False, sort_keys=True), form["id_number"]
+
+    @property
+    def form(self) -> str:
+        """The form as it was submitted (JSON), the ID number in it."""
+        return json.dumps(
+            {**json.loads(self.form_data), "id_number": self.id_number},
+            ensure_ascii=False,
+            sort_keys=True,
+        )
 
 
 class Decision(Base):

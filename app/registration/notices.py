@@ -1,4 +1,6 @@
-"""公告信息: the applicant's notice board, and the worker's renewal and expiry reminders."""
+"""公告信息: the applicant's notice board. Every change of an application's or a
+registration's state posts here (``reminders`` posts the dated ones when they fall due);
+each notice is also e-mailed (``events``)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import events
-from app.clock import local_date
-from app.registration import registry, rules
 from app.registration.events import NoticePosted
-from app.registration.models import Application, Notice, Registration, RuleSet, Status
+from app.registration.models import Notice
 
 
 async def post(
@@ -77,86 +77,10 @@ async def mark_read(*, session: AsyncSession, user_id: int, now: dt.datetime) ->
     )
 
 
-REMINDER_DAYS = (90, 30)
-
-
-def _date(day: dt.date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
-async def send_reminders(*, session: AsyncSession, now: dt.datetime) -> int:
-    """Post the renewal-window reminders (90 and 30 days before it opens, and when it opens)
-    and the expiry notice of every registration that needs one. Idempotent: each notice has
-    a key, so two workers or a rerun post nothing twice."""
-    today = local_date(now)
-    horizon = today + dt.timedelta(days=max(REMINDER_DAYS) + 400)
-    rows = await session.execute(
-        select(Registration, RuleSet)
-        .join(RuleSet, RuleSet.id == Registration.rule_set_id)
-        .where(
-            Registration.cancelled.is_(False),
-            Registration.valid_until <= horizon,
-            Registration.valid_until >= today - dt.timedelta(days=30),
-        )
-    )
-    posted = 0
-    for registration, rule_set in rows:
-        if not await registry.is_latest(session=session, registration=registration):
-            continue
-        window = rules.renewal_window(rule_set, registration.valid_until)
-        until = registration.valid_until
-        base = f"reg{registration.id}:{until.isoformat()}"
-        notice = None
-        if until < today:
-            notice = (
-                "expired",
-                f"注册已于{_date(until)}期满",
-                f"您的注册（编号 {registration.number}）已于{_date(until)}期满失效。"
-                "如需继续执业，请申请重新注册。",
-            )
-        elif window.contains(today):
-            if await _renewal_pending(session, registration.user_id):
-                continue
-            notice = (
-                "renewal_open",
-                "延续注册已开始受理",
-                f"您的注册将于{_date(until)}期满，延续注册已开始受理（截至{_date(until)}），"
-                "请在期满前完成继续教育并申请延续注册。",
-            )
-        else:
-            days = (window.opens - today).days
-            stage = next((d for d in sorted(REMINDER_DAYS) if days <= d), None)
-            if stage is not None:
-                notice = (
-                    f"renewal_{stage}",
-                    f"延续注册将于{days}天后开始受理",
-                    f"您的注册将于{_date(until)}期满；延续注册自{_date(window.opens)}起受理"
-                    f"（还有{days}天），需完成每个注册周期{rule_set.ce_hours_per_cycle}学时"
-                    "的继续教育，请提前安排学习。",
-                )
-        if notice is None:
-            continue
-        kind, title, body = notice
-        if await post(
-            session=session,
-            now=now,
-            user_id=registration.user_id,
-            kind=kind,
-            title=title,
-            body=body,
-            key=f"{base}:{kind}",
-        ):
-            posted += 1
-    return posted
-
-
-async def _renewal_pending(session: AsyncSession, user_id: int) -> bool:
-    return bool(
-        await session.scalar(
-            select(Application.id).where(
-                Application.open_user_id == user_id,
-                Application.kind == "renewal",
-                Application.status != Status.DRAFT,
-            )
-        )
-    )
+async def posted_keys(*, session: AsyncSession, keys: list[str]) -> set[str]:
+    """Which of these keys have been posted already."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(await session.scalars(select(Notice.key).where(Notice.key.in_(chunk))))
+    return found

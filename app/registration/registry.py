@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,8 +16,8 @@ from app.clock import SHANGHAI, local_date
 from app.errors import AppError, NotFound
 from app.lib.masking import mask_name
 from app.lib.paging import Page
-from app.registration import numbers, rules
-from app.registration.models import Application, Authority, Kind, Registration, RuleSet
+from app.registration import notices, numbers, rules
+from app.registration.models import ISSUING, Application, Authority, Kind, Registration, RuleSet
 
 STATE_LABELS = {"valid": "有效", "expired": "已过期", "cancelled": "已注销"}
 
@@ -74,7 +74,7 @@ async def apply_approved(
     rule_set = await session.get(RuleSet, application.rule_set_id)
     today = local_date(now)
     employer = form["employer"]
-    if application.kind in (Kind.INITIAL, Kind.REREGISTRATION):
+    if application.kind in ISSUING:
         valid_from, valid_until = rules.validity(rule_set, today)
         for _ in range(5):
             try:
@@ -99,6 +99,14 @@ async def apply_approved(
             except IntegrityError:  # the same random number issued at the same moment
                 continue
         application.registration_id = registration.id
+        _schedule_notices(registration, rule_set, today)
+        # Only a person's latest registration is reminded about.
+        await session.execute(
+            update(Registration)
+            .where(Registration.user_id == registration.user_id, Registration.id != registration.id)
+            .values(next_notice_on=None)
+            .execution_options(synchronize_session=False)
+        )
         return registration
     registration = await session.get(Registration, application.registration_id)
     if registration is None:
@@ -111,9 +119,17 @@ async def apply_approved(
         start = registration.valid_until + dt.timedelta(days=1)
         registration.valid_until = rules.validity(rule_set, start)[1]
         registration.rule_set_id = rule_set.id
+        _schedule_notices(registration, rule_set, today)
     registration.updated_at = now
     await session.flush()
     return registration
+
+
+def _schedule_notices(registration: Registration, rule_set: RuleSet, today: dt.date) -> None:
+    """The day the dated notices of a new or extended validity start falling due."""
+    registration.next_notice_on = rules.next_notice_day(
+        rule_set, registration.valid_until, today - dt.timedelta(days=1)
+    )
 
 
 @dataclasses.dataclass
@@ -219,6 +235,7 @@ async def cancel(
     if registration.cancelled:
         raise AppError("already_cancelled", "该注册已注销", 409)
     registration.cancelled = True
+    registration.next_notice_on = None
     registration.cancelled_at = now
     registration.cancel_reason = reason
     registration.fraud = fraud
@@ -232,5 +249,25 @@ async def cancel(
         detail=f"注册编号 {registration.number}；原因：{reason}"
         + ("（以欺骗等不正当手段取得）" if fraud else ""),
         ip=ip,
+    )
+    if fraud:
+        barred = await fraud_barred_until(
+            session=session,
+            user_id=registration.user_id,
+            rule_set=await rules.current(session=session),
+        )
+        after = (
+            f"因以欺骗等不正当手段取得注册，{rules.day_text(barred)}前不予注册。" if barred else ""
+        )
+    else:
+        after = "如符合注册条件，可申请重新注册。"
+    await notices.post(
+        session=session,
+        now=now,
+        user_id=registration.user_id,
+        kind="cancelled",
+        title="注册已注销",
+        body=f"您的注册（编号 {registration.number}）已于{rules.day_text(local_date(now))}被注销。"
+        f"注销原因：{reason}。{after}",
     )
     return registration

@@ -109,14 +109,20 @@ async def recent_decisions(
     return [tuple(r) for r in rows]
 
 
-async def can_review(*, session: AsyncSession, application: Application, user: User) -> bool:
-    """May this person see the application (a reviewer of its authority, or a 终审)?"""
-    if user.has_role("final_reviewer"):
-        return True
+async def reviews_authority(*, session: AsyncSession, application: Application, user: User) -> bool:
+    """Is this person a 注册初审 of the application's own authority (the only one who may
+    decide its first stage)?"""
     if not user.has_role("reviewer"):
         return False
     ids = {a.id for a in await authorities_of(session=session, user_id=user.id)}
     return application.authority_id in ids
+
+
+async def can_review(*, session: AsyncSession, application: Application, user: User) -> bool:
+    """May this person see the application (a reviewer of its authority, or a 终审)?"""
+    if user.has_role("final_reviewer"):
+        return True
+    return await reviews_authority(session=session, application=application, user=user)
 
 
 async def get_for_review(
@@ -201,6 +207,9 @@ async def decide_first(
     application, sub, _ = await get_for_review(
         session=session, application_id=application_id, user=reviewer
     )
+    # A 终审 sees every application, but the first stage is the authority's own.
+    if not await reviews_authority(session=session, application=application, user=reviewer):
+        raise Forbidden("初审只能由该申请所属注册机构的初审人员作出，该申请不在您的初审范围")
     if application.user_id == reviewer.id:
         raise AppError("own_application", "不能审核本人的注册申请", 403)
     if application.status != Status.SUBMITTED:

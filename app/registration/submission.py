@@ -23,6 +23,7 @@ from app.errors import AppError
 from app.registration import applications, notices, registry, rules, sections
 from app.registration.channels import CHANNELS
 from app.registration.models import (
+    ISSUING,
     Application,
     Authority,
     Kind,
@@ -48,43 +49,74 @@ def _date(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def _hours(minutes: int) -> str:
-    tenths = minutes * 10 // certificates.MINUTES_PER_HOUR
-    return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+def hours_text(tenths: int) -> str:
+    """学时 with one decimal, from tenths: 480 -> "48.0", 2 -> "0.2"."""
+    return f"{tenths // 10}.{tenths % 10}"
 
 
 async def education(
-    *, session: AsyncSession, user_id: int, registration: Registration, rule_set: RuleSet
+    *,
+    session: AsyncSession,
+    user_id: int,
+    start: dt.date,
+    end: dt.date,
+    required_hours: int,
+    label: str,
 ) -> dict:
-    """继续教育: the certificates earned on this platform inside the current validity."""
+    """继续教育: the certificates earned on this platform from ``start`` to ``end``, each
+    credited as printed on it (40 minutes = 1 学时, down to a tenth), so that the rows add
+    up to the total and total + missing = required."""
     earned = await certificates.certificates_in(
         session=session,
         user_id=user_id,
-        start=_day_start(registration.valid_from),
-        end=_day_start(registration.valid_until + dt.timedelta(days=1)),
+        start=_day_start(start),
+        end=_day_start(end + dt.timedelta(days=1)),
     )
-    total = sum(c.minutes for c in earned)
-    required = rule_set.ce_hours_per_cycle * certificates.MINUTES_PER_HOUR
-    return {
+    total = sum(c.tenths for c in earned)
+    required = required_hours * 10
+    missing = max(0, required - total)
+    result = {
         "entries": [
             {
                 "number": c.number,
                 "batch": c.batch_name,
-                "hours": c.hours,
+                "hours": hours_text(c.tenths),
                 "issued_on": local_date(c.issued_at).isoformat(),
             }
             for c in earned
         ],
-        "period": f"{registration.valid_from.isoformat()} 至 {registration.valid_until.isoformat()}",
-        "total_hours": _hours(total),
-        "required_hours": str(rule_set.ce_hours_per_cycle),
-        "missing_hours": _hours(max(0, required - total)),
-        "met": total >= required,
+        "period": f"{start.isoformat()} 至 {end.isoformat()}",
+        "label": label,
+        "total_hours": hours_text(total),
+        "required_hours": hours_text(required),
+        "missing_hours": hours_text(missing),
+        "met": missing == 0,
     }
+    result["summary"] = ce_summary(result)
+    return result
 
 
-async def build_form(*, session: AsyncSession, application: Application, user: User) -> dict:
-    """Everything the printed application form (申请表) shows, as plain data."""
+def ce_summary(ce: dict) -> str:
+    """合计 x 学时，规定 y 学时，还差 z 学时 (x + z = y), the one wording of every message."""
+    text = f"合计{ce['total_hours']}学时，规定{ce['required_hours']}学时"
+    return text + (f"，还差{ce['missing_hours']}学时" if not ce["met"] else "，已满足要求")
+
+
+def late_period(rule_set: RuleSet, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The continuing education a 逾期初始注册 counts: one validity period up to today."""
+    return rules.add_months(today, -rule_set.validity_months) + dt.timedelta(days=1), today
+
+
+async def build_form(
+    *,
+    session: AsyncSession,
+    application: Application,
+    user: User,
+    now: dt.datetime,
+) -> dict:
+    """Everything the printed application form (申请表) shows, as plain data (``now``: the
+    day a re-registration's former registration is judged on, and a 逾期初始注册's
+    continuing education counted to)."""
     data = applications.content(application)
     person = await applications.person_of(session=session, user_id=user.id)
     rule_set = await session.get(RuleSet, application.rule_set_id)
@@ -96,11 +128,7 @@ async def build_form(*, session: AsyncSession, application: Application, user: U
         if application.qualification_id
         else None
     )
-    registration = (
-        await session.get(Registration, application.registration_id)
-        if application.registration_id and application.kind in (Kind.CHANGE, Kind.RENEWAL)
-        else None
-    )
+    registration = await _former_registration(session, application)
     employer = dict(data.get("employer") or {})
     if employer.get("attribute"):
         employer["attribute_label"] = sections.UNIT_ATTRIBUTES.get(employer["attribute"], "")
@@ -131,23 +159,59 @@ async def build_form(*, session: AsyncSession, application: Application, user: U
             for e in sections.sort_experiences(data.get("experiences", []))
         ],
         "rules": {"name": rule_set.name, "version": rule_set.version},
-        "registration": {
-            "number": registration.number,
-            "category": registration.category,
-            "employer": registration.employer_name,
-            "valid_from": registration.valid_from.isoformat(),
-            "valid_until": registration.valid_until.isoformat(),
-        }
-        if registration
-        else None,
+        "registration": _former(registration, local_date(now)) if registration else None,
         "education": None,
+        "late": None,
         "photo": user.photo_file or "",
     }
     if application.kind == Kind.RENEWAL and registration is not None:
         form["education"] = await education(
-            session=session, user_id=user.id, registration=registration, rule_set=rule_set
+            session=session,
+            user_id=user.id,
+            start=registration.valid_from,
+            end=registration.valid_until,
+            required_hours=rule_set.ce_hours_per_cycle,
+            label="本注册周期",
         )
+    if application.kind == Kind.LATE_INITIAL:
+        today = local_date(now)
+        start, end = late_period(rule_set, today)
+        form["education"] = await education(
+            session=session,
+            user_id=user.id,
+            start=start,
+            end=end,
+            required_hours=rule_set.late_initial_ce_hours,
+            label=f"申请前{rules.months_text(rule_set.validity_months)}",
+        )
+        if record is not None:
+            form["late"] = rules.late_reason(rule_set, record.qualified_on)
     return form
+
+
+async def _former_registration(
+    session: AsyncSession, application: Application
+) -> Registration | None:
+    """The registration an application changes or renews, or the lapsed or cancelled one a
+    re-registration replaces (its number is printed on the form)."""
+    if application.kind in (Kind.CHANGE, Kind.RENEWAL) and application.registration_id:
+        return await session.get(Registration, application.registration_id)
+    if application.kind == Kind.REREGISTRATION:
+        return await registry.latest_of(session=session, user_id=application.user_id)
+    return None
+
+
+def _former(registration: Registration, today: dt.date) -> dict:
+    state = registry.state(registration, today)
+    return {
+        "number": registration.number,
+        "category": registration.category,
+        "employer": registration.employer_name,
+        "valid_from": registration.valid_from.isoformat(),
+        "valid_until": registration.valid_until.isoformat(),
+        "state": state,
+        "state_label": registry.STATE_LABELS[state],
+    }
 
 
 def digest(form: dict) -> str:
@@ -168,7 +232,10 @@ async def check(
     steps = applications.STEPS[application.kind]
     today = local_date(now)
     if not user.photo_file:
-        raise _missing("personal", "请先在“我的资料”上传本人照片（与学习档案为同一张照片）后再上报")
+        raise _missing(
+            "personal",
+            "请先在“个人基本信息”中上传本人照片（1寸蓝底免冠照片，与学习档案为同一张）后再上报",
+        )
     if not applications.personal_complete(form["personal"]):
         raise _missing("personal", "个人基本信息尚未填写完整，请先填写“个人基本信息”")
     if not application.authority_id or not form["category"]:
@@ -187,7 +254,7 @@ async def check(
             raise AppError(
                 "age_limit", f"申请人年龄已满{rule_set.age_limit}周岁，按注册规则不予注册", 409
             )
-    if application.kind in (Kind.INITIAL, Kind.REREGISTRATION):
+    if application.kind in ISSUING:
         barred = await registry.fraud_barred_until(
             session=session, user_id=user.id, rule_set=rule_set
         )
@@ -197,18 +264,27 @@ async def check(
                 f"因以欺骗等不正当手段取得注册被注销，{_date(barred)}前不予注册",
                 409,
             )
-    if application.kind == Kind.INITIAL:
+    if application.kind in (Kind.INITIAL, Kind.LATE_INITIAL):
         if latest is not None:
             raise AppError("already_registered", "您已经注册过，不能再申请初始注册", 409)
         qualified_on = dt.date.fromisoformat(form["qualification"]["qualified_on"])
         deadline = rules.initial_deadline(rule_set, qualified_on)
-        if today > deadline:
+        late = today > deadline
+        if late and application.kind == Kind.INITIAL:
             raise AppError(
                 "initial_window",
-                f"取得资格证书已超过{rules.months_text(rule_set.initial_window_months)}"
-                f"（初始注册截至{_date(deadline)}），不能申请初始注册",
+                f"{rules.late_reason(rule_set, qualified_on)}：请撤销本申请，改为申请逾期初始注册",
                 409,
             )
+        if not late and application.kind == Kind.LATE_INITIAL:
+            raise AppError(
+                "not_late",
+                f"取得资格证书未超过{rules.months_text(rule_set.initial_window_months)}"
+                f"（初始注册截至{_date(deadline)}），请申请初始注册",
+                409,
+            )
+        if late:
+            _require_hours(form["education"], "逾期初始注册")
     elif application.kind == Kind.REREGISTRATION:
         if latest is not None and registry.state(latest, today) == "valid":
             raise AppError("still_valid", "您的注册仍在有效期内，不需要重新注册", 409)
@@ -232,16 +308,18 @@ async def check(
                     f"（{_date(window.opens)}至{_date(window.closes)}），今天不能上报",
                     409,
                 )
-            ce = form["education"]
-            if not ce["met"]:
-                raise AppError(
-                    "ce_hours",
-                    f"继续教育学时不足：本注册周期须完成{ce['required_hours']}学时，"
-                    f"本平台记录的合格证书共{ce['total_hours']}学时，还差{ce['missing_hours']}学时。"
-                    "请完成继续教育并取得合格证书后再上报",
-                    409,
-                    step="education",
-                )
+            _require_hours(form["education"], "延续注册")
+
+
+def _require_hours(ce: dict, what: str) -> None:
+    if not ce["met"]:
+        raise AppError(
+            "ce_hours",
+            f"继续教育学时不足：{what}须提供{ce['label']}（{ce['period']}）内在本平台取得的"
+            f"继续教育合格证书，{ce_summary(ce)}。请完成继续教育并取得合格证书后再上报",
+            409,
+            step="education",
+        )
 
 
 def _keep_photo(config: Config, user: User) -> str:
@@ -269,7 +347,7 @@ async def submit(
     """上报 the open application: checked, frozen as a form, sent to the authority."""
     application = await applications.get_open(session=session, user_id=user.id)
     applications.require_editable(application)
-    form = await build_form(session=session, application=application, user=user)
+    form = await build_form(session=session, application=application, user=user, now=now)
     await check(session=session, application=application, user=user, form=form, now=now)
     fingerprint = digest(form)
     if application.status == Status.RETURNED and fingerprint == application.submitted_digest:
@@ -285,10 +363,12 @@ async def submit(
     application.submissions += 1
     form["seq"] = application.submissions
     form["submitted_at"] = now.isoformat()
+    form_data, id_number = Submission.split(form)
     submission = Submission(
         application_id=application.id,
         seq=application.submissions,
-        form=json.dumps(form, ensure_ascii=False, sort_keys=True),
+        form_data=form_data,
+        id_number=id_number,
         digest=fingerprint,
         submitted_at=now,
     )

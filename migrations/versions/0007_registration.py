@@ -315,8 +315,10 @@ def upgrade() -> None:
     seed_rule_sets()
 
 
-# The two presets (app/registration/rules.py PRESETS holds the same values for the demo
-# and tests; a migration keeps its own copy so that it never changes after it ran).
+# The two presets as this migration wrote them (a migration keeps its own copy so that it
+# never changes after it ran; app/registration/rules.py PRESETS holds the current values
+# with their sources, and tests/registration/test_rules.py checks a migrated database
+# carries them).
 RULE_SETS = [
     {
         "code": "seed",

@@ -2,8 +2,9 @@
 this platform. The certificates the worker issues for the exams they pass inside the
 registration's validity fill 继续教育信息 by themselves; short of the cycle's 48 学时 the
 renewal cannot be submitted, and the page says how much is missing; once met, it is submitted
-in the window and both reviews extend the registration. The notice board announces the
-window (the daily reminder job, run as its cron would). Years pass on the clock.
+in the window and both reviews extend the registration. The notice board warns 90 days before
+expiry and announces the window (the reminder job, run as its cron would; the applicant's
+own page posts them too). Years pass on the clock.
 
 The registration and the passed exams are made through the services (their pages are walked
 in the learner and registration journeys); everything the person and the reviewers see here
@@ -66,12 +67,12 @@ async def test_journey__renewal_counts_the_certificates_earned_on_the_platform(
     assert "延续注册在注册有效期最后3个月内受理" in await me.inner_text("#why-renewal")
     await look(me, "journey-renewal-02-home-before-window", phone=True)
 
-    # 30 days before the window: the daily job posts the reminder.
-    clock.set(at(window_opens - dt.timedelta(days=30)))
+    # 90 days before expiry (a day or two before the window): the job posts the reminder.
+    clock.set(at(registration.valid_until - dt.timedelta(days=90)))
     await reminders(live_svc)
     await browser_login(me, redis, user.id_number, PASSWORD)  # the old session has expired
     await me.goto("/registration")
-    assert "延续注册将于30天后开始受理" in await me.inner_text("#notice-board")
+    assert "注册将于90天后期满" in await me.inner_text("#notice-board")
     await look(me, "journey-renewal-03-reminder", phone=True)
 
     # The window opens: the renewal, with only 16 of 48 学时, cannot be submitted.
@@ -87,7 +88,7 @@ async def test_journey__renewal_counts_the_certificates_earned_on_the_platform(
     await look(me, "journey-renewal-06-employer", phone=True)
     await me.click("#step-next")
     assert first_certificate.number in await me.inner_text("#ce-table")
-    assert "还差 32 学时" in await me.inner_text("#ce-summary")
+    assert "合计16.0学时，规定48.0学时，还差32.0学时" in await me.inner_text("#ce-summary")
     await look(me, "journey-renewal-07-education-short", phone=True)
     await steps_to_preview(me, "renewal-08-short")
     pages.expect(409, "/registration/apply/submit")  # the preview again, saying what is short
@@ -103,7 +104,7 @@ async def test_journey__renewal_counts_the_certificates_earned_on_the_platform(
     await me.goto("/registration/apply/education")
     table = await me.inner_text("#ce-table")
     assert all(n in table for n in [first_certificate.number, *numbers])
-    assert "合计 48 学时，规定 48 学时，已满足要求" in await me.inner_text("#ce-summary")
+    assert "合计48.0学时，规定48.0学时，已满足要求" in await me.inner_text("#ce-summary")
     await look(me, "journey-renewal-10-education-met", phone=True)
     await steps_to_preview(me, "renewal-11-met")
     await submit(me)

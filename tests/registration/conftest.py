@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from app.accounts.models import User
+from app.certificates.models import Certificate, CertificateState
 from app.registration import (
     access,
     applications,
     authorities,
     qualifications,
+    registry,
     review,
     submission,
 )
@@ -182,14 +184,53 @@ class Reg:
                 now=self.svc.now(),
             )
 
-    async def registered(self, user, authority, first, final) -> Registration:
-        """A full initial registration through both reviews."""
-        await self.start(user)
+    async def submitted(self, user, authority, kind: str = "initial") -> Application:
+        """An application of the kind, filled in and submitted (waiting for 初审)."""
+        await self.start(user, kind)
         await self.fill(user, authority)
         await self.submit(user)
-        application_id = (await self.latest_application(user)).id
-        await self.first(first, application_id)
-        return await self.final(final, application_id)
+        return await self.latest_application(user)
+
+    async def registered(self, user, authority, first, final) -> Registration:
+        """A full initial registration through both reviews."""
+        application = await self.submitted(user, authority)
+        await self.first(first, application.id)
+        return await self.final(final, application.id)
+
+    async def earned(self, user: User, minutes: int, *, issued_at=None) -> Certificate:
+        """An issued continuing-education certificate of so many minutes (a passed attempt
+        of its own, the row as the issuing job leaves it)."""
+        attempt = await self.certs.attempt(user)
+        self._serial += 1
+        now = issued_at or self.svc.now()
+        async with self.svc.db.write() as db:
+            certificate = Certificate(
+                number=f"CE2026{self._serial:06d}",
+                attempt_id=attempt.id,
+                user_id=user.id,
+                batch_id=attempt.batch_id,
+                state=CertificateState.ISSUED,
+                holder_name=user.name,
+                batch_name=f"继续教育第{self._serial}期",
+                minutes=minutes,
+                score=86.5,
+                requested_at=now,
+                updated_at=now,
+                issued_at=now,
+            )
+            db.add(certificate)
+        return certificate
+
+    async def cancel(self, registration, reason: str = "聘用单位已注销", fraud: bool = False):
+        async with self.svc.db.write() as db:
+            return await registry.cancel(
+                session=db,
+                registration_id=registration.id,
+                reason=reason,
+                fraud=fraud,
+                now=self.svc.now(),
+                actor_id=None,
+            )
 
     async def latest_application(self, user) -> Application:
         async with self.svc.db.read() as db:

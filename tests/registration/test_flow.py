@@ -146,7 +146,7 @@ async def test_return__with_reasons_then_unchanged_resubmission_is_refused(svc, 
     async with svc.db.read() as db:
         forms = list(
             await db.scalars(
-                select(Submission.form).where(Submission.application_id == application.id)
+                select(Submission.form_data).where(Submission.application_id == application.id)
             )
         )
     assert [json.loads(f)["employer"]["uscc"] for f in forms] == [
@@ -264,7 +264,7 @@ async def test_renewal__without_enough_hours_says_what_is_missing(svc, reg, worl
     with pytest.raises(AppError) as info:
         await reg.submit(user)
     assert info.value.code == "ce_hours"
-    assert "须完成48学时" in info.value.message and "还差48学时" in info.value.message
+    assert "合计0.0学时，规定48.0学时，还差48.0学时" in info.value.message
     assert (await reg.application(user)).status == Status.DRAFT
 
 

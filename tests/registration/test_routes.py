@@ -14,8 +14,8 @@ from quart.datastructures import FileStorage
 from sqlalchemy import func, select
 
 from app.messaging import read_mailbox
-from app.registration import access, notices
-from app.registration.models import Application, Notice, Qualification
+from app.registration import access
+from app.registration.models import Application, Qualification
 from tests.factories import CSRF, captcha_answer, login, new_id_number
 from tests.registration.conftest import EMPLOYER, EXPERIENCE, PERSONAL
 
@@ -302,23 +302,6 @@ async def test_admin__qualification_import_reports_each_bad_row(client, svc, fac
     assert "E 加8位数字" in text and "与第2行重复" in text and "不在规定的七个类别" in text
     async with svc.db.read() as db:
         assert await db.scalar(select(func.count(Qualification.id))) == 1
-
-
-async def test_reminders__90_and_30_days_then_expiry_once_each(svc, reg, world, clock):
-    authority, first, final, user = world
-    registration = await reg.registered(user, authority, first, final)
-    opens = registration.valid_until - dt.timedelta(days=89)
-    for day, expected in ((opens - dt.timedelta(days=95), 0), (opens - dt.timedelta(days=80), 1),
-                          (opens - dt.timedelta(days=80), 0), (opens - dt.timedelta(days=20), 1),
-                          (opens + dt.timedelta(days=1), 1), (registration.valid_until + dt.timedelta(days=2), 1)):  # fmt: skip
-        clock.set(dt.datetime.combine(day, dt.time(1), dt.UTC))
-        async with svc.db.write() as db:
-            assert await notices.send_reminders(session=db, now=svc.now()) == expected
-    async with svc.db.read() as db:
-        kinds = list(
-            await db.scalars(select(Notice.kind).where(Notice.key.is_not(None)).order_by(Notice.id))
-        )
-    assert kinds == ["renewal_90", "renewal_30", "renewal_open", "expired"]
 
 
 async def test_application_count_is_one_even_after_the_refusals(svc, reg, world):

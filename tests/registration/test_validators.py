@@ -7,7 +7,6 @@ import pytest
 from app.errors import AppError
 from app.lib import uscc
 from app.registration import numbers, rules, sections
-from app.registration.models import RuleSet
 
 TODAY = dt.date(2026, 3, 2)
 
@@ -38,26 +37,6 @@ def test_registration_number__check_digit_catches_a_typo():
     assert numbers.normalise(number) == number
     assert numbers.normalise(number[:5] + str((int(number[5]) + 1) % 10) + number[6:]) is None
     assert numbers.normalise("abc") is None
-
-
-def _rules(**values) -> RuleSet:
-    base = dict(initial_window_months=36, validity_months=36, renewal_window_months=3,
-                ce_hours_per_cycle=48, age_limit=70, fraud_bar_years=3)  # fmt: skip
-    return RuleSet(**{**base, **values})
-
-
-def test_rules__seed_validity_is_three_years_and_renewal_the_last_three_months():
-    seed = _rules()
-    assert rules.validity(seed, dt.date(2026, 3, 4)) == (dt.date(2026, 3, 4), dt.date(2029, 3, 3))
-    window = rules.renewal_window(seed, dt.date(2029, 3, 3))
-    assert window.opens == dt.date(2028, 12, 4) and window.closes == dt.date(2029, 3, 3)
-    assert not window.contains(dt.date(2028, 12, 3)) and window.contains(dt.date(2029, 3, 3))
-
-
-def test_rules__2019_preset_is_five_years():
-    preset = _rules(initial_window_months=60, validity_months=60, fraud_bar_years=5)
-    assert rules.initial_deadline(preset, dt.date(2024, 5, 10)) == dt.date(2029, 5, 10)
-    assert rules.validity(preset, dt.date(2026, 1, 31))[1] == dt.date(2031, 1, 30)
 
 
 def test_rules__month_arithmetic_clamps_to_the_month_end():

@@ -51,6 +51,7 @@ async def _rules_page(error: str | None = None, status: int = 200):
         status,
         rule_sets=rule_sets,
         fields=rules.FIELDS,
+        presets=rules.PRESETS,
         months_text=rules.months_text,
         error=error,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from quart import Blueprint, redirect, render_template, request, url_for
 
-from app.accounts import auth, captcha, documents, sessions
+from app.accounts import auth, documents, sessions
 from app.errors import AppError
 from app.registration import access
 from app.services import services
@@ -13,17 +13,10 @@ from app.services import services
 bp = Blueprint("registration_access", __name__, url_prefix="/registration")
 
 
-async def _captcha() -> dict[str, str]:
-    svc = services()
-    return await captcha.issue(
-        svc.redis, now=svc.now().timestamp(), ttl=svc.config.captcha_ttl_seconds
-    )
-
-
 async def _render(template: str, status: int = 200, **context):
     await auth.ensure_session()
     page = await render_template(
-        template, captcha=await _captcha(), id_types=documents.LABELS, **context
+        template, captcha=await auth.new_captcha(), id_types=documents.LABELS, **context
     )
     return page, status
 
@@ -31,13 +24,25 @@ async def _render(template: str, status: int = 200, **context):
 @bp.get("/setup-password")
 async def setup_password():
     """设置密码, step 1: 身份验证 against the qualification records."""
-    return await _render("registration/setup_verify.html", error=None, values={})
+    return await _render("registration/setup_verify.html", error=None, values={}, initial=False)
+
+
+@bp.get("/initial")
+async def initial():
+    """初始注册 (the 温馨提示 of the login page's applicants' tab): 注册资格信息验证. A person
+    signed in checks the record against their account; anyone else proves it is theirs and
+    then sets a password (the same check as 设置密码)."""
+    if auth.current_user() is not None:
+        return redirect(url_for("registration.qualify"))
+    return await _render("registration/setup_verify.html", error=None, values={}, initial=True)
 
 
 @bp.post("/setup-password")
 async def setup_password_post():
+    """Check the identity, then on to the password (or the form again with what is wrong)."""
     svc = services()
     form = {k: v for k, v in (await request.form).items()}
+    initial = form.get("initial") == "1"
     try:
         async with svc.db.read() as db:
             token = await access.verify_identity(
@@ -51,7 +56,11 @@ async def setup_password_post():
     except AppError as error:
         form.pop("captcha", None)
         return await _render(
-            "registration/setup_verify.html", error.status, error=error.message, values=form
+            "registration/setup_verify.html",
+            error.status,
+            error=error.message,
+            values=form,
+            initial=initial,
         )
     return redirect(url_for("registration_access.setup_password_set", token=token))
 

@@ -22,6 +22,7 @@ from app.registration import (
 from app.registration.models import KIND_LABELS
 from app.registration.routes.common import (
     applicant_page,
+    applicant_required,
     bp,
     posted_form,
     send_form,
@@ -34,7 +35,7 @@ from app.services import services
 
 
 @bp.get("")
-@auth.login_required
+@applicant_required
 async def home():
     """The applicant's page: status, 公告信息, 功能目录 and the flow navigation."""
     svc = services()
@@ -67,14 +68,14 @@ async def home():
 
 
 @bp.get("/qualify")
-@auth.login_required
+@applicant_required
 async def qualify():
     """注册资格信息验证: the exam qualification, before an initial registration."""
     return await applicant_page("registration/qualify.html", error=None, values={})
 
 
 @bp.post("/qualify")
-@auth.login_required
+@applicant_required
 async def qualify_post():
     svc = services()
     form = await posted_form()
@@ -90,7 +91,7 @@ async def qualify_post():
 
 
 @bp.post("/start/<kind>")
-@auth.login_required
+@applicant_required
 async def start(kind: str):
     """开始初始/变更/延续/重新注册: open a draft."""
     svc = services()
@@ -108,7 +109,7 @@ async def start(kind: str):
 
 
 @bp.get("/history")
-@auth.login_required
+@applicant_required
 async def history():
     """历史记录: every application with each form as it was submitted."""
     async with services().db.read() as db:
@@ -125,7 +126,7 @@ async def _submitted_form(submission_id: int) -> dict:
 
 
 @bp.get("/history/<int:submission_id>")
-@auth.login_required
+@applicant_required
 async def history_form(submission_id: int):
     """A submitted form, as it was."""
     form = await _submitted_form(submission_id)
@@ -138,14 +139,14 @@ async def history_form(submission_id: int):
 
 
 @bp.get("/history/<int:submission_id>/photo")
-@auth.login_required
+@applicant_required
 async def history_photo(submission_id: int):
     form = await _submitted_form(submission_id)
     return await send_submitted_photo(form)
 
 
 @bp.get("/history/<int:submission_id>.<fmt>")
-@auth.login_required
+@applicant_required
 async def history_download(submission_id: int, fmt: str):
     if fmt not in ("pdf", "docx"):
         raise NotFound()

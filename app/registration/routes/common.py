@@ -14,10 +14,33 @@ from app.registration import (
     applications,
     forms,
     notices,
+    reminders,
 )
 from app.services import services
 
 bp = Blueprint("registration", __name__, url_prefix="/registration")
+
+# Who may apply: a 注册申请人, or a learner (an engineer studying here, who verifies a
+# qualification from these pages). A reviewer who is an engineer holds 注册申请人 as well.
+APPLICANT_ROLES = ("registrant", "learner")
+applicant_required = auth.require_role(*APPLICANT_ROLES)
+
+
+@bp.before_request
+async def post_due_notices() -> None:
+    """An applicant's dated notices (the renewal window opening, 90 and 30 days before
+    expiry, expiry) reach the board the moment they fall due: any applicant page read
+    posts the one due first (the worker does the same every minute for everyone)."""
+    user = auth.current_user()
+    if request.method != "GET" or user is None or not user.has_role(*APPLICANT_ROLES):
+        return
+    svc = services()
+    async with svc.db.read() as db:
+        due = await reminders.due_for(session=db, user_id=user.id, now=svc.now())
+    if due is not None:
+        async with svc.db.write() as db:
+            await reminders.post(session=db, now=svc.now(), dues=[due])
+
 
 DONE = {
     "qualified": "注册资格信息验证通过。",

@@ -52,6 +52,7 @@ async def _detail(application_id: int, error: str | None = None, status: int = 2
         application, sub, decisions = await review.get_for_review(
             session=db, application_id=application_id, user=user
         )
+        may_first = await review.reviews_authority(session=db, application=application, user=user)
     form = json.loads(sub.form)
     since = review.waited_since(application)
     row = review.QueueRow(application, form["name"], form["authority"], since) if since else None
@@ -62,6 +63,7 @@ async def _detail(application_id: int, error: str | None = None, status: int = 2
         decisions=decisions,
         waited=row.waited(svc.now()) if row else "",
         return_sections=review.RETURN_SECTIONS,
+        may_first=may_first,
         error=error,
         photo_src=url_for("review.photo", application_id=application.id),
         **forms.context(form),

@@ -21,6 +21,7 @@ from app.registration.models import Kind
 from app.registration.review import RETURN_SECTIONS
 from app.registration.routes.common import (
     applicant_page,
+    applicant_required,
     bp,
     next_step,
     open_application,
@@ -34,7 +35,7 @@ from app.services import services
 
 
 @bp.get("/apply")
-@auth.login_required
+@applicant_required
 async def apply():
     """Continue the application in progress at its first step."""
     application = await open_application()
@@ -67,14 +68,14 @@ async def _channel_page(error: str | None = None, status: int = 200, values: dic
 
 
 @bp.get("/apply/channel")
-@auth.login_required
+@applicant_required
 async def step_channel():
     """选择注册渠道 / 注册机构 (and the category registered in)."""
     return await _channel_page()
 
 
 @bp.post("/apply/channel")
-@auth.login_required
+@applicant_required
 async def step_channel_post():
     svc = services()
     form = await posted_form()
@@ -114,14 +115,14 @@ async def _personal_page(error: str | None = None, status: int = 200, values: di
 
 
 @bp.get("/personal")
-@auth.login_required
+@applicant_required
 async def personal():
     """个人基本信息 (a step of every application, and kept for the next one)."""
     return await _personal_page()
 
 
 @bp.post("/personal")
-@auth.login_required
+@applicant_required
 async def personal_post():
     svc = services()
     user = auth.current_user()
@@ -154,14 +155,14 @@ async def _employer_page(error: str | None = None, status: int = 200, values: di
 
 
 @bp.get("/apply/employer")
-@auth.login_required
+@applicant_required
 async def step_employer():
     """聘用单位信息."""
     return await _employer_page()
 
 
 @bp.post("/apply/employer")
-@auth.login_required
+@applicant_required
 async def step_employer_post():
     svc = services()
     form = await posted_form()
@@ -179,16 +180,19 @@ async def step_employer_post():
 
 
 @bp.get("/apply/education")
-@auth.login_required
+@applicant_required
 async def step_education():
-    """继续教育信息: filled from this platform's certificates inside the current validity."""
+    """继续教育信息: filled from this platform's certificates (a renewal: inside the current
+    validity; a 逾期初始注册: the last validity period)."""
     svc = services()
     user = auth.current_user()
     async with svc.db.read() as db:
         application = await applications.get_open(session=db, user_id=user.id)
-        if application.kind != Kind.RENEWAL:
-            raise NotFound("只有延续注册需要填写继续教育信息")
-        form = await submission.build_form(session=db, application=application, user=user)
+        if "education" not in applications.STEPS[application.kind]:
+            raise NotFound("只有延续注册和逾期初始注册需要填写继续教育信息")
+        form = await submission.build_form(
+            session=db, application=application, user=user, now=svc.now()
+        )
     return await applicant_page(
         "registration/education.html",
         step="education",
@@ -220,14 +224,14 @@ async def _experience_page(
 
 
 @bp.get("/apply/experience")
-@auth.login_required
+@applicant_required
 async def step_experience():
     """从事安全生产相关业务工作经历: add, edit (click the period), delete."""
     return await _experience_page()
 
 
 @bp.post("/apply/experience")
-@auth.login_required
+@applicant_required
 async def step_experience_post():
     """添加 a work-experience entry, or save the one being edited."""
     svc = services()
@@ -247,7 +251,7 @@ async def step_experience_post():
 
 
 @bp.post("/apply/experience/<entry_id>/delete")
-@auth.login_required
+@applicant_required
 async def step_experience_delete(entry_id: str):
     """删除 a work-experience entry."""
     svc = services()
@@ -269,7 +273,9 @@ async def _preview_page(error: AppError | None = None):
     user = auth.current_user()
     async with svc.db.read() as db:
         application = await applications.get_open(session=db, user_id=user.id)
-        form = await submission.build_form(session=db, application=application, user=user)
+        form = await submission.build_form(
+            session=db, application=application, user=user, now=svc.now()
+        )
         reasons = await _return_reasons(application)
     fix_step = error.details.get("step") if error else None
     return await applicant_page(
@@ -292,14 +298,14 @@ async def _return_reasons(application) -> list[tuple[str, str]]:
 
 
 @bp.get("/apply/preview")
-@auth.login_required
+@applicant_required
 async def step_preview():
     """预览 the application form, with 打印 (PDF), 导出到word打印 and 上报."""
     return await _preview_page()
 
 
 @bp.post("/apply/submit")
-@auth.login_required
+@applicant_required
 async def submit():
     """上报 to the registration authority."""
     svc = services()
@@ -318,7 +324,7 @@ async def submit():
 
 
 @bp.post("/apply/withdraw")
-@auth.login_required
+@applicant_required
 async def withdraw():
     """撤销 an application not yet under review."""
     svc = services()
@@ -330,7 +336,7 @@ async def withdraw():
 
 
 @bp.get("/apply/form.<fmt>")
-@auth.login_required
+@applicant_required
 async def draft_form(fmt: str):
     """打印 (PDF, two-sided A4) or 导出到word打印 the application being filled in."""
     if fmt not in ("pdf", "docx"):
@@ -339,5 +345,7 @@ async def draft_form(fmt: str):
     user = auth.current_user()
     async with svc.db.read() as db:
         application = await applications.get_open(session=db, user_id=user.id)
-        form = await submission.build_form(session=db, application=application, user=user)
+        form = await submission.build_form(
+            session=db, application=application, user=user, now=svc.now()
+        )
     return await send_form(form, fmt, submitted=False)
