@@ -9,9 +9,15 @@ and user. A socket is closed
   changed, and they reconnect to be authorised again);
 - within a second of its session expiring (idle or absolute lifetime): the process knows
   when each session's TTL would run out and then asks Redis whether it did;
-- on its next event otherwise: every event first slides the session's idle TTL, and a
+- on its next event otherwise: an event first slides the session's idle TTL, and a
   session that is gone refuses the event (``login_required``) and closes the socket
   (``alive``, one Redis round trip).
+
+That round trip was a third of the server's CPU per autosave, so a session is slid at most
+once per ``SLIDE_SECONDS`` (on the app clock): its idle lifetime is hours, and ending it
+closes its sockets at once through the channel, not through the next event. While the
+channel is not being listened to (Redis restarting) every event checks again, and so does
+the first event of every session after listening resumes (a message may have been missed).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ log = logging.getLogger("safece.realtime.sessions")
 
 SWEEP_SECONDS = 1.0
 RETRY_SECONDS = 1.0
+SLIDE_SECONDS = 30.0
 
 
 @dataclasses.dataclass
@@ -50,6 +57,10 @@ class SessionWatch:
         # token -> (when its Redis TTL runs out unless slid meanwhile, epoch seconds on the
         # app clock; the session)
         self.due: dict[str, tuple[float, sessions.Session]] = {}
+        # token -> when an event last found it alive and slid it (app clock, epoch seconds)
+        self.checked: dict[str, float] = {}
+        # Whether ended sessions are being heard on the channel right now.
+        self.listening = False
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -84,6 +95,7 @@ class SessionWatch:
                     del index[name]
         if entry.digest not in self.by_digest:
             self.due.pop(entry.session.token, None)
+            self.checked.pop(entry.session.token, None)
 
     def _now(self) -> float:
         return self.svc.now().timestamp()
@@ -95,18 +107,27 @@ class SessionWatch:
     # ------------------------------------------------------------------ checks
 
     async def alive(self, sid: str, namespace: str) -> bool:
-        """Slide the socket's session and say whether it still exists (one round trip)."""
+        """Whether the socket's session still exists: slid in Redis (one round trip) unless
+        an event did so less than SLIDE_SECONDS ago and the channel is being heard."""
         entry = self.sockets.get((sid, namespace))
         if entry is None:
             return False
+        session, now = entry.session, self._now()
+        checked = self.checked.get(session.token)
+        recent = checked is not None and now - checked < SLIDE_SECONDS
+        # Not past when its TTL would run out (nor so its absolute end), as the sweep knows.
+        due = self.due.get(session.token)
+        if recent and self.listening and due is not None and now < due[0]:
+            return True
         ok = await sessions.still_alive(
             self.svc.redis,
-            entry.session,
+            session,
             idle_seconds=self.idle_seconds,
-            now=self._now(),
+            now=now,
         )
         if ok:
-            self._slid(entry.session)
+            self._slid(session)
+            self.checked[session.token] = now
         return ok
 
     async def close(self, keys: set[tuple[str, str]] | None) -> None:
@@ -173,10 +194,16 @@ class SessionWatch:
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             await self.handle(message["data"])
+                        elif message.get("type") == "subscribe":
+                            # What ended while nobody listened is found by the next events.
+                            self.checked.clear()
+                            self.listening = True
             except asyncio.CancelledError:
+                self.listening = False
                 raise
             except Exception as error:
-                # Redis restarting: listen again; meanwhile events check their session.
+                # Redis restarting: listen again; meanwhile every event checks its session.
+                self.listening = False
                 log.warning("session channel lost (%s); listening again", error)
                 await asyncio.sleep(RETRY_SECONDS)
 

@@ -75,6 +75,15 @@ def test_floor():
 
 
 @on_sqlite
+def test_opening():
+    result = bench("opening.py", "--learners", "20", "--duration", "4", "--idle", "1")
+
+    assert result["acks"] > 0 and result["lost_acks"] == 0
+    for field in ("cpu_ms_per_connect", "cpu_ms_per_start", "cpu_ms_per_join", "cpu_ms_per_ack"):
+        assert result[field] > 0, field
+
+
+@on_sqlite
 def test_invigilation():
     result = bench("invigilation.py", *TINY_EXAM, "--invigilators", "2")
 

@@ -2,8 +2,9 @@
 
 Ending the session (logout, a password change, an admin deactivating the account or
 reissuing its password, idle or absolute expiry) closes its sockets within a second, in
-this process and in every other server process; and every event first checks that the
-session is still alive, so an event that slips in is refused (``login_required``).
+this process and in every other server process; and an event checks that the session is
+still alive (at most once per ``SLIDE_SECONDS``, and at every event while the channel is not
+heard), so an event that slips in is refused (``login_required``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import socketio
 
 from app.accounts import sessions
 from app.config import ROOT
+from realtime.sessions import SLIDE_SECONDS
 from tests.conftest import _free_port
 from tests.factories import CSRF, Factory, http_login
 
@@ -163,6 +165,53 @@ async def test_event__slides_the_sessions_idle_expiry(live_server, live_svc, lea
     idle = live_svc.config.session_idle_minutes * 60
     assert await live_svc.redis.ttl(sessions.redis_key(token)) > idle - 5
     await socket.close()
+
+
+async def test_event__slides_at_most_once_per_slide_seconds(live_server, live_svc, learner, clock):
+    token = await _login(live_server, live_svc, learner)
+    socket = await Socket.open(live_server.base_url, token)
+    key, idle = sessions.redis_key(token), live_svc.config.session_idle_minutes * 60
+    await socket.start()  # slides it
+    await live_svc.redis.expire(key, 30)
+    clock.advance(seconds=SLIDE_SECONDS - 1)
+    await socket.start()
+    assert await live_svc.redis.ttl(key) <= 30  # no round trip to Redis
+    clock.advance(seconds=1)
+    await socket.start()
+    assert await live_svc.redis.ttl(key) > idle - 5
+    await socket.close()
+
+
+async def test_event__of_a_silently_ended_session_is_refused_once_slide_seconds_passed(
+    live_server, live_svc, learner, clock
+):
+    token = await _login(live_server, live_svc, learner)
+    socket = await Socket.open(live_server.base_url, token)
+    assert (await socket.start())["code"] != "login_required"
+    await live_svc.redis.delete(sessions.redis_key(token))
+    clock.advance(seconds=SLIDE_SECONDS)
+    assert (await socket.start())["code"] == "login_required"
+    assert await socket.closed_within(1.0)
+
+
+async def test_channel_lost__the_next_event_checks_its_session_again(
+    live_server, live_svc, learner
+):
+    token = await _login(live_server, live_svc, learner)
+    socket = await Socket.open(live_server.base_url, token)
+    assert (await socket.start())["code"] != "login_required"
+    # Redis drops the listeners (as when it restarts); meanwhile the session ends without
+    # a word anybody hears.
+    await live_svc.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    await live_svc.redis.delete(sessions.redis_key(token))
+    deadline = time.monotonic() + 10
+    while (await live_svc.redis.pubsub_numsub(sessions.ENDED_CHANNEL))[0][1] == 0:
+        assert time.monotonic() < deadline, "the channel was never listened to again"
+        await asyncio.sleep(0.05)
+    # Without moving the clock: once the channel is heard again, nothing it may have
+    # missed is trusted.
+    assert (await socket.start())["code"] == "login_required"
+    assert await socket.closed_within(1.0)
 
 
 async def test_idle_expiry__closes_the_socket_within_a_second(
