@@ -35,7 +35,7 @@ cluster: deps system-deps cluster-system-deps
 test: deps system-deps test-system-deps lint
 	@for db in $(DB); do \
 		echo "== tests on $$db"; \
-		SAFECE_TEST_DATABASE=$$db $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS) || exit 1; \
+		SAFECE_TEST_DATABASE=$$db $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS) || exit 1; \
 	done
 
 # The code style and the layering (import contracts in pyproject.toml) are part of the suite.

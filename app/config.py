@@ -104,6 +104,9 @@ class Config:
     certificate_retry_seconds: float = 30.0
     # A rendering job that died (its worker killed) is taken over after this long.
     certificate_lease_seconds: int = 300
+    # A certificate job running longer is cancelled; a job whose worker was killed runs
+    # again once this (plus arq's 10 s) has passed.
+    certificate_job_seconds: int = 120
     # Study: the heartbeat interval the page uses and the server enforces, and whether this
     # server process writes acknowledged study credits from Redis to the database.
     study_beat_seconds: float = 15.0
@@ -197,6 +200,9 @@ class Config:
             extra_origins=tuple(_env("ALLOWED_ORIGINS", "").replace(",", " ").split()),
             data_key=_env("DATA_KEY", ""),
             data_key_file=_env("DATA_KEY_FILE", ""),
+            certificate_job_seconds=_env_int(
+                "CERTIFICATE_JOB_SECONDS", cls.certificate_job_seconds
+            ),
             certificate_lease_seconds=_env_int(
                 "CERTIFICATE_LEASE_SECONDS", cls.certificate_lease_seconds
             ),

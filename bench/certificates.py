@@ -223,7 +223,7 @@ async def run(args: argparse.Namespace, workdir: Path, redis_url: str) -> int:
         print(f"{args.workers} worker process(es) up; queueing {args.count} certificates")
         cpu_before = sum(cpu_seconds(w.pid) for w in workers)
         started = time.perf_counter()
-        queued = await issuing.queue_certificates(svc, [attempt_ids]) == 1
+        queued = await issuing.queue_certificates(svc, attempt_ids)
         print(f"queued {queued} jobs in {time.perf_counter() - started:.1f}s")
         issued = failed = 0
         last_report = started

@@ -607,6 +607,7 @@ async def run(args) -> int:
         SAFECE_REDIS_URL=redis.url,
         SAFECE_STUDY_BEAT_SECONDS=str(BEAT_SECONDS),
         SAFECE_CERTIFICATE_LEASE_SECONDS="5",
+        SAFECE_CERTIFICATE_JOB_SECONDS=str(args.certificate_job_seconds),
         PYTHONPATH=str(ROOT),
     )
     servers = [Server(env) for _ in range(args.servers)]
@@ -890,6 +891,12 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=4)
     parser.add_argument("--certificates", type=int, default=30)
     parser.add_argument("--recovery-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--certificate-job-seconds",
+        type=int,
+        default=120,
+        help="SAFECE_CERTIFICATE_JOB_SECONDS: a killed worker's job runs again after this + 10 s",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     with contextlib.suppress(ImportError):

@@ -167,7 +167,7 @@ def build_certificate_worker(svc) -> base.Worker:
         # hand and a short poll keep the next one ready without hoarding the queue.
         max_jobs=4,
         poll_delay=0.05,
-        job_timeout=120,
+        job_timeout=svc.config.certificate_job_seconds,
         keep_result=0,
     )
 

@@ -118,7 +118,7 @@ def test_reports():
 def test_faults():
     result = bench(
         "faults.py", "--clients", "10", "--learners", "4", "--trials", "2", "--servers", "2",
-        "--certificates", "2",
+        "--certificates", "2", "--certificate-job-seconds", "30",
     )  # fmt: skip
 
     assert result["lost_acks"] == 0
