@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401 - registers every table
+from app import migrate
 from app.db import Base
 
 
@@ -27,3 +31,14 @@ async def test_migrations__an_upgraded_database_matches_the_models(db_template):
     finally:
         await engine.dispose()
     assert differences == []
+
+
+def test_migrations__leave_a_sqlite_file_in_write_ahead_log_mode(tmp_path):
+    """The journal mode is kept in the file, so no connection of the app has to switch it
+    (SQLite refuses a switch at once while another connection is switching it too)."""
+    path = tmp_path / "fresh.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert not (tmp_path / "fresh.db-wal").exists()
