@@ -199,11 +199,11 @@ def session_cookie(client) -> str | None:
     return next((c.value for c in client.cookie_jar if c.name == "safece_session"), None)
 
 
-async def http_login(base_url: str, redis, id_number: str, password: str) -> str:
-    """Log in over real HTTP (for Socket.IO tests) and return the session cookie value."""
+async def post_login(base_url: str, redis, id_number: str, password: str) -> tuple[int, str | None]:
+    """Fill in and send the login form over real HTTP: (status, the session cookie value)."""
     import aiohttp
 
-    jar = aiohttp.CookieJar(unsafe=True)
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies of an IP address
     async with aiohttp.ClientSession(base_url=base_url, cookie_jar=jar) as http:
         async with http.get("/login") as response:
             page = await response.text()
@@ -216,5 +216,12 @@ async def http_login(base_url: str, redis, id_number: str, password: str) -> str
             "password": password,
         }
         async with http.post("/login", data=form, allow_redirects=False) as response:
-            assert response.status == 302, await response.text()
-        return next(c.value for c in jar if c.key == "safece_session")
+            status = response.status
+        return status, next((c.value for c in jar if c.key == "safece_session"), None)
+
+
+async def http_login(base_url: str, redis, id_number: str, password: str) -> str:
+    """Log in over real HTTP (for Socket.IO tests) and return the session cookie value."""
+    status, cookie = await post_login(base_url, redis, id_number, password)
+    assert status == 302 and cookie, status
+    return cookie

@@ -10,12 +10,10 @@ import signal
 import subprocess
 import sys
 
-import aiohttp
-
 from app.accounts import idcard
 from app.lib import logs
 from tests.core.test_cli import _free_port, _wait_healthy
-from tests.factories import CAPTCHA_ID, CSRF, captcha_answer
+from tests.factories import post_login
 
 ID_NUMBER = idcard.make("11010519800101001")
 
@@ -101,17 +99,4 @@ async def test_serve__json_lines_name_the_request_and_the_user(tmp_path, config,
 
 
 async def _login(base: str, redis, username: str, password: str) -> int:
-    jar = aiohttp.CookieJar(unsafe=True)  # cookies of an IP address
-    async with aiohttp.ClientSession(base_url=base, cookie_jar=jar) as http:
-        async with http.get("/login") as response:
-            page = await response.text()
-        captcha_id = CAPTCHA_ID.search(page).group(1)
-        form = {
-            "csrf_token": CSRF.search(page).group(1),
-            "captcha_id": captcha_id,
-            "captcha": await captcha_answer(redis, captcha_id),
-            "username": username,
-            "password": password,
-        }
-        async with http.post("/login", data=form, allow_redirects=False) as response:
-            return response.status
+    return (await post_login(base, redis, username, password))[0]
