@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from quart import Blueprint, Response, jsonify, redirect, url_for
+from quart import Blueprint, Response, current_app, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from app.accounts import auth
@@ -42,6 +42,15 @@ async def healthz():
             "served_by": liveness.identity(),
         }
     return jsonify(body), 200 if ok else 503
+
+
+@bp.get("/favicon.ico")
+async def favicon():
+    """The site's icon where a browser looks for it unasked: on a page that is not ours to
+    name it (a PDF, an image, a JSON answer opened in a tab)."""
+    response = await current_app.send_static_file("favicon.svg")
+    response.cache_control.max_age = 86400
+    return response
 
 
 @bp.get("/metrics")

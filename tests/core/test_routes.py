@@ -132,3 +132,12 @@ async def test_personal_pages__are_not_cached(client, svc, factory):
     user = await factory.user()
     await login(client, svc, user.id_number, "Str0ng-Pass!")
     assert (await client.get("/profile")).headers["Cache-Control"] == "no-store"
+
+
+async def test_favicon_ico__is_the_sites_icon_for_browsers_that_ask_unbidden(client):
+    # Chromium asks for /favicon.ico on documents that name no icon (a PDF opened in a
+    # tab): a 404 there is a console error on the learner's screen.
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.content_type.startswith("image/svg+xml")
+    assert (await response.get_data()).lstrip().startswith(b"<svg")
