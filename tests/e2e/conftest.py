@@ -61,7 +61,7 @@ class Pages:
         self.problems: list[str] = []
         self.expected: dict[tuple[int, str], int] = {}
 
-    async def new(self, *, phone: bool = False, axe: bool = False, **options):
+    async def new(self, *, phone: bool = False, **options):
         """A page in a context of its own (its own cookies: another person, or a phone)."""
         options = {
             "base_url": self.base_url,
@@ -72,8 +72,6 @@ class Pages:
         }
         context = await self.browser.new_context(**options)
         await context.add_init_script(script=WATCH)
-        if axe:
-            await context.add_init_script(path=str(AXE))
         context.on("console", self._console)
         context.on("weberror", lambda error: self.problems.append(f"script error: {error.error}"))
         context.on("response", self._response)
@@ -131,8 +129,8 @@ class Pages:
 
     async def look(self, page, name: str, *, phone: bool = False) -> None:
         """A page a journey opens, checked and photographed as a person gets it: axe-core
-        (the page's context must come from `new(axe=True)`) must find nothing serious or
-        critical; a screenshot at 1366×768 and, for a learner's or applicant's page
+        (loaded into the page here, not into every page the journey passes) must find
+        nothing serious or critical; a screenshot at 1366×768 and, for a learner's or applicant's page
         (`phone`), at 375×812 too, where it must not scroll sideways. What axe-core finds
         is reported with the rest when the test ends, so one run lists every page's."""
         await page.wait_for_load_state()
@@ -149,6 +147,8 @@ class Pages:
                 await page.set_viewport_size(DESKTOP)
 
     async def _axe(self, page, width: str) -> None:
+        if not await page.evaluate("typeof axe !== 'undefined'"):
+            await page.evaluate(AXE_SOURCE)
         for found in await page.evaluate(AXE_RUN):
             self.problems.append(f"axe-core at {width} px on {page.url}: {found}")
 
@@ -230,6 +230,9 @@ async def view(page, name: str, *, top: bool = True) -> Path:
     return path
 
 
+# 650 KB of script: loaded into a page only when `look` checks it (as an init script it was
+# parsed on every page of every journey, and Chromium's CPU was the suite's largest cost).
+AXE_SOURCE = AXE.read_text() + "\n;0"
 AXE_RUN = """async () => {
     const result = await axe.run(document, {resultTypes: ["violations"]});
     return result.violations

@@ -58,7 +58,7 @@ async def review(
     """A reviewer opens the queue, the newest application, and decides. The application
     is looked at every time (each kind prints its own form); the queue, the same page
     each time, before and after deciding only when asked (`queue`)."""
-    page = await pages.new(axe=True)
+    page = await pages.new()
     await browser_login(page, redis, reviewer.id_number, STAFF_PASSWORD)
     await page.goto("/review")
     if queue:

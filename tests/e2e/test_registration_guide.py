@@ -31,7 +31,7 @@ async def _captcha(page, redis) -> None:
 
 
 async def test_entry__applicants_tab_tip_leads_to_qualification_check_then_initial(pages, live_svc):
-    page = await pages.new(axe=True)
+    page = await pages.new()
     reg = Reg(live_svc, Factory(live_svc))
     number = new_id_number("19880415")
     async with live_svc.db.write() as db:
@@ -103,7 +103,7 @@ async def _registered_without_photo(live_svc):
 async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_submitted(
     pages, live_svc, tmp_path
 ):
-    page = await pages.new(axe=True)
+    page = await pages.new()
     reg, _, user, _ = await _registered_without_photo(live_svc)
     await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
     await page.goto("/registration")
@@ -133,7 +133,7 @@ async def test_change__the_photo_is_uploaded_on_its_personal_step_then_it_is_sub
 
 
 async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(pages, live_svc):
-    page = await pages.new(axe=True)
+    page = await pages.new()
     _, _, user, registration = await _registered(live_svc, "郑注销")
     admin = await Factory(live_svc).user(roles=("admin",), name="王管理")
     await browser_login(page, live_svc.redis, admin.id_number, PASSWORD)
@@ -154,7 +154,7 @@ async def test_cancel__the_applicant_reads_the_reason_on_the_notice_board(pages,
 
 
 async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(pages, live_svc):
-    page = await pages.new(axe=True)
+    page = await pages.new()
     pages.expect(403, "/review/*/first")
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
@@ -198,7 +198,7 @@ async def test_first_stage__a_final_reviewer_of_another_authority_is_refused(pag
 async def test_renewal_window__the_notice_is_on_the_board_the_minute_it_opens(
     pages, live_svc, clock
 ):
-    page = await pages.new(axe=True)
+    page = await pages.new()
     _, _, user, registration = await _registered(live_svc, "卫延续")
     async with live_svc.db.read() as db:
         rule_set = await rules.current(session=db)
@@ -214,7 +214,7 @@ async def test_renewal_window__the_notice_is_on_the_board_the_minute_it_opens(
 
 
 async def test_late_initial__the_applicant_sees_why_and_the_form_says_it(pages, live_svc, tmp_path):
-    page = await pages.new(axe=True)
+    page = await pages.new()
     reg = Reg(live_svc, Factory(live_svc))
     authority = await reg.authority()
     user = await reg.certs.learner(name="孙逾期")
