@@ -127,19 +127,34 @@ def _longest(item) -> bool:
     return any(path.startswith(str(prefix)) for prefix in LONGEST_FIRST)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "postgresql: runs in the PostgreSQL pass though it takes no test database"
+    )
+
+
+def _in_postgresql_pass(item) -> bool:
+    """The PostgreSQL pass runs what can differ by database: the tests that use the test
+    database (the `db_template` fixture, under every app and service fixture), and those
+    marked `postgresql` (they start a PostgreSQL of their own). The browser tests are not
+    among them: the pages do not differ by database."""
+    if E2E in Path(str(item.path)).parents and not os.environ.get("SAFECE_E2E_ON_POSTGRESQL"):
+        return False
+    return "db_template" in item.fixturenames or item.get_closest_marker("postgresql") is not None
+
+
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs the suite on SQLite, then on PostgreSQL. The browser tests (what a
-    person sees; the pages do not differ by database) run in the SQLite pass only, which
-    keeps both passes together within CI's budget; everything below the pages (locking,
-    JSON columns, time zones, string lengths, the autosave writer) runs on both."""
+    """`make test` runs the suite on SQLite and on PostgreSQL. The SQLite pass runs every
+    test; the PostgreSQL pass only those that can differ by database (locking, JSON columns,
+    time zones, string lengths, the autosave writer, the cluster), which keeps both passes
+    within CI's budget: a test that never opens the database (a unit test, a command run in
+    a subprocess on its own SQLite) would only run twice for the same answer."""
     items.sort(key=lambda item: not _longest(item))
-    if os.environ.get("SAFECE_TEST_DATABASE") != "postgresql" or os.environ.get(
-        "SAFECE_E2E_ON_POSTGRESQL"
-    ):
+    if os.environ.get("SAFECE_TEST_DATABASE") != "postgresql":
         return
-    skip = pytest.mark.skip(reason="browser tests run in the SQLite pass")
+    skip = pytest.mark.skip(reason="runs in the SQLite pass: it does not differ by database")
     for item in items:
-        if E2E in Path(str(item.path)).parents:
+        if not _in_postgresql_pass(item):
             item.add_marker(skip)
 
 

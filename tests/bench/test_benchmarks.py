@@ -59,6 +59,7 @@ def test_exam_load__with_its_floor():
 
 
 @on_postgresql
+@pytest.mark.postgresql  # it starts its own PostgreSQL
 @pytest.mark.parametrize("pooler", ["", "pgbouncer"], ids=["postgresql", "pgbouncer"])
 def test_exam_load__two_servers_on_postgresql(pooler):
     extra = ["--pooler", pooler] if pooler else []

@@ -38,6 +38,7 @@ from tests.invigilation.conftest import PASSWORD
 from tests.learning.conftest import Learning
 
 pytestmark = [
+    pytest.mark.postgresql,
     pytest.mark.skipif(
         os.environ.get("SAFECE_TEST_DATABASE") != "postgresql",
         reason="the cluster brings its own PostgreSQL: it runs once, in the PostgreSQL pass "
