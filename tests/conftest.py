@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import quart
 import uvicorn
+from jinja2 import BytecodeCache
 from quart.routing import QuartRule
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -60,6 +61,30 @@ class LazyBuilderRule(QuartRule):
 
 
 quart.Quart.url_rule_class = LazyBuilderRule
+
+
+class CompiledTemplates(BytecodeCache):
+    """The page templates, compiled once for the test process.
+
+    Every test makes its own app, and so its own Jinja environment, which compiled each
+    template it rendered anew (about 0.1 s a test, a quarter of a short test's time). This
+    cache hands every environment the code compiled from the same source (Jinja checks the
+    source's checksum), so the pages are exactly those an app compiles for itself."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, tuple[str, object]] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        found = self.codes.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket) -> None:
+        self.codes[bucket.key] = (bucket.checksum, bucket.code)
+
+
+quart.Quart.url_rule_class = LazyBuilderRule
+quart.Quart.jinja_options = {**quart.Quart.jinja_options, "bytecode_cache": CompiledTemplates()}
 
 
 @pytest.fixture(scope="session")
