@@ -22,6 +22,10 @@ NEW_EMPLOYER = {"name": "天津某石化有限公司", "uscc": "91120116MA05K8XN
 
 
 async def fill(page, values: dict, prefix: str) -> None:
+    """Fill in the fields of a step's form that the page has (a step may show fewer than
+    `values` holds), once the page the last click opened has loaded: counted earlier, while
+    the page was still arriving, a field was skipped as missing, and the step refused."""
+    await page.wait_for_load_state()
     for key, value in values.items():
         selector = f"#{prefix}-{key}"
         if await page.locator(f"select{selector}").count():

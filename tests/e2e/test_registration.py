@@ -11,6 +11,7 @@ import pytest
 
 from app.certificates import issuing
 from tests.e2e.conftest import SCREENSHOTS, browser_login, shot
+from tests.e2e.registration_steps import fill
 from tests.factories import Factory
 from tests.registration.conftest import EMPLOYER, EXPERIENCE, PERSONAL, Reg
 
@@ -21,15 +22,6 @@ async def _person(pages, redis, user):
     page = await pages.new()
     await browser_login(page, redis, user.id_number, PASSWORD)
     return page
-
-
-async def _fill(page, values: dict, prefix: str) -> None:
-    for key, value in values.items():
-        selector = f"#{prefix}-{key}"
-        if await page.locator(f"select{selector}").count():
-            await page.select_option(selector, value)
-        elif await page.locator(f"input{selector}").count():
-            await page.fill(selector, value)
 
 
 async def _review(pages, redis, reviewer, application_id, button, name):
@@ -77,23 +69,23 @@ async def test_registration__initial_through_both_reviews_then_renewal_by_platfo
     await page.select_option("#category", "化工安全")
     await shot(page, "registration-02-channel")
     await page.click("#step-next")
-    await _fill(page, PERSONAL, "p")
+    await fill(page, PERSONAL, "p")
     await shot(page, "registration-03-personal")
     await page.click("#step-next")
-    await _fill(page, {**EMPLOYER, "uscc": "91110000600037341N"}, "e")
+    await fill(page, {**EMPLOYER, "uscc": "91110000600037341N"}, "e")
     pages.expect(400, "/registration/apply/employer")  # the form again, with the reason
     await page.click("#step-next")
     assert "校验位不正确" in await page.inner_text("#form-error")
     await page.fill("#e-uscc", EMPLOYER["uscc"])
     await shot(page, "registration-04-employer")
     await page.click("#step-next")
-    await _fill(page, EXPERIENCE, "x")
+    await fill(page, EXPERIENCE, "x")
     await page.click("#exp-add")
-    await _fill(page, {**EXPERIENCE, "start": "2015-01", "end": "", "unit": "乙公司"}, "x")
+    await fill(page, {**EXPERIENCE, "start": "2015-01", "end": "", "unit": "乙公司"}, "x")
     pages.expect(400, "/registration/apply/experience*")
     await page.click("#exp-add")
     assert "时间重叠" in await page.inner_text("#form-error")
-    await _fill(page, {**EXPERIENCE, "start": "2016-06", "end": "", "unit": "天津某化工集团有限公司",
+    await fill(page, {**EXPERIENCE, "start": "2016-06", "end": "", "unit": "天津某化工集团有限公司",
                        "position": "安全科科长", "duty": "危险化学品安全管理"}, "x")  # fmt: skip
     await page.click("#exp-add")
     await shot(page, "registration-05-experience")
