@@ -12,12 +12,13 @@ APT_CLUSTER := redis-server postgresql nginx pgbouncer
 APT_TEST := chromium poppler-utils zbar-tools postgresql libreoffice-writer-nogui nginx pgbouncer
 # What the benchmarks under bench/ start (`make bench-deps`; each benchmark says so if one is missing).
 APT_BENCH := redis-server nginx postgresql pgbouncer
-# `make test` runs the whole suite on each database in turn; DB=sqlite (or postgresql)
-# runs one only, for local work.
+# `make test` runs the whole suite on both databases, the two passes side by side
+# (devtools/testrun.py); DB=sqlite (or postgresql) runs one only, for local work.
 DB ?= sqlite postgresql
-# Test processes per database pass (pytest-xdist): each has its own redis-server, database
-# copies, PostgreSQL cluster and ports. `TEST_WORKERS=0` runs the suite in one process.
-TEST_WORKERS ?= auto
+# Test processes per database pass (pytest-xdist; by default 3 on SQLite, 2 on PostgreSQL):
+# each has its own redis-server, database copies, PostgreSQL cluster and ports.
+# `TEST_WORKERS=0` runs each pass in one process.
+TEST_WORKERS ?=
 # `make cluster`: server and worker processes (nginx listens on PORT, default 8080);
 # POOLER=pgbouncer puts PgBouncer (transaction mode) in front of PostgreSQL.
 SERVERS ?= 2
@@ -33,10 +34,9 @@ cluster: deps system-deps cluster-system-deps
 	$(BIN)/python -m devtools cluster --servers $(SERVERS) --workers $(WORKERS) --pooler '$(POOLER)'
 
 test: deps system-deps test-system-deps lint
-	@for db in $(DB); do \
-		echo "== tests on $$db"; \
-		SAFECE_TEST_DATABASE=$$db $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=20 $(PYTEST_ARGS) || exit 1; \
-	done
+	$(BIN)/python -m devtools.testrun $(DB) \
+		$(if $(TEST_WORKERS),--workers sqlite=$(TEST_WORKERS) --workers postgresql=$(TEST_WORKERS)) \
+		-- $(PYTEST_ARGS)
 
 # The code style and the layering (import contracts in pyproject.toml) are part of the suite.
 lint: deps
