@@ -15,7 +15,7 @@ APT_BENCH := redis-server nginx postgresql pgbouncer
 # `make test` runs the whole suite on both databases, the two passes side by side
 # (devtools/testrun.py); DB=sqlite (or postgresql) runs one only, for local work.
 DB ?= sqlite postgresql
-# Test processes per database pass (pytest-xdist; by default 3 on SQLite, 2 on PostgreSQL):
+# Test processes per database pass (pytest-xdist; by default 2 each, the passes side by side):
 # each has its own redis-server, database copies, PostgreSQL cluster and ports.
 # `TEST_WORKERS=0` runs each pass in one process.
 TEST_WORKERS ?=
