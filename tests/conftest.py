@@ -94,9 +94,6 @@ class LazyBuilderRule(QuartRule):
         return build
 
 
-quart.Quart.url_rule_class = LazyBuilderRule
-
-
 class CompiledTemplates(BytecodeCache):
     """The page templates, compiled once for the test process.
 
@@ -212,10 +209,11 @@ def _in_postgresql_pass(item) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """`make test` runs the suite on SQLite and on PostgreSQL. The SQLite pass runs every
-    test; the PostgreSQL pass only those that can differ by database (locking, JSON columns,
-    time zones, string lengths, the autosave writer, the cluster), which keeps both passes
-    within CI's budget: a test that never opens the database (a unit test, a command run in
-    a subprocess on its own SQLite) would only run twice for the same answer."""
+    test but the few that say they belong to the PostgreSQL pass (the cluster tests, the
+    benchmarks); the PostgreSQL pass only those that can differ by database (locking, JSON
+    columns, time zones, string lengths, the autosave writer, the cluster), which keeps
+    both passes within CI's budget: a test that never opens the database (a unit test, a
+    command run in a subprocess on its own SQLite) would only run twice for the same answer."""
     items.sort(key=lambda item: not _longest(item))
     if os.environ.get("SAFECE_TEST_DATABASE") != "postgresql":
         return
