@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.exams import paper as papers
-from tests.e2e.conftest import SCREENSHOTS, browser_login
+from tests.e2e.conftest import browser_login, shot
 from tests.exams.conftest import SMALL, Exams
 from tests.factories import Factory
 
@@ -128,5 +128,4 @@ async def test_exam__labels_for_screen_readers_and_200_percent_zoom(pages, live_
     for selector in ("#countdown", "#submit-btn", "#q-1 label >> nth=0", "#navigator"):
         box = await page.locator(selector).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 683, selector
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "exam-zoom-200.png"), full_page=True)
+    await shot(page, "exam-zoom-200")

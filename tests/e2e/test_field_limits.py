@@ -6,7 +6,7 @@ the typed text is still on the page before."""
 from __future__ import annotations
 
 from devtools import demo
-from tests.e2e.conftest import SCREENSHOTS, browser_login
+from tests.e2e.conftest import browser_login, view
 
 TWO_MB = "安" * (2 * 1024 * 1024 // 3)
 
@@ -55,8 +55,7 @@ async def test_fields__limits_shown_paste_told_oversize_form_kept(pages, page, l
     assert page.url.endswith("/admin/exam-sessions")
     assert await page.input_value("#name") == "第二考场"
     assert len(await page.input_value("#learners")) == len(long_list)
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "fields-too-large.png"))
+    await view(page, "fields-too-large", top=False)
 
     # The server's 413 (a form sent around the page's check) says the text is kept.
     await page.evaluate(

@@ -15,7 +15,7 @@ from app.exams import grading, joining
 from app.invigilation import actions
 from app.invigilation import live as proctor_live
 from app.profile import service as profile
-from tests.e2e.conftest import SCREENSHOTS, browser_login
+from tests.e2e.conftest import browser_login, view
 from tests.exams.conftest import paper_of
 from tests.factories import Factory, http_login
 from tests.invigilation.conftest import PASSWORD, Proctoring
@@ -23,11 +23,6 @@ from tests.invigilation.conftest import PASSWORD, Proctoring
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 GIVEN = "安建国明华平丽军强伟芳敏静磊洋艳勇杰娟涛超"
 PHOTOS_LOADED = "() => Array.from(document.querySelectorAll('img.thumb')).every((i) => i.complete)"
-
-
-async def view(page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def id_photo(n: int) -> bytes:
@@ -156,7 +151,7 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         # The invigilator lands on 我的监考 and opens the session: 200 rows.
         await browser_login(staff, live_svc.redis, invigilator.id_number, PASSWORD)
         assert staff.url.endswith("/invigilate")
-        await view(staff, "invigilate-01-my-sessions")
+        await view(staff, "invigilate-01-my-sessions", top=False)
         await staff.click(f"#enter-{exam_session.id}")
         await staff.wait_for_selector('#live-state[data-state="live"]')
         assert await staff.locator("#count-all").inner_text() == "200"
@@ -165,10 +160,10 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         assert await staff.locator("#count-voided").inner_text() == "1"
         assert await staff.locator("tr.row").count() < 40  # only what is in view is drawn
         await staff.wait_for_function(PHOTOS_LOADED)
-        await view(staff, "invigilate-02-dashboard-200")
+        await view(staff, "invigilate-02-dashboard-200", top=False)
         await staff.select_option("#sort", "state")
         await staff.wait_for_function(PHOTOS_LOADED)
-        await view(staff, "invigilate-03-sorted-by-state")
+        await view(staff, "invigilate-03-sorted-by-state", top=False)
         await staff.select_option("#sort", "name")
 
         # The learner starts the exam in the other page.
@@ -201,13 +196,13 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await _row(staff, learner.id, cell=(6, "1"))
         await staff.click(f'tr.row[data-uid="{learner.id}"]')
         await staff.wait_for_selector("#timeline li")
-        await view(staff, "invigilate-04-learner-detail")
+        await view(staff, "invigilate-04-learner-detail", top=False)
         await staff.click("#detail-photo-btn")
         await staff.wait_for_function(
             "() => document.getElementById('photo-large').complete"
             " && document.getElementById('photo-large').naturalWidth === 295"
         )
-        await view(staff, "invigilate-04b-photo-enlarged")
+        await view(staff, "invigilate-04b-photo-enlarged", top=False)
         await staff.click("#photo-close")
 
         # A message: the banner appears; once dismissed the invigilator sees it read.
@@ -216,14 +211,14 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         await staff.click("#act-confirm")
         await exam.wait_for_selector("#proctor-banner:not([hidden])")
         assert "请保持坐姿端正" in await exam.locator("#banner-text").inner_text()
-        await view(exam, "invigilate-05-learner-banner")
+        await view(exam, "invigilate-05-learner-banner", top=False)
         await exam.click("#banner-ok")
         await staff.wait_for_function(
             "() => document.querySelector('#message-log li .reads') &&"
             " document.querySelector('#message-log li .reads').textContent.startsWith('已读')",
         )
         await staff.click("#close-side")
-        await view(staff, "invigilate-06-message-read")
+        await view(staff, "invigilate-06-message-read", top=False)
 
         # Extra time: the learner's countdown moves at once.
         before = await exam.locator("#countdown").inner_text()
@@ -237,7 +232,7 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         )
         assert before.startswith("119 分") or before.startswith("120 分")
         await exam.wait_for_selector("#exam-notice:not([hidden])")
-        await view(exam, "invigilate-07-learner-extended")
+        await view(exam, "invigilate-07-learner-extended", top=False)
 
         # Force-submit: the learner sees 监考强制交卷; the row says so too.
         await staff.click("#act-force")
@@ -247,13 +242,13 @@ async def test_invigilation__two_pages_everything_live(pages, live_server, live_
         assert (await exam.locator("#result-text").inner_text()).startswith(
             "监考强制交卷（原因：考试过程中有违纪行为）。"
         )
-        await view(exam, "invigilate-08-learner-forced")
+        await view(exam, "invigilate-08-learner-forced", top=False)
         await _row(staff, learner.id, state="forced")
         await staff.wait_for_function(
             "() => Array.from(document.querySelectorAll('#timeline li .label'))"
             ".some((l) => l.textContent === '监考强制交卷')"
         )
-        await view(staff, "invigilate-09-forced")
+        await view(staff, "invigilate-09-forced", top=False)
 
         # A lost delta: the page sees the gap in versions and fetches the snapshot again.
         await live_svc.redis.incr(proctor_live.version_key(exam_session.id))
@@ -297,4 +292,4 @@ async def test_admin__creates_a_session_and_assigns_an_invigilator(pages, page, 
     await row.locator("button", has_text="指派").click()
     await page.wait_for_selector("#admin-msg")
     assert "王监考" in await page.locator("#admin-session-table").inner_text()
-    await view(page, "invigilate-10-admin-sessions")
+    await view(page, "invigilate-10-admin-sessions", top=False)

@@ -10,7 +10,7 @@ from app.certificates import issuing
 from app.learning.models import Batch, Course, Enrolment, Video
 from devtools import demo
 from tests.certificates.conftest import Certs
-from tests.e2e.conftest import SCREENSHOTS, browser_login, shot
+from tests.e2e.conftest import browser_login, shot, view
 from tests.factories import Factory
 
 PASSWORD = "Str0ng-Pass!"
@@ -128,7 +128,7 @@ async def test_computer__video_page_shows_the_credit_status_and_the_rate_refusal
         "() => document.getElementById('study-msg').textContent.includes('倍速播放不计学习时长')"
     )
     # What fits on a 1366×768 screen, without scrolling.
-    await page.screenshot(path=str(SCREENSHOTS / "study-video-rate-1366-view.png"))
+    await view(page, "study-video-rate-1366-view", top=False)
 
     for selector in ("#study-status", "#credited", "#study-msg"):
         bottom = await page.evaluate(

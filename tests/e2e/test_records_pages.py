@@ -8,7 +8,7 @@ from __future__ import annotations
 from app.exams import attempts, statuses
 from app.exams.statuses import EventKind
 from app.invigilation import actions
-from tests.e2e.conftest import SCREENSHOTS, browser_login
+from tests.e2e.conftest import browser_login, shot, view
 from tests.factories import Factory
 from tests.invigilation.conftest import PASSWORD, Proctoring
 
@@ -63,7 +63,7 @@ async def test_records__dashboard_counts_and_learner_record_tell_the_truth(page,
     row = page.locator("tr.row")
     assert await row.get_attribute("data-uid") == str(learner.id)
     assert await row.get_attribute("data-state") == "offline"  # the current, third attempt
-    await page.screenshot(path=str(SCREENSHOTS / "records-dashboard-counts.png"))
+    await view(page, "records-dashboard-counts", top=False)
 
     await page.context.clear_cookies()
     admin = await proctoring.admin()
@@ -81,4 +81,4 @@ async def test_records__dashboard_counts_and_learner_record_tell_the_truth(page,
         assert words in text, words
     for raw in ("Mozilla", "voided", "invigilator", "second_device"):
         assert raw not in text
-    await page.screenshot(path=str(SCREENSHOTS / "records-learner-record.png"), full_page=True)
+    await shot(page, "records-learner-record")

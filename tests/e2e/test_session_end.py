@@ -11,7 +11,7 @@ from sqlalchemy import delete
 
 from app.accounts import sessions
 from app.accounts.models import UserRole
-from tests.e2e.conftest import SCREENSHOTS, browser_login, shot
+from tests.e2e.conftest import browser_login, shot, view
 from tests.e2e.test_study import PASSWORD as STUDY_PASSWORD
 from tests.e2e.test_study import demo_learner
 from tests.exams.conftest import SMALL, Exams
@@ -114,8 +114,7 @@ async def test_exam_page__session_ended_blocks_with_a_login_link(page, live_svc)
     assert await action.is_visible() and await action.inner_text() == "重新登录"
     assert await action.get_attribute("href") == f"/login?next=%2Fexams%2Fattempts%2F{attempt_id}"
     assert await page.locator("#paper input").first.is_disabled()
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "session-ended-exam-1366.png"))
+    await view(page, "session-ended-exam-1366", top=False)
 
     # Logging in again through that link returns to the paper, which carries on.
     await action.click()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.exams.models import Question
 from app.learning.models import Batch
 from devtools import demo
-from tests.e2e.conftest import SCREENSHOTS, browser_login
+from tests.e2e.conftest import browser_login, shot, view
 
 PHONE = {"width": 375, "height": 812}
 NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth"
@@ -34,8 +34,7 @@ async def _check(page, name: str, path: str) -> list[str]:
     response = await page.goto(path)
     assert response.status < 400, (path, response.status)
     await page.wait_for_load_state("networkidle")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"staff-375-{name}.png"), full_page=True)
+    await shot(page, f"staff-375-{name}")
     if await page.evaluate(NO_SIDEWAYS):
         return []
     width = await page.evaluate("() => document.documentElement.scrollWidth")
@@ -55,7 +54,7 @@ async def test_demo__the_invigilator_finds_a_running_session_with_the_demo_learn
     )
     learners = [a.name for a in demo.ACCOUNTS if a.role == "学员"]
     assert await page.locator("#count-all").inner_text() == str(len(learners))
-    await page.screenshot(path=str(SCREENSHOTS / "staff-demo-dashboard.png"))
+    await view(page, "staff-demo-dashboard", top=False)
 
 
 async def test_phone__no_staff_page_scrolls_sideways(pages, phone, live_svc):
