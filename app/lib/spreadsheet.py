@@ -8,6 +8,9 @@ expansion and external entities); and the first worksheet's declared dimension a
 and column numbers are checked against the limits, so a 5 KB file whose one row is numbered
 20,000,000 is refused in milliseconds instead of being padded out row by row. Every refusal
 is an ``AppError`` with a Chinese message.
+
+openpyxl is imported when a workbook is read, not with this module (app/lib/workbook.py
+says why).
 """
 
 from __future__ import annotations
@@ -17,16 +20,13 @@ import csv
 import dataclasses
 import datetime as dt
 import decimal
+import functools
 import io
 import os
 import re
 import zipfile
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-
-from openpyxl import load_workbook
-from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter
-from openpyxl.utils.exceptions import CellCoordinatesException
 
 from app.errors import AppError
 from app.lib import xlsx_safety
@@ -153,6 +153,8 @@ def _too_many_rows(limits: Limits, rows: int | None = None) -> AppError:
 
 
 def _too_many_columns(limits: Limits, column: int) -> AppError:
+    from openpyxl.utils.cell import get_column_letter
+
     return AppError(
         "file_too_many_columns",
         f"表格有 {column} 列（最右到 {get_column_letter(min(column, 18278))} 列），"
@@ -179,6 +181,8 @@ def _read_xlsx(data: bytes, limits: Limits, formats: Collection[str]) -> list[Ro
                 xlsx_safety.check_xml_part(archive, info)
         except xlsx_safety.ZIP_ERRORS:
             raise xlsx_safety.bad_format(formats) from None
+        from openpyxl import load_workbook
+
         try:
             workbook = load_workbook(
                 io.BytesIO(data), read_only=True, data_only=True, keep_links=False
@@ -203,7 +207,12 @@ def _read_xlsx(data: bytes, limits: Limits, formats: Collection[str]) -> list[Ro
     return rows
 
 
-_BAD_NUMBER = (ValueError, TypeError, OverflowError, CellCoordinatesException)
+@functools.cache
+def _bad_number() -> tuple[type[Exception], ...]:
+    """What a malformed row or cell number raises, openpyxl's coordinates included."""
+    from openpyxl.utils.exceptions import CellCoordinatesException
+
+    return (ValueError, TypeError, OverflowError, CellCoordinatesException)
 
 
 def _row_number(text: str) -> int:
@@ -222,8 +231,11 @@ class _Extent:
     and cell numbers (counted as openpyxl counts them); beyond the limits is refused at once."""
 
     def __init__(self, limits: Limits) -> None:
+        from openpyxl.utils.cell import coordinate_to_tuple
+
         self.limits = limits
         self.row = self.column = self.last_row = self.last_column = 0
+        self.coordinate = coordinate_to_tuple
 
     def check(self, row: int, column: int) -> None:
         if row > self.limits.max_sheet_rows:
@@ -237,8 +249,8 @@ class _Extent:
             return
         if local == "dimension":
             # A wrong dimension is ignored: the rows themselves are checked below.
-            with contextlib.suppress(*_BAD_NUMBER):
-                self.check(*coordinate_to_tuple(attrs.get("ref", "").rpartition(":")[2]))
+            with contextlib.suppress(*_bad_number()):
+                self.check(*self.coordinate(attrs.get("ref", "").rpartition(":")[2]))
         elif local == "row":
             number = attrs.get("r")
             self.row = _row_number(number) if number else self.row + 1
@@ -249,7 +261,7 @@ class _Extent:
             self.last_row = max(self.last_row, self.row)
         elif local == "c":
             coordinate = attrs.get("r")
-            self.column = coordinate_to_tuple(coordinate)[1] if coordinate else self.column + 1
+            self.column = self.coordinate(coordinate)[1] if coordinate else self.column + 1
             self.check(0, self.column)
             self.last_column = max(self.last_column, self.column)
 
@@ -262,7 +274,7 @@ def _sheet_extent(archive: zipfile.ZipFile, path: str, limits: Limits) -> tuple[
     with archive.open(path) as part:
         try:
             xlsx_safety.feed(parser, part)
-        except _BAD_NUMBER:
+        except _bad_number():
             raise zipfile.BadZipFile("bad row or cell number") from None
     return extent.last_row, extent.last_column
 
