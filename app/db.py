@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -77,10 +78,36 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
+# Engines kept across the Databases of a process (`keep_engines`); None: each its own.
+_kept_engines: dict[tuple[str, bool, int], AsyncEngine] | None = None
+
+
+def keep_engines() -> None:
+    """From now on a Database of this process opening a URL another one opened in the same
+    thread takes that one's engine (disposing a Database empties the pool; the engine stays).
+
+    For a process that opens the same database again and again: each test of a test worker
+    builds an app of its own, and SQLAlchemy compiles statements once per engine (its
+    compiled cache is the engine's): with an engine each, every test compiled every
+    statement again, ~12 % of a test's CPU. A server or worker opens one Database and never
+    calls this. Per thread, because an engine's connections belong to one event loop."""
+    global _kept_engines
+    if _kept_engines is None:
+        _kept_engines = {}
+
+
+async def dispose_kept_engines() -> None:
+    """Close every connection the kept engines hold (before their databases are replaced)."""
+    for engine in (_kept_engines or {}).values():
+        await engine.dispose()
+
+
 class Database:
     """Owns the engine and hands out one session per unit of work."""
 
     def __init__(self, url: str, *, pgbouncer: bool = False, **engine_options: object) -> None:
+        key = (url, pgbouncer, threading.get_ident())
+        keep = _kept_engines is not None and not engine_options
         if url.startswith("sqlite"):
             # Write transactions run on the event loop (app/lib/sqlite_writes.py).
             engine_options.setdefault(
@@ -101,11 +128,11 @@ class Database:
         self.max_connections = int(engine_options.get("pool_size", 5)) + int(
             engine_options.get("max_overflow", 10)
         )
-        self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        kept = _kept_engines.get(key) if keep else None
+        self.engine: AsyncEngine = kept or _engine(url, self.is_sqlite, engine_options)
+        if keep:
+            _kept_engines[key] = self.engine
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(safece_readonly=True), expire_on_commit=False
@@ -175,6 +202,14 @@ class Database:
         if self.checkpoints is not None:
             self.checkpoints.stop()
         await self.engine.dispose()
+
+
+def _engine(url: str, is_sqlite: bool, options: dict) -> AsyncEngine:
+    engine = create_async_engine(url, **options)
+    if is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
 
 
 def after_commit(session: AsyncSession, work: Callable[[], Awaitable[object]]) -> None:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from werkzeug.routing import Map
 from werkzeug.routing.matcher import StateMachineMatcher
 
-from app import create_app, migrate
+from app import create_app, db, migrate
 from app.asgi import create_asgi
 from app.clock import FrozenClock
 from app.config import Config
@@ -380,15 +380,27 @@ def clock():
     return FrozenClock(START)
 
 
+@pytest.fixture(scope="session")
+def test_database(tmp_path_factory) -> Path:
+    """Where each SQLite test's copy of the template lives: one path for every test of a
+    worker, so that the worker's apps share one engine (`app.db.keep_engines`) and SQLAlchemy
+    compiles each statement once per worker, not once per test."""
+    db.keep_engines()
+    return tmp_path_factory.mktemp("test-database") / "safece.db"
+
+
 @pytest.fixture
-async def config(tmp_path, redis_server, db_template, reset_database, clock):
+async def config(tmp_path, redis_server, db_template, reset_database, test_database, clock):
     """A configuration for one test: its own data dir, database and flushed Redis."""
+    await db.dispose_kept_engines()  # a connection left open must not see the next database
     if isinstance(db_template, str):
         await reset_database()
         database_url = db_template
     else:
-        shutil.copy(db_template, tmp_path / "safece.db")
-        database_url = f"sqlite+aiosqlite:///{tmp_path / 'safece.db'}"
+        for leftover in ("", "-wal", "-shm"):
+            Path(f"{test_database}{leftover}").unlink(missing_ok=True)
+        shutil.copy(db_template, test_database)
+        database_url = f"sqlite+aiosqlite:///{test_database}"
     cfg = Config(
         data_dir=tmp_path,
         database_url=database_url,

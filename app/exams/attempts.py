@@ -42,12 +42,14 @@ ATTEMPT_NOT_FOUND = "考试不存在或不属于您"
 # Active questions per bank, per database, for POOL_SECONDS: every start draws from the
 # pool, and re-reading 100+ questions for each of thousands of starts is wasted work. An
 # import in this process forgets the bank at once; other processes see it within the TTL.
+# Kept per connection pool (the engine's): disposing the engine forgets them, as a test
+# worker does before it gives the next test a new database (app.db.keep_engines).
 POOL_SECONDS = 30.0
 _pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 async def _pool(*, session: AsyncSession, bank_id: int) -> list[papers.PoolQuestion]:
-    cache = _pools.setdefault(session.bind.sync_engine, {})
+    cache = _pools.setdefault(session.bind.sync_engine.pool, {})
     hit = cache.get(bank_id)
     if hit is not None and time.monotonic() - hit[0] < POOL_SECONDS:
         return hit[1]
@@ -66,7 +68,7 @@ async def _pool(*, session: AsyncSession, bank_id: int) -> list[papers.PoolQuest
 
 def forget_pool(*, session: AsyncSession, bank_id: int) -> None:
     """Drop this process's cached pool of a bank (after its questions changed)."""
-    _pools.get(session.bind.sync_engine, {}).pop(bank_id, None)
+    _pools.get(session.bind.sync_engine.pool, {}).pop(bank_id, None)
 
 
 async def record_event(
