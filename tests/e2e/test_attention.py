@@ -8,6 +8,7 @@ import pytest
 
 from app.learning.models import CourseKind
 from tests.e2e.conftest import browser_login, shot
+from tests.e2e.test_attention_limits import nonce_shown, play
 from tests.e2e.test_study import PASSWORD, TickingClock
 from tests.factories import Factory
 from tests.learning.conftest import Learning, Player, challenge_code
@@ -22,18 +23,6 @@ def clock():
 async def config(config):
     config.study_beat_seconds = 2
     return config
-
-
-async def play(page) -> None:
-    await page.evaluate(
-        "() => { const v = document.getElementById('study-video'); v.muted = true; return v.play(); }"
-    )
-
-
-async def visible_nonce(page) -> str:
-    await page.wait_for_selector("#attention", state="visible", timeout=15_000)
-    src = await page.get_attribute("#attention-img", "src")
-    return src.rsplit("/", 1)[1].removesuffix(".png")
 
 
 async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answered(
@@ -57,7 +46,7 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
 
     await page.goto(f"/courses/video/{first.id}")
     await play(page)
-    nonce = await visible_nonce(page)
+    nonce = await nonce_shown(page)
     await page.wait_for_function("() => document.getElementById('study-video').paused")
     html = await page.content()
     code = await challenge_code(live_svc, nonce)
@@ -79,7 +68,7 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
         "(n) => !document.getElementById('attention-img').src.includes(n)", arg=nonce
     )
     assert "验证码错误" in await page.text_content("#attention-msg")
-    nonce = await visible_nonce(page)
+    nonce = await nonce_shown(page)
 
     # Too late: the server refuses, the page says why and offers a new code.
     clock.advance(seconds=61)
@@ -93,7 +82,7 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
         "(n) => !document.getElementById('attention-img').src.includes(n)", arg=nonce
     )
     assert "未在规定时间内完成" in await page.text_content("#study-msg")
-    nonce = await visible_nonce(page)
+    nonce = await nonce_shown(page)
 
     # The right code: the dialog goes, the video plays and credit comes again.
     await page.fill("#attention-code", (await challenge_code(live_svc, nonce)).lower())
@@ -114,6 +103,6 @@ async def test_attention__the_page_pauses_shows_the_code_and_goes_on_once_answer
         await earlier.play(14.5)
     await page.goto(f"/courses/video/{first.id}")
     await play(page)
-    await visible_nonce(page)
+    await nonce_shown(page)
     await shot(page, "study-attention-375")
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

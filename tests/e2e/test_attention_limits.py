@@ -33,11 +33,15 @@ async def play(page) -> None:
 
 
 async def nonce_shown(page, other_than: str = "") -> str:
+    """The nonce of the code image shown, once it has loaded (as a person reads it before
+    typing: answering earlier retires the code while the image is still being fetched, and
+    the page's request for it ends in a 404)."""
     await page.wait_for_function(
         """(old) => {
             const img = document.getElementById('attention-img');
             return !document.getElementById('attention').hidden && img.getAttribute('src')
-                && !img.getAttribute('src').includes(old || '\\u0000');
+                && !img.getAttribute('src').includes(old || '\\u0000')
+                && img.complete && img.naturalWidth > 0;
         }""",
         arg=other_than,
         timeout=15_000,
