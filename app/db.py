@@ -79,18 +79,22 @@ class UTCDateTime(TypeDecorator):
 
 
 # Engines kept across the Databases of a process (`keep_engines`); None: each its own.
-_kept_engines: dict[tuple[str, bool, int], AsyncEngine] | None = None
+_kept_engines: dict[tuple[str, bool], AsyncEngine] | None = None
 
 
 def keep_engines() -> None:
-    """From now on a Database of this process opening a URL another one opened in the same
-    thread takes that one's engine (disposing a Database empties the pool; the engine stays).
+    """From now on the Databases this process opens in its main thread share one engine per
+    URL, and on PostgreSQL disposing one leaves the pool's open connections to the next.
 
     For a process that opens the same database again and again: each test of a test worker
-    builds an app of its own, and SQLAlchemy compiles statements once per engine (its
-    compiled cache is the engine's): with an engine each, every test compiled every
-    statement again, ~12 % of a test's CPU. A server or worker opens one Database and never
-    calls this. Per thread, because an engine's connections belong to one event loop."""
+    builds an app of its own. SQLAlchemy compiles statements once per engine (its compiled
+    cache is the engine's), and each new PostgreSQL connection costs a backend and asyncpg's
+    set-up; with an engine each, every test paid for both again (~12 % of a SQLite test's
+    CPU, ~20 % of a PostgreSQL test's). SQLite connections are closed as before (a test's
+    database file is replaced: `dispose_kept_engines` first). The main thread's only: an
+    engine's connections belong to one event loop, and other threads run loops of their
+    own (the study writer, commands run with asyncio.run). A server or a worker opens one
+    Database and never calls this."""
     global _kept_engines
     if _kept_engines is None:
         _kept_engines = {}
@@ -106,8 +110,12 @@ class Database:
     """Owns the engine and hands out one session per unit of work."""
 
     def __init__(self, url: str, *, pgbouncer: bool = False, **engine_options: object) -> None:
-        key = (url, pgbouncer, threading.get_ident())
-        keep = _kept_engines is not None and not engine_options
+        key = (url, pgbouncer)
+        keep = (
+            _kept_engines is not None
+            and not engine_options
+            and threading.current_thread() is threading.main_thread()
+        )
         if url.startswith("sqlite"):
             # Write transactions run on the event loop (app/lib/sqlite_writes.py).
             engine_options.setdefault(
@@ -133,6 +141,7 @@ class Database:
         self.engine: AsyncEngine = kept or _engine(url, self.is_sqlite, engine_options)
         if keep:
             _kept_engines[key] = self.engine
+        self._keeps_connections = keep and not self.is_sqlite
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(safece_readonly=True), expire_on_commit=False
@@ -201,7 +210,8 @@ class Database:
     async def dispose(self) -> None:
         if self.checkpoints is not None:
             self.checkpoints.stop()
-        await self.engine.dispose()
+        if not self._keeps_connections:
+            await self.engine.dispose()
 
 
 def _engine(url: str, is_sqlite: bool, options: dict) -> AsyncEngine:

@@ -37,6 +37,7 @@ from app import create_app, db, migrate
 from app.asgi import create_asgi
 from app.clock import FrozenClock
 from app.config import Config
+from app.exams import attempts
 from devtools.pgcluster import PrivateCluster
 from tests.factories import Factory
 
@@ -392,11 +393,12 @@ def test_database(tmp_path_factory) -> Path:
 @pytest.fixture
 async def config(tmp_path, redis_server, db_template, reset_database, test_database, clock):
     """A configuration for one test: its own data dir, database and flushed Redis."""
-    await db.dispose_kept_engines()  # a connection left open must not see the next database
+    attempts.forget_pools()  # what this process remembers of the last test's question banks
     if isinstance(db_template, str):
         await reset_database()
         database_url = db_template
     else:
+        await db.dispose_kept_engines()  # no connection left open may see the next database
         for leftover in ("", "-wal", "-shm"):
             Path(f"{test_database}{leftover}").unlink(missing_ok=True)
         shutil.copy(db_template, test_database)

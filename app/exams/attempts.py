@@ -42,8 +42,7 @@ ATTEMPT_NOT_FOUND = "考试不存在或不属于您"
 # Active questions per bank, per database, for POOL_SECONDS: every start draws from the
 # pool, and re-reading 100+ questions for each of thousands of starts is wasted work. An
 # import in this process forgets the bank at once; other processes see it within the TTL.
-# Kept per connection pool (the engine's): disposing the engine forgets them, as a test
-# worker does before it gives the next test a new database (app.db.keep_engines).
+# Kept per connection pool (the engine's): disposing the engine forgets them.
 POOL_SECONDS = 30.0
 _pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -69,6 +68,12 @@ async def _pool(*, session: AsyncSession, bank_id: int) -> list[papers.PoolQuest
 def forget_pool(*, session: AsyncSession, bank_id: int) -> None:
     """Drop this process's cached pool of a bank (after its questions changed)."""
     _pools.get(session.bind.sync_engine.pool, {}).pop(bank_id, None)
+
+
+def forget_pools() -> None:
+    """Drop every cached pool of this process (its databases were emptied under it: the
+    test workers, which keep one engine across tests, app.db.keep_engines)."""
+    _pools.clear()
 
 
 async def record_event(
