@@ -29,7 +29,12 @@
     stateEl.textContent = text;
     dot.className = "dot " + (kind || "");
   }
-  function say(text, kind) { window.SafeCE.say(msg, text, kind); }
+  /* What the page itself notices (倍速, the page sent to the background) stays until the
+     learner plays again or the server says something: a beat's empty reply a second later
+     must not wipe it before it is read. */
+  let told = false;
+  function say(text, kind) { told = false; window.SafeCE.say(msg, text, kind); }
+  function tell(text, kind) { say(text, kind); told = true; }
 
   async function http(event, payload) {
     const res = await window.SafeCE.api("/api/study/" + event, payload);
@@ -236,7 +241,7 @@
       token = reply.token;
       seq = 0;
       lastTime = video.currentTime;
-      say("");
+      if (!told) say("");
       status("正在计时（每 " + Math.round(intervalMs / 1000) + " 秒向服务器报告一次）", "live");
       if (!video.paused) schedule();
       return true;
@@ -283,7 +288,7 @@
     if (reply.message) say(reply.message, reply.note ? "error" : "");
     else if (reply.course_complete) say("本课程已全部学完，课程学时已计入总学习时长", "ok");
     else if (reply.complete) say("本视频已学完", "ok");
-    else say("");
+    else if (!told) say("");
   }
 
   function showPercent(pct, complete) {
@@ -318,6 +323,7 @@
       return;
     }
     if (video.playbackRate !== 1) video.playbackRate = 1;
+    if (told) say("");
     if (!token) { await start(); return; }
     status("正在计时（每 " + Math.round(intervalMs / 1000) + " 秒向服务器报告一次）", "live");
     schedule();
@@ -345,13 +351,13 @@
   video.addEventListener("ratechange", () => {
     if (video.playbackRate !== 1) {
       video.playbackRate = 1;
-      say("倍速播放不计学习时长，已恢复为正常速度", "error");
+      tell("倍速播放不计学习时长，已恢复为正常速度", "error");
     }
   });
   document.addEventListener("visibilitychange", () => {
     if (document.hidden && !video.paused) {
       video.pause();
-      say("页面切换到后台时暂停播放，回到本页后请点击播放继续学习", "");
+      tell("页面切换到后台时暂停播放，回到本页后请点击播放继续学习", "");
     }
   });
   window.addEventListener("pagehide", () => {

@@ -115,18 +115,25 @@ async def test_computer__video_page_shows_the_credit_status_and_the_rate_refusal
 ):
     user, video_id, _ = learner
     await browser_login(page, live_svc.redis, user.id_number, PASSWORD)
-    await page.goto(f"/courses/video/{video_id}")
+    async with page.expect_websocket() as opened:
+        await page.goto(f"/courses/video/{video_id}")
+    socket = await opened.value
 
     await page.evaluate(
         "() => { const v = document.getElementById('study-video'); v.muted = true; return v.play(); }"
     )
     await page.wait_for_function(
-        "() => document.getElementById('study-state').textContent.includes('计时')"
+        "() => document.getElementById('study-state').textContent.includes('正在计时')"
     )
     await page.evaluate("document.getElementById('study-video').playbackRate = 2")
     await page.wait_for_function(
         "() => document.getElementById('study-msg').textContent.includes('倍速播放不计学习时长')"
     )
+    # The reply to the next beat leaves it shown (it used to wipe it before it was read).
+    async with socket.expect_event("framereceived", lambda frame: "credited_s" in str(frame)):
+        await page.evaluate("document.getElementById('study-video').pause()")
+    await page.evaluate("0")  # the page has handled the reply
+    assert "倍速播放不计学习时长" in await page.text_content("#study-msg")
     # What fits on a 1366×768 screen, without scrolling.
     await view(page, "study-video-rate-1366-view", top=False)
 
