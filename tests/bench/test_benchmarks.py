@@ -33,6 +33,12 @@ FIELD = re.compile(r"(\w+)=(\S+)")
 
 def bench(script: str, *args: str, timeout: float = 600) -> dict[str, float]:
     """Run ``bench/<script>`` and return the fields of its RESULT line (the last line)."""
+    return bench_results(script, *args, timeout=timeout)[-1]
+
+
+def bench_results(script: str, *args: str, timeout: float = 600) -> list[dict[str, float]]:
+    """Run ``bench/<script>``: the fields of each RESULT line it printed (its last line is
+    one)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFECE_")}
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
@@ -44,19 +50,25 @@ def bench(script: str, *args: str, timeout: float = 600) -> dict[str, float]:
     )
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
-    last = lines[-1]
-    assert last.startswith("RESULT "), done.stdout[-3000:]
-    fields = dict(FIELD.findall(last))
-    assert fields, last
-    return {name: float(value) for name, value in fields.items()}
+    assert lines[-1].startswith("RESULT "), done.stdout[-3000:]
+    results = []
+    for line in lines:
+        if line.startswith("RESULT "):
+            fields = dict(FIELD.findall(line))
+            assert fields, line
+            results.append({name: float(value) for name, value in fields.items()})
+    return results
 
 
 TINY_EXAM = ("--clients", "20", "--save-interval", "2", "--duration", "10")
 
 
 def test_exam_load__with_its_floor():
-    result = bench("exam_load.py", *TINY_EXAM, "--floor")
+    """The floor (bench/floor.py's `run`, the whole of that benchmark but its argument
+    parsing) first, with its own RESULT line, then the exam and the ratios."""
+    floor, result = bench_results("exam_load.py", *TINY_EXAM, "--floor")
 
+    assert floor["acks"] > 0 and floor["lost_acks"] == 0
     assert result["acks"] > 0 and result["lost_acks"] == 0
     for field in ("floor_p99_ms", "floor_cpu_ms_per_ack", "p99_ratio", "cpu_ratio", "rss_ratio"):
         assert result[field] > 0, field
@@ -66,12 +78,6 @@ def test_exam_load__with_its_floor():
 def test_exam_load__two_servers_on_postgresql(pooler):
     extra = ["--pooler", pooler] if pooler else []
     result = bench("exam_load.py", *TINY_EXAM, "--servers", "2", "--database", "postgresql", *extra)
-
-    assert result["acks"] > 0 and result["lost_acks"] == 0
-
-
-def test_floor():
-    result = bench("floor.py", "--clients", "20", "--save-interval", "2", "--duration", "5")
 
     assert result["acks"] > 0 and result["lost_acks"] == 0
 
