@@ -75,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     passes = []
     began = time.monotonic()
-    for name in dict.fromkeys(args.databases or DATABASES):
+    names = list(dict.fromkeys(args.databases or DATABASES))
+    for name in names:
         command = [sys.executable, "-m", "pytest", "-n", workers[name], "--dist", "worksteal"]
         command += ["--durations=10", "--color=no", *extra]
         print(f"== tests on {name}: {' '.join(command[1:])}", flush=True)
-        env = dict(os.environ, SAFECE_TEST_DATABASE=name)
+        # Which passes run decides where a test that never opens the test database runs
+        # (tests/conftest.py): once, in the PostgreSQL pass when both run.
+        env = dict(os.environ, SAFECE_TEST_DATABASE=name, SAFECE_TEST_PASSES=",".join(names))
         # Where PYTHONDONTWRITEBYTECODE is set (this machine sets it), no process of the run
         # could keep what it compiled: every xdist worker rewrote and compiled every test
         # module again (collection 8.2 CPU-s instead of 3.5) and each of the ~100 servers,

@@ -257,30 +257,43 @@ def pytest_collection_finish(session):
     gc.freeze()
 
 
-def _in_postgresql_pass(item) -> bool:
-    """The PostgreSQL pass runs what can differ by database: the tests that use the test
-    database (the `db_template` fixture, under every app and service fixture), and those
-    marked `postgresql` (they start a PostgreSQL of their own). The browser tests are not
-    among them: the pages do not differ by database."""
-    if E2E in Path(str(item.path)).parents and not os.environ.get("SAFECE_E2E_ON_POSTGRESQL"):
+def _browser(item) -> bool:
+    return E2E in Path(str(item.path)).parents and not os.environ.get("SAFECE_E2E_ON_POSTGRESQL")
+
+
+def _differs_by_database(item) -> bool:
+    """What can differ by database: the tests that use the test database (the
+    `db_template` fixture, under every app and service fixture), and those marked
+    `postgresql` (they start a PostgreSQL of their own). The browser tests are not among
+    them: the pages do not differ by database."""
+    if _browser(item):
         return False
     return "db_template" in item.fixturenames or item.get_closest_marker("postgresql") is not None
 
 
 def pytest_collection_modifyitems(config, items):
-    """`make test` runs the suite on SQLite and on PostgreSQL. The SQLite pass runs every
-    test but the few that say they belong to the PostgreSQL pass (the cluster tests, the
-    benchmarks); the PostgreSQL pass only those that can differ by database (locking, JSON
-    columns, time zones, string lengths, the autosave writer, the cluster), which keeps
-    both passes within CI's budget: a test that never opens the database (a unit test, a
-    command run in a subprocess on its own SQLite) would only run twice for the same answer."""
+    """`make test` runs the suite on SQLite and on PostgreSQL, the two passes side by side
+    (devtools/testrun.py names the passes that run in SAFECE_TEST_PASSES). What can differ
+    by database (locking, JSON columns, time zones, string lengths, the autosave writer,
+    the cluster) runs in both; a test that never opens the test database (a unit test, a
+    command run in a subprocess on its own SQLite) runs once, since a second run would give
+    the same answer. It runs in the PostgreSQL pass when both run, so that the passes end
+    together (the SQLite pass alone runs every browser test), and otherwise in the SQLite
+    pass. The cluster tests and the benchmarks skip themselves outside PostgreSQL."""
     items.sort(key=lambda item: not _longest(item))
-    if os.environ.get("SAFECE_TEST_DATABASE") != "postgresql":
-        return
-    skip = pytest.mark.skip(reason="runs in the SQLite pass: it does not differ by database")
+    database = os.environ.get("SAFECE_TEST_DATABASE", "sqlite")
+    both = {"sqlite", "postgresql"} <= set(os.environ.get("SAFECE_TEST_PASSES", "").split(","))
+    once = "postgresql" if both else "sqlite"  # where a test that differs by nothing runs
     for item in items:
-        if not _in_postgresql_pass(item):
-            item.add_marker(skip)
+        if _differs_by_database(item):
+            continue
+        if _browser(item):
+            if database == "postgresql":
+                item.add_marker(pytest.mark.skip(reason="a browser test: runs in the SQLite pass"))
+        elif database != once:
+            item.add_marker(
+                pytest.mark.skip(reason=f"never opens the test database: runs in the {once} pass")
+            )
 
 
 @pytest.fixture(scope="session")
