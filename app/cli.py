@@ -235,6 +235,11 @@ UVICORN_OPTIONS = dict(
     timeout_keep_alive=75,
     # Socket.IO frames are ~100 bytes: compressing each costs CPU and saves nothing.
     ws_per_message_deflate=False,
+    # Engine.IO pings every socket every 25 s and closes one that does not answer within
+    # 20 s (realtime/server.py); uvicorn's own WebSocket pings (every 20 s by default) did
+    # the same job a second time, for every idle socket.
+    ws_ping_interval=None,
+    ws_ping_timeout=None,
     backlog=8192,
     # On SIGTERM requests in flight get this long to finish; an open long-poll (held up
     # to the 25 s ping interval) is then cut, and its page reconnects to another process.
