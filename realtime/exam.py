@@ -73,8 +73,9 @@ class ExamNamespace(SessionNamespace):
         super().__init__(live.NAMESPACE, svc, watch)
         self.writer = AnswerWriter(svc.db, svc.now)
         # attempt id -> (owner user id, question id -> (type, order)). Papers never change.
-        # Plain tuples of strings, which the garbage collector stops tracking: 3,000 papers
-        # as PaperItem objects were 300,000 more objects for every collection to walk.
+        # Plain tuples of strings, which the garbage collector stops tracking (3,000 papers
+        # as PaperItem objects were 300,000 more objects for every collection to walk),
+        # shared between papers (papers.paper_kinds).
         self.papers: collections.OrderedDict[int, tuple[int, dict]] = collections.OrderedDict()
         self._release = svc.redis.register_script(live.RELEASE)
         self._sync = svc.redis.register_script(live.SYNC)
@@ -113,10 +114,7 @@ class ExamNamespace(SessionNamespace):
     # ------------------------------------------------------------------ helpers
 
     def _remember(self, attempt) -> tuple[int, dict]:
-        entry = (
-            attempt.user_id,
-            {i.question_id: (i.type, i.order) for i in papers.paper_from_json(attempt.paper)},
-        )
+        entry = (attempt.user_id, papers.paper_kinds(attempt.paper))
         self.papers[attempt.id] = entry
         self.papers.move_to_end(attempt.id)
         while len(self.papers) > PAPER_CACHE:

@@ -130,3 +130,22 @@ def test_fmt_points__drops_useless_decimals():
         "87.25",
         "60",
     ]
+
+
+def test_paper_kinds__every_question_of_the_stored_paper_shared_between_papers():
+    # Ids beyond the small ints Python always shares.
+    pool = [PoolQuestion(q.id + 100_000, q.type, q.option_count) for q in POOL]
+    first, second = (papers.draw(seed, _rules(), pool) for seed in (1, 2))
+    kinds = [papers.paper_kinds(papers.paper_to_json(p)) for p in (first, second)]
+    for paper, got in zip((first, second), kinds, strict=True):
+        assert got == {i.question_id: (i.type, i.order) for i in paper}
+        assert list(got) == [i.question_id for i in paper]  # paper order kept
+    # What two papers have in common is held once: the ids, and equal (type, order) pairs.
+    both = set(kinds[0]) & set(kinds[1])
+    assert both
+    for qid in both:
+        a = next(k for k in kinds[0] if k == qid)
+        b = next(k for k in kinds[1] if k == qid)
+        assert a is b
+    judge = [v for k in kinds for v in k.values() if v[0] == "judge"]
+    assert len({id(v) for v in judge}) == 1
