@@ -84,6 +84,7 @@ async def stop(sio: socketio.AsyncServer) -> None:
     """Stop it (a clean shutdown frees the papers this process's tabs held at once)."""
     await sio.session_watch.stop()
     await sio.exam.marks.close()
+    await sio.exam.writer.close()
     await sio.exam.presence.stop()
     await _stop_background(sio)
 

@@ -48,10 +48,10 @@ ATTEMPTS = select(Attempt.id, Attempt.user_id, Attempt.status, Attempt.deadline,
 # PostgreSQL: the same two statements whatever the batch's size, so that each is prepared
 # once per connection (a list of ids, or rows of VALUES, would make a new statement text,
 # and a new prepare, for every size of batch): the ids as one array, the rows as arrays.
-_PG_ATTEMPTS = ATTEMPTS.where(
+PG_ATTEMPTS = ATTEMPTS.where(
     Attempt.id == any_(bindparam("ids", type_=ARRAY(Integer)))
 ).with_for_update(read=True)
-_PG_UPSERT = text(
+PG_UPSERT = text(
     "INSERT INTO exam_answers (attempt_id, question_id, value, seq, saved_at) "
     "SELECT * FROM unnest(CAST(:attempt_ids AS integer[]), CAST(:question_ids AS integer[]), "
     "CAST(:values AS varchar[]), CAST(:seqs AS integer[]), CAST(:saved AS timestamp[])) "
@@ -113,7 +113,7 @@ async def save_answers(
     postgresql = session.bind.dialect.name == "postgresql"
     # On PostgreSQL this waits for a concurrent close, so nothing is stored after grading.
     if postgresql:
-        rows = await session.execute(_PG_ATTEMPTS, {"ids": ids})
+        rows = await session.execute(PG_ATTEMPTS, {"ids": ids})
     else:
         rows = await session.execute(ATTEMPTS.where(Attempt.id.in_(ids)))
     outcomes, latest = judge_saves(saves, {row.id: tuple(row)[1:] for row in rows}, now)
@@ -122,7 +122,7 @@ async def save_answers(
     stored = list(latest.values())
     if postgresql:
         await session.execute(
-            _PG_UPSERT,
+            PG_UPSERT,
             {
                 "attempt_ids": [s.attempt_id for s in stored],
                 "question_ids": [s.question_id for s in stored],

@@ -12,22 +12,27 @@ event loop: through aiosqlite's thread the same transaction took a dozen thread 
 each waiting for the GIL (up to the 5 ms switch interval) while the loop is busy with
 thousands of sockets, which made a 2 ms transaction last 100 ms and more under load (the
 other writers now avoid that too: app/lib/sqlite_writes.py); it also waits for another
-process's lock only LOCK_WAIT_SECONDS, not the usual 30 s. Elsewhere (PostgreSQL) it goes
-through ``answers.save_answers``.
+process's lock only LOCK_WAIT_SECONDS, not the usual 30 s. On PostgreSQL it goes straight
+through asyncpg on a connection of the pool that it keeps while saves keep coming (see
+PgBatch): through a session of the unit of work it cost twice the CPU per answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Callable
 
+import asyncpg.exceptions
 import sqlalchemy.exc
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import SQLITE_PRAGMAS, Database
 from app.errors import AppError
@@ -57,7 +62,16 @@ def unavailable(error: BaseException) -> bool:
     """Whether an error means the database cannot be written just now (locked, down)."""
     if isinstance(error, sqlite3.OperationalError):
         return sqlite_writes.busy(error)
-    down = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, OSError, TimeoutError)
+    down = (
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        # PgBatch talks to asyncpg itself: a lost connection, a server shutting down.
+        asyncpg.exceptions.InterfaceError,
+        asyncpg.exceptions.PostgresConnectionError,
+        asyncpg.exceptions.OperatorInterventionError,
+        OSError,
+        TimeoutError,
+    )
     return isinstance(error, down)
 
 
@@ -70,7 +84,7 @@ class AnswerWriter:
         # (save or None for a barrier, its caller's future, when it was queued: loop time)
         self._queue: list[tuple[Save | None, asyncio.Future, float]] = []
         self._task: asyncio.Task | None = None
-        self._store = SqliteBatch(db.engine.url) if db.is_sqlite else None
+        self._store = SqliteBatch(db.engine.url) if db.is_sqlite else PgBatch(db.engine)
         self.batches = 0  # for the benchmark and tests: how many transactions ran
         self.saved = 0
         self._last_commit = 0.0
@@ -85,6 +99,12 @@ class AnswerWriter:
     async def barrier(self) -> None:
         """Wait until every save queued before this call has been committed or refused."""
         await self._enqueue(None)
+
+    async def close(self) -> None:
+        """Give back what the writer keeps (PostgreSQL: its connection) once idle."""
+        await self.barrier()
+        if isinstance(self._store, PgBatch):
+            await self._store.close()
 
     def _enqueue(self, item: Save | None) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -136,14 +156,9 @@ class AnswerWriter:
     async def _transaction(self, items: list[Save]) -> list[AppError | None]:
         loop = asyncio.get_running_loop()
         began = loop.time()
-        if self._store is not None:
-            async with self.db.turn(urgent=True):
-                held = loop.time()
-                outcomes = await self._store.run(items, self.now())
-        else:
-            async with self.db.write() as session:
-                held = loop.time()
-                outcomes = await answers.save_answers(session=session, saves=items, now=self.now())
+        async with self.db.turn(urgent=True):  # SQLite's single writer; free elsewhere
+            held = loop.time()
+            outcomes = await self._store.run(items, self.now())
         ended = loop.time()
         profiling.observe("commit.wait", (held - began) * 1000)
         profiling.observe("commit.hold", (ended - held) * 1000)
@@ -258,4 +273,93 @@ class SqliteBatch:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        return outcomes
+
+
+# The same for asyncpg ($1, $2, … in the order of positiontup).
+_PG = asyncpg_dialect.dialect()
+_PG_ATTEMPTS = answers.PG_ATTEMPTS.compile(dialect=_PG)
+_PG_UPSERT = answers.PG_UPSERT.compile(dialect=_PG)
+_pg_deadline = Attempt.__table__.c.deadline.type.dialect_impl(_PG).result_processor(_PG, None)
+
+
+class PgBatch:
+    """Runs one autosave transaction per call straight through asyncpg.
+
+    Through a session of the unit of work each batch paid for the ORM's statement
+    handling, greenlet switches and the pool's ping on checkout (three round trips on
+    asyncpg): twice the server CPU per answer of SQLite (bench/opening.py). Here a batch is
+    BEGIN, the attempts ``FOR SHARE`` (waiting for a concurrent close, so nothing is stored
+    after grading), one upsert of arrays, COMMIT, on a pooled connection the batch keeps
+    while saves keep coming and gives back KEEP_SECONDS after the last. Any error
+    invalidates that connection, so the next batch starts on a fresh one.
+    Calls never overlap (the writer runs one batch at a time).
+    """
+
+    KEEP_SECONDS = 1.0
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._held: AsyncConnection | None = None
+        self._release: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Future | None = None
+
+    async def run(self, saves: list[Save], now: dt.datetime) -> list[AppError | None]:
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        if self._held is None:
+            self._held = await self.engine.connect()
+        held = self._held
+        try:
+            raw = (await held.get_raw_connection()).driver_connection
+            outcomes = await self._run(raw, saves, now)
+        except BaseException:
+            self._held = None
+            with contextlib.suppress(Exception):
+                await held.invalidate()
+            with contextlib.suppress(Exception):
+                await held.close()
+            raise
+        self._release = asyncio.get_running_loop().call_later(self.KEEP_SECONDS, self._let_go)
+        return outcomes
+
+    def _let_go(self) -> None:
+        self._release = None
+        held, self._held = self._held, None
+        if held is not None:
+            self._closing = asyncio.ensure_future(held.close())
+
+    async def close(self) -> None:
+        """Give the kept connection back to the pool (the next batch takes one again)."""
+        if self._release is not None:
+            self._release.cancel()
+        self._let_go()
+        if self._closing is not None:
+            await self._closing
+            self._closing = None
+
+    @staticmethod
+    async def _run(conn, saves: list[Save], now: dt.datetime) -> list[AppError | None]:
+        ids = sorted({s.attempt_id for s in saves})
+        async with conn.transaction():
+            rows = await conn.fetch(_PG_ATTEMPTS.string, ids)  # positiontup: ["ids"]
+            attempts = {
+                aid: (user_id, status, _pg_deadline(deadline), tab)
+                for aid, user_id, status, deadline, tab in rows
+            }
+            outcomes, latest = answers.judge_saves(saves, attempts, now)
+            if latest:
+                stored = list(latest.values())
+                columns = {
+                    "attempt_ids": [s.attempt_id for s in stored],
+                    "question_ids": [s.question_id for s in stored],
+                    "values": [s.value for s in stored],
+                    "seqs": [s.seq for s in stored],
+                    # As app.db.UTCDateTime stores instants: naive UTC.
+                    "saved": [now.astimezone(dt.UTC).replace(tzinfo=None)] * len(stored),
+                }
+                await conn.execute(
+                    _PG_UPSERT.string, *(columns[name] for name in _PG_UPSERT.positiontup)
+                )
         return outcomes

@@ -132,3 +132,41 @@ async def test_writer__a_database_locked_by_another_process_answers_busy_then_sa
     await asyncio.gather(*(writer.save(s) for s in saves))
     async with svc.db.read() as db:
         assert len(await attempts.answers_of(session=db, attempt_id=attempt.id)) == len(items)
+
+
+async def test_writer__postgresql_keeps_one_connection_and_survives_losing_it(svc, exams):
+    if svc.db.is_sqlite:
+        pytest.skip("PostgreSQL's batches run on a connection the writer keeps")
+    from sqlalchemy import text
+
+    [attempt] = await _ready(exams)
+    writer = AnswerWriter(svc.db, svc.now)
+    items = paper_of(attempt)
+
+    def save(n: int) -> answers.Save:
+        item = items[n % len(items)]
+        return answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", item.question_id, "", n)
+
+    pool = svc.db.engine.pool
+    before = pool.checkedout()
+    await writer.save(save(1))
+    await writer.save(save(2))
+    assert pool.checkedout() == before + 1  # kept between batches, not checked out each time
+    kept = writer._store._held
+    pid = (await kept.get_raw_connection()).driver_connection.get_server_pid()
+    # The server ends that connection (a restart, an administrator): the batch on it answers
+    # busy, as when the database is down, and the next one opens another and saves.
+    async with svc.db.write() as db:
+        await db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(AppError) as refused:
+        await writer.save(save(3))
+    assert refused.value.code == "busy"
+    await writer.save(save(4))
+    assert writer._store._held is not kept
+    await writer.close()
+    assert pool.checkedout() == before
+    async with svc.db.read() as db:
+        stored = await attempts.answers_of(session=db, attempt_id=attempt.id)
+    assert {qid: seq for qid, (_, seq) in stored.items()} == {
+        items[n].question_id: n for n in (1, 2, 4)
+    }
