@@ -44,11 +44,6 @@ from app.lib import profiling, sqlite_writes
 log = logging.getLogger("safece.exams.autosave")
 
 MAX_BATCH = 2000
-# Under steady load a commit waits this long for company: each transaction costs more than
-# each save in it, so fuller batches save CPU at the price of the wait. 10 ms gave batches
-# of ~11 at 600 saves a second and a 14 ms median ack; 2 ms the same CPU per ack
-# (bench/opening.py, docs/realtime.md) for a 4-5 ms one.
-LINGER_SECONDS = 0.002
 BUSY_WITHIN_SECONDS = 0.1  # "steady load": the previous commit ended this recently
 LOG_EVERY_SECONDS = 10
 BUSY = AppError("busy", "系统繁忙，答案暂未保存，将自动重试", 503)
@@ -119,7 +114,7 @@ class AnswerWriter:
         loop = asyncio.get_running_loop()
         while self._queue:
             if loop.time() - self._last_commit < BUSY_WITHIN_SECONDS:
-                await asyncio.sleep(LINGER_SECONDS)
+                await asyncio.sleep(self._store.LINGER_SECONDS)
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             saves = [(item, future) for item, future, _ in batch if item is not None]
             if saves:
@@ -220,6 +215,13 @@ class SqliteBatch:
     Calls never overlap (the writer takes the process's write turn around each).
     """
 
+    # Under steady load a commit waits this long for company: each transaction costs more
+    # than each save in it, so fuller batches save CPU at the price of the wait. Here a
+    # transaction is cheap (0.2-0.3 ms on the loop): 10 ms gave batches of ~11 at 600 saves
+    # a second and a 14 ms median ack, 2 ms the same CPU per ack (bench/opening.py) and a
+    # 4-5 ms one.
+    LINGER_SECONDS = 0.002
+
     def __init__(self, url) -> None:
         self.path = make_url(str(url)).database
         self._conn: sqlite3.Connection | None = None
@@ -297,6 +299,10 @@ class PgBatch:
     """
 
     KEEP_SECONDS = 1.0
+    # Four round trips a transaction cost more CPU than SQLite's: at 600 saves a second on
+    # two servers (bench/opening.py), 10 ms (batches of 7-9) took 0.43-0.52 ms of CPU per
+    # ack against 0.64-0.71 ms for 2 ms (batches of 3-4); the median ack is 16 ms, not 7.
+    LINGER_SECONDS = 0.01
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
