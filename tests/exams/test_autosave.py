@@ -8,6 +8,14 @@ from app.exams.autosave import AnswerWriter
 from tests.exams.conftest import paper_of
 
 
+@pytest.fixture
+async def writer(svc):
+    """A writer of the test's own; closed after it (on PostgreSQL it keeps a connection)."""
+    writer = AnswerWriter(svc.db, svc.now)
+    yield writer
+    await writer.close()
+
+
 async def _ready(exams, count=1):
     batch = await exams.batch()
     started = []
@@ -19,9 +27,8 @@ async def _ready(exams, count=1):
     return started
 
 
-async def test_writer__groups_concurrent_saves_into_few_transactions(svc, exams):
+async def test_writer__groups_concurrent_saves_into_few_transactions(svc, exams, writer):
     started = await _ready(exams, count=3)
-    writer = AnswerWriter(svc.db, svc.now)
     saves = [
         answers.Save(a.id, a.user_id, "tab-aaaaaaaa", item.question_id, "", n)
         for a in started
@@ -35,9 +42,8 @@ async def test_writer__groups_concurrent_saves_into_few_transactions(svc, exams)
             assert len(await attempts.answers_of(session=db, attempt_id=a.id)) == 8
 
 
-async def test_writer__one_bad_save_does_not_sink_the_others(svc, exams):
+async def test_writer__one_bad_save_does_not_sink_the_others(svc, exams, writer):
     [attempt] = await _ready(exams)
-    writer = AnswerWriter(svc.db, svc.now)
     good = [
         answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", item.question_id, "", n)
         for n, item in enumerate(paper_of(attempt), 1)
@@ -51,9 +57,8 @@ async def test_writer__one_bad_save_does_not_sink_the_others(svc, exams):
         assert len(await attempts.answers_of(session=db, attempt_id=attempt.id)) == 8
 
 
-async def test_writer__refusals_reach_the_right_caller(svc, exams):
+async def test_writer__refusals_reach_the_right_caller(svc, exams, writer):
     [attempt] = await _ready(exams)
-    writer = AnswerWriter(svc.db, svc.now)
     qid = paper_of(attempt)[0].question_id
     mine = answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "A", 1)
     stranger = answers.Save(attempt.id, attempt.user_id + 1000, "tab-aaaaaaaa", qid, "B", 2)
@@ -63,9 +68,8 @@ async def test_writer__refusals_reach_the_right_caller(svc, exams):
     assert outcomes[0] is None and outcomes[1].code == "not_found"
 
 
-async def test_writer__barrier_waits_for_earlier_saves(svc, exams):
+async def test_writer__barrier_waits_for_earlier_saves(svc, exams, writer):
     [attempt] = await _ready(exams)
-    writer = AnswerWriter(svc.db, svc.now)
     qid = paper_of(attempt)[0].question_id
     pending = asyncio.ensure_future(
         writer.save(answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", qid, "A", 1))
@@ -75,7 +79,7 @@ async def test_writer__barrier_waits_for_earlier_saves(svc, exams):
     assert pending.done()
 
 
-async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exams):
+async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exams, writer):
     if not svc.db.is_sqlite:
         pytest.skip("SQLite's file lock only: PostgreSQL locks rows (test_service covers it)")
     import sqlite3
@@ -83,7 +87,6 @@ async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exa
     from sqlalchemy.engine import make_url
 
     [attempt] = await _ready(exams)
-    writer = AnswerWriter(svc.db, svc.now)
     other = sqlite3.connect(make_url(svc.config.database_url).database, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # as another server process in mid-transaction
     qid = paper_of(attempt)[0].question_id
@@ -99,7 +102,9 @@ async def test_writer__waits_for_another_process_holding_the_write_lock(svc, exa
         assert await attempts.answers_of(session=db, attempt_id=attempt.id) == {qid: ("C", 1)}
 
 
-async def test_writer__a_database_locked_by_another_process_answers_busy_then_saves(svc, exams):
+async def test_writer__a_database_locked_by_another_process_answers_busy_then_saves(
+    svc, exams, writer
+):
     import sqlite3
 
     from app.exams import autosave
@@ -107,7 +112,6 @@ async def test_writer__a_database_locked_by_another_process_answers_busy_then_sa
     if not svc.db.is_sqlite:
         pytest.skip("locks the SQLite file")
     [attempt] = await _ready(exams)
-    writer = AnswerWriter(svc.db, svc.now)
     items = paper_of(attempt)
     saves = [
         answers.Save(attempt.id, attempt.user_id, "tab-aaaaaaaa", item.question_id, "", n)
@@ -134,13 +138,12 @@ async def test_writer__a_database_locked_by_another_process_answers_busy_then_sa
         assert len(await attempts.answers_of(session=db, attempt_id=attempt.id)) == len(items)
 
 
-async def test_writer__postgresql_keeps_one_connection_and_survives_losing_it(svc, exams):
+async def test_writer__postgresql_keeps_one_connection_and_survives_losing_it(svc, exams, writer):
     if svc.db.is_sqlite:
         pytest.skip("PostgreSQL's batches run on a connection the writer keeps")
     from sqlalchemy import text
 
     [attempt] = await _ready(exams)
-    writer = AnswerWriter(svc.db, svc.now)
     items = paper_of(attempt)
 
     def save(n: int) -> answers.Save:
