@@ -146,6 +146,10 @@ class Database:
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(safece_readonly=True), expire_on_commit=False
         )
+        self.quick_read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(safece_readonly=True, safece_on_loop=True),
+            expire_on_commit=False,
+        )
         # Set by build_services: hands a committed unit's events to their handlers.
         self.dispatch: Callable[[list[object]], Awaitable[None]] | None = None
         self._turns = Turns()
@@ -199,10 +203,18 @@ class Database:
                 log.exception("after-commit work failed")
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reading only; on SQLite it does not take the write lock."""
+    async def read(self, *, quick: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session for reading only; on SQLite it does not take the write lock.
+
+        ``quick``: a few indexed reads (a learner's start, join, page) that on SQLite run on
+        the event loop, as writes do (app/lib/sqlite_writes.py), not in aiosqlite's thread.
+        Each statement there is four hand-offs between threads, and with the loop busy each
+        waits for the GIL, up to its 5 ms switch interval: at an exam's opening that, not
+        the SQL, made a start take hundreds of milliseconds. A read that may be long (a
+        report, an export) keeps the thread, so that it never stalls the loop."""
         began = time.perf_counter()
-        async with self.read_sessionmaker() as session, session.begin():
+        maker = self.quick_read_sessionmaker if quick else self.read_sessionmaker
+        async with maker() as session, session.begin():
             yield session
         # On SQLite a read holds a snapshot of the WAL, which cannot restart meanwhile.
         profiling.observe("read.hold", (time.perf_counter() - began) * 1000)
@@ -250,8 +262,9 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 def _sqlite_begin(conn) -> None:
     # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY when
     # another writer committed in between; taking the write lock up front makes it wait.
-    readonly = conn.get_execution_options().get("safece_readonly")
-    conn.connection.driver_connection.write_inline(not readonly)
+    options = conn.get_execution_options()
+    readonly = options.get("safece_readonly")
+    conn.connection.driver_connection.write_inline(not readonly or options.get("safece_on_loop"))
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 

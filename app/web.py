@@ -149,7 +149,7 @@ async def _load_session() -> object:
     g.session = session
     g.user = None
     if session and session.user_id is not None:
-        async with svc.db.read() as db:
+        async with svc.db.read(quick=True) as db:
             user = await db.get(User, session.user_id)
         if user is None or not user.is_active:
             await sessions.revoke(svc.redis, session)

@@ -69,7 +69,7 @@ async def identify(svc: Services, environ: dict, *roles: str) -> Identity:
         )
         user = None
         if session is not None and session.user_id is not None:
-            async with svc.db.read() as db:
+            async with svc.db.read(quick=True) as db:
                 user = await accounts.get(session=db, user_id=session.user_id)
     except Exception:
         # Redis or the database is unavailable: the page retries on its own.

@@ -124,7 +124,7 @@ class ExamNamespace(SessionNamespace):
     async def _paper(self, attempt_id: int, user_id: int) -> dict:
         entry = self.papers.get(attempt_id)
         if entry is None:
-            async with self.svc.db.read() as db:
+            async with self.svc.db.read(quick=True) as db:
                 attempt = await attempts.get_attempt(
                     session=db, attempt_id=attempt_id, user_id=user_id
                 )
@@ -168,7 +168,7 @@ class ExamNamespace(SessionNamespace):
             return  # another tab holds the paper now: nothing went offline
         try:
             await live.went_offline(self.svc.redis, attempt_id, self.svc.now())
-            async with self.svc.db.read() as db:
+            async with self.svc.db.read(quick=True) as db:
                 attempt = await attempts.get_attempt(
                     session=db, attempt_id=attempt_id, user_id=session["user_id"]
                 )
@@ -218,7 +218,7 @@ class ExamNamespace(SessionNamespace):
                 "result": result.to_dict(),
             }
         # Read after the commit: a save from a replaced tab is either in here or refused.
-        async with self.svc.db.read() as db:
+        async with self.svc.db.read(quick=True) as db:
             answers = await attempts.answers_of(session=db, attempt_id=attempt.id)
             unread = (
                 await messages.unread_for(
@@ -311,7 +311,7 @@ class ExamNamespace(SessionNamespace):
         now_ms = epoch_ms(self.svc.now())
         if cached and int(cached) > now_ms:
             return {"ok": True, "status": "open", "now": now_ms, "deadline": int(cached)}
-        async with self.svc.db.read() as db:
+        async with self.svc.db.read(quick=True) as db:
             attempt = await attempts.get_attempt(
                 session=db, attempt_id=attempt_id, user_id=session["user_id"]
             )
@@ -321,7 +321,7 @@ class ExamNamespace(SessionNamespace):
                 await grading.close_expired_for(
                     session=db, user_id=session["user_id"], now=self.svc.now()
                 )
-            async with self.svc.db.read() as db:
+            async with self.svc.db.read(quick=True) as db:
                 attempt = await attempts.get_attempt(
                     session=db, attempt_id=attempt_id, user_id=session["user_id"]
                 )
@@ -331,7 +331,7 @@ class ExamNamespace(SessionNamespace):
                 self.svc.redis, attempt.id, attempt.deadline, self.svc.now()
             )
         else:
-            async with self.svc.db.read() as db:
+            async with self.svc.db.read(quick=True) as db:
                 reply["result"] = (await grading.result_of(session=db, attempt=attempt)).to_dict()
         return reply
 

@@ -20,7 +20,7 @@ LEARNER = "learner"
 async def _close_expired(user_id: int) -> None:
     """Submit the learner's attempts whose time ran out before showing any exam page."""
     svc = services()
-    async with svc.db.read() as db:
+    async with svc.db.read(quick=True) as db:
         due = await attempts.expired_attempt_ids(session=db, user_id=user_id, now=svc.now())
     if due:
         async with svc.db.write() as db:
@@ -41,7 +41,7 @@ async def index():
     svc = services()
     user = auth.current_user()
     await _close_expired(user.id)
-    async with svc.db.read() as db:
+    async with svc.db.read(quick=True) as db:
         rows = await eligibility.my_exams(session=db, user_id=user.id, now=svc.now())
     return await render_template(
         "exams/index.html",
@@ -62,7 +62,7 @@ async def start(batch_id: int):
     # Drawing the paper only reads; the write lock is taken just to store the attempt. The
     # same read first looks for attempts whose time ran out (as _close_expired does), so
     # that the usual start, with none, costs one read transaction, not two.
-    async with svc.db.read() as db:
+    async with svc.db.read(quick=True) as db:
         due = await attempts.expired_attempt_ids(session=db, user_id=user.id, now=svc.now())
         plan = (
             None
@@ -73,7 +73,7 @@ async def start(batch_id: int):
         )
     if plan is None:
         await _close_expired(user.id)
-        async with svc.db.read() as db:
+        async with svc.db.read(quick=True) as db:
             plan = await attempts.plan_attempt(
                 session=db, user_id=user.id, batch_id=batch_id, now=svc.now()
             )
@@ -96,7 +96,7 @@ async def attempt(attempt_id: int):
     svc = services()
     user = auth.current_user()
     await _close_expired(user.id)
-    async with svc.db.read() as db:
+    async with svc.db.read(quick=True) as db:
         row = await attempts.get_attempt(session=db, attempt_id=attempt_id, user_id=user.id)
         batch_name = await attempts.batch_name(session=db, batch_id=row.batch_id)
         rules = papers.Rules.from_json(row.rules)

@@ -73,8 +73,9 @@ class Connection(aiosqlite.Connection):
         return conn
 
     def write_inline(self, inline: bool) -> None:
-        """Run the calls of the transaction about to begin on the loop (a write) or in
-        the thread (a read). Called between transactions, when no call is running."""
+        """Run the calls of the transaction about to begin on the loop (a write, or a quick
+        read: ``Database.read(quick=True)``) or in the thread (any other read). Called
+        between transactions, when no call is running."""
         if inline != self.inline:
             self._conn.execute(f"PRAGMA busy_timeout={0 if inline else self.busy_timeout_ms}")
             self.inline = inline

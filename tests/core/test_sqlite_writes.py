@@ -1,5 +1,5 @@
-"""SQLite write transactions run on the event loop; reads and lock waits in aiosqlite's
-thread (app/lib/sqlite_writes.py)."""
+"""SQLite write transactions and quick reads run on the event loop; other reads and lock
+waits in aiosqlite's thread (app/lib/sqlite_writes.py)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ async def test_write__runs_its_statements_on_the_event_loop_and_a_read_in_the_th
 
     assert writing == writing_again == threading.get_ident()
     assert reading != threading.get_ident()
+
+
+async def test_quick_read__runs_on_the_event_loop_and_the_next_read_in_the_thread(sqlite_db):
+    async with sqlite_db.read(quick=True) as session:
+        quick = await _thread_of_statements(session)
+        quick_timeout = (await session.execute(text("PRAGMA busy_timeout"))).scalar_one()
+        # A read all the same: it takes no write lock (another connection may write).
+        other = sqlite3.connect(make_url(str(sqlite_db.engine.url)).database, timeout=0)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        other.close()
+    async with sqlite_db.read() as session:
+        reading = await _thread_of_statements(session)
+        timeout = (await session.execute(text("PRAGMA busy_timeout"))).scalar_one()
+
+    assert (quick, quick_timeout) == (threading.get_ident(), 0)
+    assert timeout == BUSY_TIMEOUT_MS and reading != threading.get_ident()
 
 
 async def test_write__never_waits_on_the_loop_and_a_read_waits_as_before(sqlite_db):
