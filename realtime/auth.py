@@ -36,6 +36,7 @@ log = logging.getLogger("safece.realtime")
 
 LOGIN_REQUIRED = "登录已失效，请重新登录"
 BUSY = "系统繁忙，正在重新连接……"
+ADMIT_TRIES = 3
 
 
 def refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
@@ -102,11 +103,20 @@ class SessionNamespace(socketio.AsyncNamespace):
         self.watch = watch
 
     async def admit(self, sid: str, environ: dict, **fields: object) -> User:
-        """Authenticate a handshake, remember the socket under its session, save fields."""
-        identity = await identify(self.svc, environ, *self.ROLES)
-        await self.save_session(sid, {"user_id": identity.user.id, **fields})
-        self.watch.add(sid, self.namespace, identity.session)
-        return identity.user
+        """Authenticate a handshake, remember the socket under its session, save fields.
+
+        A message that ended the session or changed the user's rights while the handshake
+        was being checked closed no socket of it (it was not yet known): it is checked
+        again, and refused as it now must be."""
+        for _ in range(ADMIT_TRIES):
+            mark = self.watch.heard
+            identity = await identify(self.svc, environ, *self.ROLES)
+            await self.save_session(sid, {"user_id": identity.user.id, **fields})
+            self.watch.add(sid, self.namespace, identity.session)
+            if not self.watch.heard_since(mark, identity.session):
+                return identity.user
+            self.watch.discard(sid, self.namespace)
+        raise refuse("busy", BUSY)
 
     async def trigger_event(self, event: str, *args):
         # Each event runs in a task of its own: its log lines name it (app/lib/logs.py).

@@ -23,6 +23,7 @@ the first event of every session after listening resumes (a message may have bee
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -36,6 +37,8 @@ log = logging.getLogger("safece.realtime.sessions")
 SWEEP_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 SLIDE_SECONDS = 30.0
+# The channel's latest messages, for handshakes that were checked while one arrived.
+HEARD_KEPT = 1000
 
 
 @dataclasses.dataclass
@@ -61,6 +64,11 @@ class SessionWatch:
         self.checked: dict[str, float] = {}
         # Whether ended sessions are being heard on the channel right now.
         self.listening = False
+        # How many messages were handled, and the latest: (number, kind, name).
+        self.heard = 0
+        self._recent: collections.deque[tuple[int, str, str]] = collections.deque(
+            maxlen=HEARD_KEPT
+        )
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -80,6 +88,23 @@ class SessionWatch:
         self.by_user.setdefault(session.user_id, set()).add(key)
         self._slid(session)
         self.start()
+
+    def heard_since(self, mark: int, session: sessions.Session) -> bool:
+        """Whether, since ``mark`` (``heard`` then), the channel named this session or its
+        user: a handshake that read the session before such a message, and is added after
+        it, was never closed by it (the user's rights changed, or the session ended, while
+        it was being checked)."""
+        if self.heard == mark:
+            return False
+        if not self._recent or self._recent[0][0] > mark + 1:
+            return True  # more arrived meanwhile than are kept: assume so
+        digest, user = sessions.digest(session.token), str(session.user_id)
+        for number, kind, name in reversed(self._recent):
+            if number <= mark:
+                break
+            if (kind, name) in (("s", digest), ("u", user)):
+                return True
+        return False
 
     def discard(self, sid: str, namespace: str) -> None:
         """A socket went away."""
@@ -181,6 +206,8 @@ class SessionWatch:
     async def handle(self, message: str) -> None:
         """One message from the channel: close the sockets it names."""
         kind, _, name = message.partition(":")
+        self.heard += 1
+        self._recent.append((self.heard, kind, name))
         if kind == "s":
             await self.close(self.by_digest.get(name))
         elif kind == "u" and name.isdigit():

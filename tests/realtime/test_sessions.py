@@ -23,7 +23,7 @@ import socketio
 
 from app.accounts import sessions
 from app.config import ROOT
-from realtime.sessions import SLIDE_SECONDS
+from realtime.sessions import HEARD_KEPT, SLIDE_SECONDS, SessionWatch
 from tests.conftest import _free_port
 from tests.factories import CSRF, Factory, http_login
 
@@ -143,6 +143,36 @@ async def test_role_change__sockets_reconnect_and_are_authorised_afresh(
     assert await socket.closed_within(1.0)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await Socket.open(live_server.base_url, token)  # no longer a learner
+
+
+async def test_handshake__told_of_its_session_or_user_while_checked_is_checked_again(svc):
+    # A handshake reads the session, then is added to the watch: a message handled in
+    # between closed nothing of it, so admit() asks whether one named it (and checks again).
+    closed = []
+
+    async def disconnect(sid: str, namespace: str) -> None:
+        closed.append((sid, namespace))
+
+    watch = SessionWatch(svc, disconnect)
+    mine = sessions.Session(token="a" * 43, csrf="x", user_id=7)
+    other = sessions.Session(token="b" * 43, csrf="x", user_id=8)
+    mark = watch.heard
+    assert not watch.heard_since(mark, mine)
+    await watch.handle("u:8")
+    await watch.handle(f"s:{sessions.digest(other.token)}")
+    assert not watch.heard_since(mark, mine)  # only about others
+    await watch.handle("u:7")  # e2e/test_session_end.py: its rights changed
+    assert watch.heard_since(mark, mine)
+    assert not watch.heard_since(watch.heard, mine)
+    mark = watch.heard
+    await watch.handle(f"s:{sessions.digest(mine.token)}")  # its session ended
+    assert watch.heard_since(mark, mine)
+    # More arrived during one handshake than are kept: assumed to name it.
+    mark = watch.heard
+    for n in range(HEARD_KEPT + 1):
+        await watch.handle(f"u:{1000 + n}")
+    assert watch.heard_since(mark, mine)
+    assert closed == []  # none of these was a socket of this process
 
 
 async def test_event__of_an_ended_session_is_refused_and_the_socket_closed(
