@@ -82,8 +82,12 @@ def create_app(config: Config | None = None) -> Quart:
     # Last: the largest body any route accepts (routes declare theirs with @body_limit).
     web.cap_body_size(app)
 
-    @app.after_serving
-    async def _close() -> None:
-        await services.close()
+    @app.before_serving
+    async def _close_last() -> None:
+        # Registered as serving starts, so after every after_serving the parts of the app
+        # registered when it was built (app.asgi: the sockets, the study flusher, metrics):
+        # the services close once nothing that uses them is still stopping.
+        if services.close not in app.after_serving_funcs:
+            app.after_serving(services.close)
 
     return app

@@ -24,7 +24,7 @@ import socketio
 from app.accounts import sessions
 from app.config import ROOT
 from realtime.sessions import HEARD_KEPT, SLIDE_SECONDS, SessionWatch
-from tests.conftest import _free_port
+from tests.conftest import _free_port, serving
 from tests.factories import CSRF, Factory, http_login
 
 PASSWORD = "Str0ng-Pass!"
@@ -329,3 +329,16 @@ async def test_logout_in_one_process__closes_sockets_held_by_another(two_servers
     assert await there.closed_within(1.0)
     assert await here.closed_within(1.0)
     assert time.monotonic() - began < 1.5
+
+
+async def test_shutdown__stops_listening_before_redis_and_the_database_close(config, caplog):
+    # The services close last: before, Redis closed under the listener at every shutdown
+    # ("session channel lost"), and the exam tabs' papers were freed on a closed client.
+    async with serving(config) as asgi:
+        watch = asgi.quart.extensions["sio"].session_watch
+        deadline = time.monotonic() + 10
+        while not watch.listening:
+            assert time.monotonic() < deadline, "the channel was never listened to"
+            await asyncio.sleep(0.02)
+    assert "session channel lost" not in caplog.text
+    assert not watch.listening
