@@ -6,10 +6,12 @@ What ``bench/exam_load.py`` is measured against (``--floor`` runs this first, on
 machine, with the same clients): python-socketio and uvicorn of the same versions, run with
 the servers' uvicorn options (``app.cli.UVICORN_OPTIONS``) and garbage-collector settings
 (``app.asgi.tune_gc``), behind the same nginx configuration (``devtools.cluster.nginx_conf``),
-and an ``/exam`` namespace whose ``answer`` handler acknowledges at once: no session
-check, no database, no Redis. N WebSocket clients, split over the same number of
+and an ``/exam`` namespace whose ``answer`` and ``sync`` handlers acknowledge at once: no
+session check, no database, no Redis. N WebSocket clients, split over the same number of
 load-generator processes, each send an ``answer`` every S seconds (random phase) for D
-seconds. Whatever the exam costs beyond this is ours. Last line:
+seconds and, like the exam's clients (bench/exam_clients.py) and the exam page, a ``sync``
+every 30 s (random phase): the floor serves the same traffic, and the CPU per answer of
+both counts the syncs in. Whatever the exam costs beyond this is ours. Last line:
 ``RESULT floor clients=… acks=… p50_ms=… p99_ms=… lost_acks=… server_cpu_ms_per_ack=… rss_mb=…``
 (``lost_acks``: answers never acknowledged).
 """
@@ -33,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, cpu_seconds, machine_load, percentile, quiet_gc, rss_mb  # noqa: E402
 from bench.system import require  # noqa: E402
 
+SYNC_SECONDS = 30.0  # as the exam page re-reads the clock (bench/exam_clients.py)
+
 
 def asgi():
     """The bare server (a uvicorn factory): acknowledges every ``answer`` at once."""
@@ -47,7 +51,12 @@ def asgi():
     async def answer(sid, data):
         return {"ok": True, "question_id": data.get("question_id"), "seq": data.get("seq")}
 
+    async def sync(sid, data=None):
+        now = int(time.time() * 1000)
+        return {"ok": True, "status": "open", "now": now, "deadline": now + 3_600_000}
+
     sio.on("answer", answer, namespace="/exam")
+    sio.on("sync", sync, namespace="/exam")
     sio.on("connect", lambda sid, environ, auth=None: None, namespace="/exam")
     app = socketio.ASGIApp(sio)
     tune_gc()
@@ -93,7 +102,22 @@ async def _generate(url, clients, interval, seed, ready, go, results) -> None:
     sent_at: list[float] = []
     lost = [0]
 
+    async def resync(client: socketio.AsyncClient) -> None:
+        # As the exam's clients do (bench/exam_clients.py): the clock every ~30 s.
+        await asyncio.sleep(rng.uniform(0, SYNC_SECONDS))
+        while time.time() < until - 1:
+            with contextlib.suppress(Exception):
+                await client.call("sync", {}, namespace="/exam", timeout=30)
+            await asyncio.sleep(SYNC_SECONDS)
+
     async def answer(client: socketio.AsyncClient) -> None:
+        syncing = asyncio.ensure_future(resync(client))
+        try:
+            await answering(client)
+        finally:
+            syncing.cancel()
+
+    async def answering(client: socketio.AsyncClient) -> None:
         await asyncio.sleep(rng.uniform(0, interval))
         seq = 0
         while time.time() < until:
