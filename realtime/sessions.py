@@ -66,9 +66,7 @@ class SessionWatch:
         self.listening = False
         # How many messages were handled, and the latest: (number, kind, name).
         self.heard = 0
-        self._recent: collections.deque[tuple[int, str, str]] = collections.deque(
-            maxlen=HEARD_KEPT
-        )
+        self._recent: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=HEARD_KEPT)
         self._tasks: list[asyncio.Task] = []
 
     @property
