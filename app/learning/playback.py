@@ -21,6 +21,26 @@ from app.learning.study import NAMESPACE, StudyRules
 from app.lib.http import is_id
 
 
+async def _live(redis, user_id: int, video_id: int) -> dict:
+    """What Redis knows of a learner's video ahead of the database: ``s`` the credited
+    segments, ``p`` where the most recent credit ended."""
+    return json.loads(await redis.get(plays.coverage_key(user_id, video_id)) or "{}")
+
+
+def _resume(live: dict, stored_ms: int, duration_ms: int) -> int:
+    if "p" not in live:
+        return stored_ms
+    return 0 if live["p"] >= duration_ms - 1000 else live["p"]
+
+
+async def resume_ms(redis, *, user_id: int, video_id: int, stored_ms: int, duration_ms: int) -> int:
+    """Where the video page starts playing: where the most recent credit ended, which Redis
+    knows a flusher cycle before the database does. From the database alone, a page opened
+    meanwhile (a second tab, a reload) started where an earlier credit had ended, and its
+    beats then moved the learner's place back."""
+    return _resume(await _live(redis, user_id, video_id), stored_ms, duration_ms)
+
+
 @dataclasses.dataclass
 class Started:
     token: str
@@ -69,11 +89,9 @@ async def start(
     target = await service.play_target(session=session, user_id=user_id, video_id=video_id, now=now)
     # The live coverage may hold credits the flusher has not written yet: keep both, and
     # resume where the most recent credit ended.
-    live = json.loads(await redis.get(plays.coverage_key(user_id, video_id)) or "{}")
+    live = await _live(redis, user_id, video_id)
     coverage = _union(target.segments, json.dumps(live.get("s", [])))
-    resume = target.resume_ms
-    if "p" in live:
-        resume = 0 if live["p"] >= target.duration_ms - 1000 else live["p"]
+    resume = _resume(live, target.resume_ms, target.duration_ms)
     live_value = plays.live(coverage, resume)
     token = secrets.token_urlsafe(18)
     checks = attention.Settings(

@@ -11,7 +11,7 @@ import pytest
 
 from app.learning.models import CourseKind
 from tests.factories import csrf_of, login
-from tests.learning.conftest import SAMPLE_VIDEO, challenge_code
+from tests.learning.conftest import SAMPLE_VIDEO, Player, challenge_code, flush
 
 PASSWORD = "Str0ng-Pass!"
 
@@ -181,6 +181,26 @@ async def test_video_page__player_list_and_rules(client, svc, learning):
     assert 'data-interval="15.0"' in html and 'data-resume="0.0"' in html
     # The attention check's dialog is in the page, its code is not.
     assert 'id="attention"' in html and 'id="attention-img"' in html
+
+
+async def test_video_page__resumes_where_the_latest_credit_ended_before_it_is_written(
+    client, svc, learning, clock
+):
+    # Acknowledged credit reaches the database a flusher cycle later (none runs here): a
+    # page opened meanwhile (a second tab, a reload) must not start where an older credit
+    # ended, or its beats would move the learner's place back.
+    cat = await learning.batch()
+    user = await learning.learner(cat.batch.id)
+    first, _ = cat.videos[cat.courses[0].id]
+    await logged_in(client, svc, user)
+    player = Player(svc, clock, user, first.id)
+    await player.start()
+    await player.play(15)
+    await player.play(15)
+
+    assert 'data-resume="30.0"' in await page(client, f"/courses/video/{first.id}")
+    await flush(svc)
+    assert 'data-resume="30.0"' in await page(client, f"/courses/video/{first.id}")
 
 
 async def test_video_page__the_notice_is_written_from_the_batch(client, svc, learning):
