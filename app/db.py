@@ -209,8 +209,9 @@ class Database:
         ``quick``: a few indexed reads (a learner's start, join, page) that on SQLite run on
         the event loop, as writes do (app/lib/sqlite_writes.py), not in aiosqlite's thread.
         Each statement there is four hand-offs between threads, and with the loop busy each
-        waits for the GIL, up to its 5 ms switch interval: at an exam's opening that, not
-        the SQL, made a start take hundreds of milliseconds. A read that may be long (a
+        waits for the GIL, up to the switch interval (1 ms in a server on SQLite, app.asgi):
+        at an exam's opening those waits and their CPU, not the SQL, made a start cost
+        16-18 ms of server CPU instead of 8-9, and take hundreds of milliseconds. A read that may be long (a
         report, an export) keeps the thread, so that it never stalls the loop."""
         began = time.perf_counter()
         maker = self.quick_read_sessionmaker if quick else self.read_sessionmaker
